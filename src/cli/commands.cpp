@@ -1,0 +1,40 @@
+#include "cli/commands.h"
+
+#include <spdlog/spdlog.h>
+
+namespace mc::cli {
+
+namespace {
+CommandTable& table() {
+  static CommandTable t;
+  return t;
+}
+}  // namespace
+
+int CommandTable::run(CLI::App& app) const {
+  for (CLI::App* sub : app.get_subcommands()) {
+    auto it = actions_.find(sub);
+    if (it != actions_.end()) return it->second();
+  }
+  if (has_main()) return main_();
+  return 2;
+}
+
+void setup_logging(const GlobalOptions& g) {
+  spdlog::set_pattern("%^%l%$: %v");
+  spdlog::set_level(g.quiet ? spdlog::level::err : g.verbose ? spdlog::level::debug : spdlog::level::info);
+}
+
+void register_commands(CLI::App& app, GlobalOptions& g) {
+  add_inspect_command(app, table(), g);
+  add_run_command(app, table(), g);
+}
+
+bool has_main_action(const GlobalOptions&) { return table().has_main(); }
+
+int run_selected(CLI::App& app, GlobalOptions& g) {
+  setup_logging(g);
+  return table().run(app);
+}
+
+}  // namespace mc::cli

@@ -1,0 +1,36 @@
+// compress: the command-line entry point.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"compress: recipe-driven model compression (pruning, quantization, distillation) on LibTorch"};
+  app.set_version_flag("--version", std::string("compress ") + MC_VERSION);
+  mc::cli::GlobalOptions g;
+  app.add_flag("-v,--verbose", g.verbose, "More log output");
+  app.add_flag("-q,--quiet", g.quiet, "Only errors");
+  app.require_subcommand(0, 1);
+  mc::cli::register_commands(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (app.get_subcommands().empty() && !mc::cli::has_main_action(g)) {
+    std::cout << app.help();
+    return 2;
+  }
+  try {
+    return mc::cli::run_selected(app, g);
+  } catch (const mc::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,39 @@
+// Model sources: TorchScript files, native checkpoints, and the built-in zoo.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "ir/model.h"
+
+namespace mc::frontend {
+
+struct ImportOptions {
+  /// Shape of the model input, batch first (e.g. {1,3,224,224}). TorchScript carries no static
+  /// shapes, so the importer specialises shape arithmetic and shape-dependent branches on it.
+  ir::Shape input_shape;
+};
+
+/// Imports a TorchScript file (traced or scripted) into the IR: inlines, folds what is constant,
+/// names parameters by module path and keeps scopes. Errors (InputError): missing/corrupt file,
+/// not TorchScript, an op without a mapping (naming op, scope and source line).
+ir::Model import_torchscript(const std::string& path, const ImportOptions& opts);
+
+struct ZooOptions {
+  int64_t num_classes = 10;
+  ir::Shape input_shape{1, 1, 28, 28};
+  uint64_t seed = 0;
+};
+/// Built-in architectures built directly in the IR with fresh initialisation:
+/// lenet5, resnet8, resnet20 (CIFAR-style), mobilenet_v2_small.
+ir::Model build_zoo(const std::string& name, const ZooOptions& opts);
+/// Names build_zoo accepts.
+std::vector<std::string> zoo_names();
+
+/// Loads a model named on the command line: a native checkpoint (.mcm), a TorchScript file
+/// (anything else; needs `input_shape`), or `zoo:<name>` (input_shape optional).
+ir::Model load_model(const std::string& spec, const ir::Shape& input_shape);
+
+/// Parses "1,3,224,224" (InputError naming the flag when malformed).
+ir::Shape parse_shape(const std::string& text, const std::string& what = "--input-shape");
+
+}  // namespace mc::frontend

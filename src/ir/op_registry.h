@@ -1,0 +1,60 @@
+// Registry of op semantics: schema, shape inference, ATen kernel and MAC count, keyed by op name.
+// Techniques register their own per-op knowledge in their folders (export mappings, channel flow).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace mc::ir {
+
+struct KernelContext {
+  bool training = false;  // dropout, batch-norm statistics
+};
+
+using ShapeFn = std::function<std::vector<TensorType>(const Node&, const std::vector<TensorType>&)>;
+using KernelFn = std::function<std::vector<at::Tensor>(const Node&, const std::vector<at::Tensor>&,
+                                                       const KernelContext&)>;
+using MacsFn = std::function<int64_t(const Node&, const std::vector<TensorType>& in,
+                                     const std::vector<TensorType>& out)>;
+
+struct OpDef {
+  std::string name;
+  int min_inputs = 0;
+  int max_inputs = 0;          // -1: variadic
+  int num_outputs = 1;         // -1: given by the node (e.g. split)
+  std::vector<std::string> required_attrs;
+  std::vector<std::string> optional_attrs;
+  ShapeFn shape;
+  KernelFn kernel;
+  MacsFn macs;                 // empty: zero MACs
+  std::string doc;
+};
+
+class OpRegistry {
+ public:
+  static OpRegistry& instance();
+  void add(OpDef def);
+  const OpDef* find(const std::string& name) const;
+  /// Throws mc::Error naming the op and the node's scope when the op is unknown.
+  const OpDef& get(const Node& n) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, OpDef> ops_;
+};
+
+/// Registers all core ops (idempotent). Called by everything that needs the registry.
+void register_core_ops();
+
+/// Checks a node against its schema (input count, outputs, required/unknown attributes).
+void check_schema(const Node& n);
+
+/// MACs of a node (0 for ops without a MAC count).
+int64_t node_macs(const Node& n);
+
+}  // namespace mc::ir

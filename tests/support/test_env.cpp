@@ -1,0 +1,44 @@
+#include "support/test_env.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+
+namespace mc::test {
+
+std::string source_dir() { return MC_SOURCE_DIR; }
+std::string fixture_dir() { return MC_FIXTURE_DIR; }
+std::string compress_bin() { return MC_COMPRESS_BIN; }
+
+RunResult run_command(const std::string& cmdline) {
+  RunResult r;
+  std::string full = cmdline + " 2>&1";
+  FILE* p = ::popen(full.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmdline);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+RunResult run_compress(const std::string& args) { return run_command(compress_bin() + " " + args); }
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  path_ = std::string(MC_BINARY_DIR) + "/tmp/t" + std::to_string(rd()) + "_" + std::to_string(counter++);
+  std::filesystem::create_directories(path_);
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace mc::test

@@ -1,0 +1,32 @@
+// Helpers shared by the test binaries: paths, running the `compress` binary, temp dirs.
+#pragma once
+#include <string>
+
+namespace mc::test {
+
+std::string source_dir();   // repository root
+std::string fixture_dir();  // <build>/fixtures (made by tests/fixtures/make_torchvision.py)
+std::string compress_bin(); // path of the built `compress` executable
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+/// Runs a shell command line, capturing stdout+stderr.
+RunResult run_command(const std::string& cmdline);
+/// Runs `compress <args>`.
+RunResult run_compress(const std::string& args);
+
+/// A fresh empty directory under the build tree, removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace mc::test
