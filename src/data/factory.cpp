@@ -1,0 +1,55 @@
+#include "data/factory.h"
+
+#include "common/error.h"
+#include "data/cifar10.h"
+#include "data/image_folder.h"
+#include "data/mnist.h"
+#include "data/npy_dataset.h"
+
+namespace mc::data {
+
+const std::vector<std::string>& dataset_kinds() {
+  static const std::vector<std::string> kinds = {"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy"};
+  return kinds;
+}
+
+std::shared_ptr<const Dataset> make_dataset(const DatasetSpec& spec) {
+  const std::string split = spec.split.empty() ? std::string("train") : spec.split;
+  const std::string key = !spec.config_key.empty() ? spec.config_key : "data." + split;
+  auto need_path = [&](const std::string& what) {
+    if (spec.path.empty()) {
+      throw InputError("dataset '" + spec.kind + "': no path given (set " + key + ".path to " + what + ")");
+    }
+  };
+  if (spec.channels != 0 && spec.kind != "imagefolder") {
+    throw InputError("dataset '" + spec.kind + "': " + key + ".channels is only supported for imagefolder");
+  }
+  if (spec.limit < 0) {
+    throw InputError("dataset '" + spec.kind + "': " + key + ".limit must be >= 0 (got " +
+                     std::to_string(spec.limit) + "; 0 = all samples)");
+  }
+  std::shared_ptr<const Dataset> ds;
+  if (spec.kind == "fashion_mnist") {
+    ds = open_mnist(spec.path.empty() ? kDefaultFashionMnistDir : spec.path, split, spec.kind, key);
+  } else if (spec.kind == "mnist") {
+    need_path("the directory holding train-images-idx3-ubyte.gz etc.");
+    ds = open_mnist(spec.path, split, spec.kind, key);
+  } else if (spec.kind == "cifar10") {
+    need_path("the cifar-10-batches-bin directory");
+    ds = open_cifar10(spec.path, split, key);
+  } else if (spec.kind == "imagefolder") {
+    need_path("a folder laid out as <root>/<class>/<image>");
+    ds = std::make_shared<ImageFolderDataset>(spec.path, spec.channels == 0 ? 3 : spec.channels, key);
+  } else if (spec.kind == "npy") {
+    need_path("an N x C x H x W images .npy");
+    ds = open_npy(spec.path, spec.labels_path, key);
+  } else {
+    std::string list;
+    for (const auto& k : dataset_kinds()) list += (list.empty() ? "" : ", ") + k;
+    throw InputError("unknown dataset kind '" + spec.kind + "' in " + key + ".kind (expected one of: " + list + ")");
+  }
+  if (spec.limit > 0) ds = limit(ds, spec.limit, spec.limit_shuffle, spec.seed);
+  return ds;
+}
+
+}  // namespace mc::data
