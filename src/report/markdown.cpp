@@ -1,0 +1,177 @@
+// Report -> Markdown: padded pipe tables, so the file reads as well in a terminal as rendered.
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+#include "ir/types.h"
+#include "report/report.h"
+
+namespace mc::report {
+
+namespace {
+
+struct Table {
+  std::vector<std::string> header;
+  std::vector<bool> right;  // right-aligned (numbers)
+  std::vector<std::vector<std::string>> rows;
+
+  std::string render() const {
+    std::vector<size_t> width(header.size(), 3);
+    for (size_t c = 0; c < header.size(); ++c) width[c] = std::max(width[c], header[c].size());
+    for (auto& r : rows)
+      for (size_t c = 0; c < r.size() && c < width.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    auto cell = [&](const std::string& s, size_t c) {
+      std::string pad(width[c] - std::min(width[c], s.size()), ' ');
+      return right[c] ? pad + s : s + pad;
+    };
+    std::ostringstream out;
+    out << "|";
+    for (size_t c = 0; c < header.size(); ++c) out << " " << cell(header[c], c) << " |";
+    out << "\n|";
+    for (size_t c = 0; c < header.size(); ++c)
+      out << (right[c] ? " " + std::string(width[c] - 1, '-') + ": |" : " " + std::string(width[c], '-') + " |");
+    out << "\n";
+    for (auto& r : rows) {
+      out << "|";
+      for (size_t c = 0; c < header.size(); ++c) out << " " << cell(c < r.size() ? r[c] : "", c) << " |";
+      out << "\n";
+    }
+    return out.str();
+  }
+};
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '|') out += "\\|";
+    else if (ch == '\n') out += ' ';
+    else out += ch;
+  }
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string percent(const std::optional<double>& v) { return v ? fmt("%.2f%%", *v * 100.0) : "-"; }
+std::string ms(double v) { return v >= 100 ? fmt("%.1f", v) : v >= 1 ? fmt("%.2f", v) : fmt("%.3f", v); }
+std::string seconds(double s) {
+  if (s < 60) return fmt("%.1f s", s);
+  int total = static_cast<int>(s + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%dm %02ds", total / 60, total % 60);
+  return buf;
+}
+std::string stage_title(const StageRecord& s) { return std::to_string(s.index) + " " + s.stage; }
+
+std::string layer_table(const std::vector<LayerRow>& layers) {
+  Table t;
+  t.header = {"Scope", "Op", "Output", "Params", "Non-zero", "Sparsity", "MACs", "Bits"};
+  t.right = {false, false, false, true, true, true, true, true};
+  for (const LayerRow& r : layers) {
+    double sp = r.params > 0 ? 1.0 - static_cast<double>(r.nonzero_params) / static_cast<double>(r.params) : 0.0;
+    t.rows.push_back({r.scope.empty() ? "(no scope)" : escape(r.scope), escape(r.op), ir::shape_str(r.output_shape),
+                      human_count(r.params), human_count(r.nonzero_params), r.params > 0 ? fmt("%.1f%%", sp * 100) : "-",
+                      human_count(r.macs), std::to_string(r.bits)});
+  }
+  return t.render();
+}
+
+}  // namespace
+
+std::string Report::to_markdown() const {
+  std::ostringstream out;
+  out << "# Compression report: " << (recipe_name.empty() ? "(unnamed recipe)" : recipe_name) << "\n\n";
+  out << "- Recipe: `" << recipe_name << "`" << (recipe_hash.empty() ? "" : " (hash `" + recipe_hash + "`)") << "\n";
+  if (!model_source.empty()) out << "- Model: `" << model_source << "`\n";
+  if (!created_at.empty()) out << "- Created: " << created_at << "\n";
+  out << "- Tool: compress " << (tool_version.empty() ? "(unknown version)" : tool_version) << "\n\n";
+
+  // Summary: one row per stage; one latency column per batch size measured anywhere.
+  std::set<int64_t> batches;
+  for (const StageRecord& s : stages)
+    for (auto& [b, v] : s.metrics.latency_ms) batches.insert(b);
+  Table t;
+  t.header = {"#", "Stage", "Status", "Top-1", "Top-5", "Params", "Non-zero", "Size fp32 / stored", "MACs"};
+  t.right = {true, false, false, true, true, true, true, true, true};
+  for (int64_t b : batches) {
+    t.header.push_back("Latency b" + std::to_string(b) + " (ms)");
+    t.right.push_back(true);
+  }
+  t.header.push_back("Time");
+  t.right.push_back(true);
+  for (const StageRecord& s : stages) {
+    const Metrics& m = s.metrics;
+    std::vector<std::string> row = {std::to_string(s.index), escape(s.stage), escape(s.status), percent(m.top1),
+                                    percent(m.top5), human_count(m.params), human_count(m.nonzero_params),
+                                    human_bytes(m.bytes_fp32) + " / " + human_bytes(m.bytes_stored), human_count(m.macs)};
+    for (int64_t b : batches) {
+      auto it = m.latency_ms.find(b);
+      row.push_back(it == m.latency_ms.end() ? "-" : ms(it->second));
+    }
+    row.push_back(seconds(s.seconds));
+    t.rows.push_back(std::move(row));
+  }
+  out << "## Summary\n\n";
+  if (stages.empty()) {
+    out << "No stages ran.\n\n";
+  } else {
+    out << t.render() << "\n";
+  }
+
+  const StageRecord* b = baseline_stage(stages);
+  const StageRecord* f = final_stage(stages);
+  if (b && f && b != f) {
+    const Metrics& mb = b->metrics;
+    const Metrics& mf = f->metrics;
+    out << "Final (stage " << stage_title(*f) << ") against baseline (stage " << stage_title(*b) << "):\n\n";
+    if (mb.top1 && mf.top1) out << "- Top-1: " << fmt("%+.2f", (*mf.top1 - *mb.top1) * 100) << " points\n";
+    if (mb.top5 && mf.top5) out << "- Top-5: " << fmt("%+.2f", (*mf.top5 - *mb.top5) * 100) << " points\n";
+    if (mb.bytes_stored > 0 && mf.bytes_stored > 0)
+      out << "- Size: " << human_bytes(mb.bytes_stored) << " -> " << human_bytes(mf.bytes_stored) << " ("
+          << fmt("%.2fx", static_cast<double>(mb.bytes_stored) / static_cast<double>(mf.bytes_stored)) << " smaller)\n";
+    if (mb.params > 0)
+      out << "- Non-zero params: " << human_count(mb.nonzero_params) << " -> " << human_count(mf.nonzero_params)
+          << " (sparsity " << fmt("%.1f%%", mf.sparsity() * 100) << ")\n";
+    for (auto& [batch, v] : mf.latency_ms) {
+      auto it = mb.latency_ms.find(batch);
+      if (it != mb.latency_ms.end() && v > 0)
+        out << "- Latency at batch " << batch << ": " << ms(it->second) << " ms -> " << ms(v) << " ms ("
+            << fmt("%.2fx", it->second / v) << " speedup)\n";
+    }
+    out << "\n";
+  }
+
+  bool any_details = false;
+  for (const StageRecord& s : stages) any_details |= s.details.is_object() ? !s.details.empty() : !s.details.is_null();
+  if (any_details) {
+    out << "## Stage details\n\n";
+    for (const StageRecord& s : stages) {
+      if (s.details.is_null() || (s.details.is_object() && s.details.empty())) continue;
+      out << "- " << stage_title(s) << ": `" << s.details.dump() << "`\n";
+    }
+    out << "\n";
+  }
+
+  // Per-layer tables: the last stage that has them in full, earlier ones collapsed.
+  const StageRecord* last = nullptr;
+  for (const StageRecord& s : stages)
+    if (!s.metrics.layers.empty()) last = &s;
+  if (last) {
+    out << "## Layers after stage " << stage_title(*last) << "\n\n" << layer_table(last->metrics.layers) << "\n";
+    for (const StageRecord& s : stages) {
+      if (&s == last || s.metrics.layers.empty()) continue;
+      out << "<details><summary>Layers after stage " << stage_title(s) << "</summary>\n\n"
+          << layer_table(s.metrics.layers) << "\n</details>\n\n";
+    }
+  }
+  std::string text = out.str();
+  while (text.size() > 1 && text[text.size() - 1] == '\n' && text[text.size() - 2] == '\n') text.pop_back();
+  return text;
+}
+
+}  // namespace mc::report
