@@ -1,0 +1,97 @@
+// The typed recipe: YAML -> Recipe, with includes, --set overrides and validation that reports
+// every error at once with file:line:col. Stage options are parsed by the pipeline's stage
+// registry (each stage declares its own), into the same Diagnostics.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "recipe/config_tree.h"
+#include "recipe/options.h"
+
+namespace mc::recipe {
+
+struct ModelSpec {
+  std::string zoo;          // built-in architecture name
+  std::string torchscript;  // path to a TorchScript file
+  std::string checkpoint;   // path to a native .mcm checkpoint
+  int64_t num_classes = 10;
+  std::vector<int64_t> input_shape;  // model.input.shape
+  Location loc;
+  void visit(Visitor& v);
+};
+
+struct DataSplitSpec {
+  std::string dataset;        // fashion_mnist, mnist, cifar10, imagefolder, npy
+  std::string path;           // dataset directory or file ("" = the installed default)
+  std::string split;          // train | test ("" = from the section: train/calib -> train, val -> test)
+  std::string labels;         // labels .npy for `npy`
+  ConfigNode transform;       // preset name (configs/transforms/<name>.yaml) or a list of transforms
+  int64_t batch_size = 128;
+  int64_t limit = 0;          // 0 = all samples
+  bool shuffle = true;
+  int64_t workers = 2;
+  bool present = false;
+  Location loc;
+  void visit(Visitor& v);
+};
+
+struct CalibSpec {
+  std::string from = "train";  // train | val
+  int64_t samples = 512;
+  bool present = false;
+  void visit(Visitor& v);
+};
+
+struct DataSpec {
+  DataSplitSpec train, val;
+  CalibSpec calib;
+  void visit(Visitor& v);
+};
+
+struct ReportSpec {
+  std::vector<std::string> formats{"json", "md"};
+  bool latency = true;
+  std::vector<int64_t> latency_batches{1, 64};
+  int64_t latency_repeats = 10;
+  bool per_layer = true;
+  void visit(Visitor& v);
+};
+
+/// One entry of `stages:` (`- finetune: {epochs: 1}`): its options are parsed by the stage.
+struct StageEntry {
+  std::string name;
+  ConfigNode options;
+  Location loc;
+};
+
+struct Recipe {
+  std::string name = "run";
+  ModelSpec model;
+  DataSpec data;
+  std::vector<StageEntry> stages;
+  ReportSpec report;
+  int64_t seed = 0;
+  std::string device = "cpu";
+  int64_t threads = 0;  // 0 = all cores
+  std::string source_path;  // the recipe file
+  std::string base_dir;     // its directory (relative paths resolve here)
+  ConfigNode tree;          // merged document (includes + recipe + --set)
+  std::string hash;         // of the effective recipe text
+};
+
+/// Loads `path`, merges its `include:` presets, applies `sets` ("a.b.0.c=value"), and parses the
+/// recipe-level sections. Errors go to `diag` (stage options are checked later by the pipeline).
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets, Diagnostics& diag);
+
+/// Applies one `--set key.path=value` override to a tree (value parsed as YAML).
+void apply_set(ConfigNode& tree, const std::string& assignment, Diagnostics& diag);
+
+/// Directories searched for `include:` presets and transform presets: the recipe's directory,
+/// its configs/, $MC_CONFIG_DIR, and the configs/ folder of this source tree.
+std::vector<std::string> config_search_path(const std::string& base_dir);
+
+/// FNV-1a 64-bit hex digest.
+std::string hash_text(const std::string& text);
+
+}  // namespace mc::recipe
