@@ -28,6 +28,7 @@ void setup_logging(const GlobalOptions& g) {
 void register_commands(CLI::App& app, GlobalOptions& g) {
   add_inspect_command(app, table(), g);
   add_run_command(app, table(), g);
+  add_recipe_commands(app, table(), g);
 }
 
 bool has_main_action(const GlobalOptions&) { return table().has_main(); }

@@ -36,6 +36,7 @@ class CommandTable {
 // One per command file.
 void add_inspect_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_run_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
+void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 
 void register_commands(CLI::App& app, GlobalOptions& g);
 bool has_main_action(const GlobalOptions& g);

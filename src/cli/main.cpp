@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (app.get_subcommands().empty() && !mc::cli::has_main_action(g)) {
+  if (app.get_subcommands().empty() && !mc::cli::has_main_action(g)) {  // nothing to do
     std::cout << app.help();
     return 2;
   }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make demo`: trains ResNet-8 on Fashion-MNIST with the shipped recipe and prints the report.
+set -euo pipefail
+BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+OUT=runs/fmnist_resnet8
+"$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$OUT"
+echo
+sed -n '1,40p' "$OUT/report.md"
+echo
+echo "report: $OUT/report.md (and report.json); model: $OUT/resnet8_fmnist.mcm"

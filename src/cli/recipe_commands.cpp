@@ -1,0 +1,120 @@
+// The recipe-driven commands: `compress --recipe R.yaml`, `compress validate`, `compress stages`,
+// `compress eval`.
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <iomanip>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "data/factory.h"
+#include "data/loader.h"
+#include "frontend/frontend.h"
+#include "pipeline/data_context.h"
+#include "pipeline/runner.h"
+#include "pipeline/stage.h"
+#include "train/evaluator.h"
+
+namespace mc::cli {
+
+const pipeline::StageRegistry& stage_registry() {
+  static pipeline::StageRegistry reg = [] {
+    pipeline::StageRegistry r;
+    pipeline::register_pipeline_stages(r);
+    return r;
+  }();
+  return reg;
+}
+
+namespace {
+struct RecipeArgs {
+  pipeline::RunOptions run;
+  std::string validate_path;
+  std::string eval_model, eval_shape, eval_dataset, eval_path, eval_split = "test";
+  int64_t eval_batch = 256, eval_limit = 0;
+};
+RecipeArgs& args() {
+  static RecipeArgs a;
+  return a;
+}
+}  // namespace
+
+void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g) {
+  auto& a = args();
+  app.add_option("--recipe", a.run.recipe_path, "Run a recipe (YAML)")->check(CLI::ExistingFile);
+  app.add_option("--set", a.run.sets, "Override a recipe value: KEY.PATH=VALUE (e.g. stages.1.finetune.epochs=1)");
+  app.add_option("--out", a.run.out_dir, "Run directory (default runs/<recipe name>)");
+  app.add_option("--device", a.run.device, "cpu or cuda (overrides the recipe)");
+  app.add_option("--threads", a.run.threads, "Intra-op threads (overrides the recipe)");
+  app.add_flag("--dry-run", a.run.dry_run, "Validate and print the effective recipe; run nothing");
+  app.add_flag("--resume", a.run.resume, "Continue an interrupted run after its last finished stage");
+  t.set_main([&a] { return !a.run.recipe_path.empty(); }, [&a, &g] {
+    a.run.quiet = g.quiet;
+    return pipeline::run_recipe(a.run, stage_registry());
+  });
+
+  CLI::App* v = app.add_subcommand("validate", "Check a recipe (all errors at once) without running it");
+  v->add_option("recipe", a.validate_path, "Recipe file")->required();
+  v->add_option("--set", a.run.sets, "Override a recipe value: KEY.PATH=VALUE");
+  t.add(v, [&a] {
+    recipe::Diagnostics diag;
+    pipeline::Plan plan = pipeline::make_plan(a.validate_path, a.run.sets, stage_registry(), diag);
+    pipeline::DataContext data(plan.recipe);
+    data.open(diag);
+    pipeline::check_stage_data(plan, data, diag);
+    diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
+    std::cout << a.validate_path << ": ok (" << plan.stages.size() << " stages)\n";
+    return 0;
+  });
+
+  CLI::App* s = app.add_subcommand("stages", "List every stage with its options, types, defaults and docs");
+  t.add(s, [] {
+    for (const auto& info : stage_registry().all()) {
+      std::cout << info.name << "\n    " << info.doc << "\n";
+      for (const auto& d : info.describe()) {
+        std::cout << "    " << std::left << std::setw(34) << d.key << std::setw(12) << d.type << std::setw(10)
+                  << d.default_value << " " << d.doc;
+        if (!d.constraint.empty()) std::cout << " [" << d.constraint << "]";
+        std::cout << "\n";
+      }
+      std::cout << "\n";
+    }
+    return 0;
+  });
+
+  CLI::App* e = app.add_subcommand("eval", "Top-1/top-5 of a model on a dataset");
+  e->add_option("model", a.eval_model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  e->add_option("--data", a.eval_dataset, "Dataset kind: fashion_mnist, mnist, cifar10, imagefolder, npy")->required();
+  e->add_option("--path", a.eval_path, "Dataset directory/file (default: installed Fashion-MNIST)");
+  e->add_option("--split", a.eval_split, "train or test");
+  e->add_option("--batch", a.eval_batch, "Batch size");
+  e->add_option("--limit", a.eval_limit, "Evaluate only this many samples");
+  e->add_option("--input-shape", a.eval_shape, "Model input shape (TorchScript)");
+  t.add(e, [&a] {
+    data::DatasetSpec ds;
+    ds.kind = a.eval_dataset;
+    ds.path = a.eval_path;
+    ds.split = a.eval_split;
+    ds.limit = a.eval_limit;
+    ds.config_key = "--data";
+    auto dataset = data::make_dataset(ds);
+    ir::Shape shape;
+    if (!a.eval_shape.empty()) shape = frontend::parse_shape(a.eval_shape);
+    else {
+      auto s = dataset->sample_shape();
+      shape = {1};
+      shape.insert(shape.end(), s.begin(), s.end());
+    }
+    ir::Model m = frontend::load_model(a.eval_model, shape);
+    data::LoaderOptions lo;
+    lo.batch_size = a.eval_batch;
+    data::DataLoader loader(dataset, lo);
+    train::EvalResult r = train::evaluate(m, loader);
+    std::cout << std::fixed << std::setprecision(2) << "top-1 " << r.top1 * 100 << "%  top-5 " << r.top5 * 100
+              << "%  loss " << std::setprecision(4) << r.loss << "  (" << r.count << " samples)\n";
+    return 0;
+  });
+}
+
+}  // namespace mc::cli

@@ -1,0 +1,141 @@
+#include "pipeline/data_context.h"
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "data/factory.h"
+
+namespace mc::pipeline {
+namespace fs = std::filesystem;
+using recipe::ConfigNode;
+
+namespace {
+struct TransformOptions {
+  data::TransformSpec s;
+  void visit(recipe::Visitor& v) {
+    v.field("type", s.type, "transform type", recipe::Spec::one_of(data::transform_types()).req());
+    v.field("mean", s.mean, "normalize: per-channel mean");
+    v.field("std", s.std, "normalize: per-channel std");
+    v.field("size", s.size, "resize/center_crop/random_crop: [h, w] or [s]");
+    v.field("padding", s.padding, "random_crop/pad: pixels on every side", recipe::Spec::at_least(0));
+    v.field("fill", s.fill, "random_crop/pad: fill value");
+    v.field("p", s.p, "horizontal_flip: probability", recipe::Spec::range(0, 1));
+  }
+};
+}  // namespace
+
+std::vector<data::TransformSpec> parse_transforms(const ConfigNode& node, const std::string& context,
+                                                  const std::string& base_dir, recipe::Diagnostics& diag) {
+  std::vector<data::TransformSpec> out;
+  if (node.is_null()) return out;
+  if (node.is_scalar()) {  // preset
+    for (auto& dir : recipe::config_search_path(base_dir)) {
+      fs::path p = fs::path(dir) / "transforms" / (node.value() + ".yaml");
+      if (fs::exists(p)) return parse_transforms(recipe::load_yaml_file(p.string()), context, base_dir, diag);
+    }
+    diag.error(node.loc(), "transform preset '" + node.value() + "' not found (configs/transforms/" + node.value() + ".yaml)");
+    return out;
+  }
+  if (!node.is_seq()) {
+    diag.error(node.loc(), "'" + context + "' must be a preset name or a list of {type: ..., ...}");
+    return out;
+  }
+  for (size_t i = 0; i < node.items().size(); ++i) {
+    TransformOptions t;
+    recipe::Reader r(&node.items()[i], diag, context + "[" + std::to_string(i) + "]", base_dir);
+    t.visit(r);
+    r.finish();
+    out.push_back(t.s);
+  }
+  return out;
+}
+
+const recipe::DataSplitSpec& DataContext::spec_of(const std::string& split) const {
+  if (split == "train") return recipe_.data.train;
+  if (split == "val") return recipe_.data.val;
+  return recipe_.data.calib.from == "val" ? recipe_.data.val : recipe_.data.train;
+}
+
+void DataContext::open(recipe::Diagnostics& diag) {
+  const auto& d = recipe_.data;
+  auto open_split = [&](const std::string& split, const recipe::DataSplitSpec& s) {
+    const ConfigNode* node = recipe_.tree.find("data") ? recipe_.tree.find("data")->find(split) : nullptr;
+    recipe::Location loc = node ? node->loc() : recipe::Location{recipe_.source_path, 1, 1};
+    if (s.dataset.empty()) {
+      diag.error(loc, "'data." + split + "' needs 'dataset:' (fashion_mnist, mnist, cifar10, imagefolder, npy)");
+      return;
+    }
+    data::DatasetSpec ds;
+    ds.kind = s.dataset;
+    ds.path = s.path.empty() || fs::path(s.path).is_absolute() ? s.path : (fs::path(recipe_.base_dir) / s.path).string();
+    ds.split = !s.split.empty() ? s.split : split == "val" ? "test" : "train";
+    ds.labels_path = s.labels.empty() || fs::path(s.labels).is_absolute() ? s.labels : (fs::path(recipe_.base_dir) / s.labels).string();
+    ds.limit = s.limit;
+    ds.limit_shuffle = true;
+    ds.seed = static_cast<uint64_t>(recipe_.seed);
+    ds.config_key = "data." + split;
+    try {
+      datasets_[split] = data::make_dataset(ds);
+    } catch (const InputError& e) {
+      diag.error(loc, e.what());
+      return;
+    }
+    auto specs = parse_transforms(s.transform, "data." + split + ".transform", recipe_.base_dir, diag);
+    try {
+      transforms_[split] = data::make_transforms(specs, "data." + split + ".transform");
+    } catch (const InputError& e) {
+      diag.error(loc, e.what());
+    }
+  };
+  if (d.train.present) open_split("train", d.train);
+  if (d.val.present) open_split("val", d.val);
+  if (d.calib.present) {
+    const std::string from = d.calib.from;
+    if (!has(from)) {
+      diag.error({recipe_.source_path, 1, 1}, "'data.calib.from: " + from + "' needs a 'data." + from + "' section");
+    } else {
+      try {
+        datasets_["calib"] = data::calib_subset(datasets_[from], d.calib.samples, static_cast<uint64_t>(recipe_.seed));
+      } catch (const InputError& e) {
+        diag.error({recipe_.source_path, 1, 1}, e.what());
+      }
+      // Calibration uses evaluation transforms (no random augmentation) when a val split exists.
+      transforms_["calib"] = transforms_.count("val") ? transforms_["val"] : transforms_[from];
+    }
+  }
+}
+
+std::shared_ptr<const data::Dataset> DataContext::dataset(const std::string& split) const {
+  auto it = datasets_.find(split);
+  if (it == datasets_.end())
+    throw InputError("this stage needs 'data." + split + "' in the recipe (e.g. data: {" + split + ": {dataset: fashion_mnist}})");
+  return it->second;
+}
+
+std::unique_ptr<data::DataLoader> DataContext::loader(const std::string& split, bool training) const {
+  auto ds = dataset(split);
+  const auto& s = spec_of(split);
+  data::LoaderOptions o;
+  o.batch_size = s.batch_size;
+  o.shuffle = training && s.shuffle;
+  o.seed = static_cast<uint64_t>(recipe_.seed);
+  o.drop_last = false;
+  o.num_workers = static_cast<int>(s.workers);
+  auto it = transforms_.find(split);
+  if (it != transforms_.end()) o.transforms = it->second;
+  return std::make_unique<data::DataLoader>(ds, o);
+}
+
+std::vector<int64_t> DataContext::sample_shape() const {
+  for (const char* split : {"val", "train", "calib"})
+    if (has(split)) return loader(split, false)->sample_shape();
+  return {};
+}
+
+int64_t DataContext::num_classes() const {
+  for (const char* split : {"train", "val"})
+    if (has(split)) return dataset(split)->num_classes();
+  return 0;
+}
+
+}  // namespace mc::pipeline

@@ -1,0 +1,40 @@
+// Datasets and loaders of a run, built from the recipe's `data:` section.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/transform_spec.h"
+#include "recipe/recipe.h"
+
+namespace mc::pipeline {
+
+class DataContext {
+ public:
+  explicit DataContext(const recipe::Recipe& r) : recipe_(r) {}
+  /// Opens every split the recipe names; errors go to `diag` with the recipe location.
+  void open(recipe::Diagnostics& diag);
+  bool has(const std::string& split) const { return datasets_.count(split) != 0; }
+  std::shared_ptr<const data::Dataset> dataset(const std::string& split) const;
+  /// A loader over `split` ("train", "val", "calib"). Training loaders shuffle (seeded per epoch).
+  std::unique_ptr<data::DataLoader> loader(const std::string& split, bool training) const;
+  /// {C, H, W} of the samples of the first open split after transforms; empty when no data.
+  std::vector<int64_t> sample_shape() const;
+  int64_t num_classes() const;
+
+ private:
+  const recipe::DataSplitSpec& spec_of(const std::string& split) const;
+  const recipe::Recipe& recipe_;
+  std::map<std::string, std::shared_ptr<const data::Dataset>> datasets_;
+  std::map<std::string, std::shared_ptr<const data::Compose>> transforms_;
+};
+
+/// Parses a `transforms:` node: a preset name (configs/transforms/NAME.yaml) or a list of
+/// {type: ..., ...} entries. Errors into diag.
+std::vector<data::TransformSpec> parse_transforms(const recipe::ConfigNode& node, const std::string& context,
+                                                  const std::string& base_dir, recipe::Diagnostics& diag);
+
+}  // namespace mc::pipeline

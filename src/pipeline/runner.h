@@ -1,0 +1,46 @@
+// Runs a recipe: validate everything first (all errors at once), then the stages in order, with a
+// checkpoint and a report after each, in a run directory that `--resume` can continue.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/data_context.h"
+#include "pipeline/stage.h"
+#include "recipe/recipe.h"
+
+namespace mc::pipeline {
+
+struct RunOptions {
+  std::string recipe_path;
+  std::vector<std::string> sets;  // --set key.path=value
+  std::string out_dir;            // default runs/<recipe name>
+  std::string device;             // overrides recipe.device when set
+  int threads = -1;               // overrides recipe.threads when >= 0
+  bool dry_run = false;
+  bool resume = false;
+  bool quiet = false;
+};
+
+/// A validated recipe with its stages built (one per recipe entry; null for an unknown stage
+/// name, which is then also an error in the diagnostics).
+struct Plan {
+  recipe::Recipe recipe;
+  std::vector<std::unique_ptr<Stage>> stages;
+};
+
+/// Loads and validates the recipe and every stage's options; throws InputError listing every
+/// problem with file:line:col. Does not open datasets (see DataContext::open).
+Plan make_plan(const std::string& recipe_path, const std::vector<std::string>& sets, const StageRegistry& registry,
+               recipe::Diagnostics& diag);
+
+/// Errors for stages whose data split the recipe does not provide.
+void check_stage_data(const Plan& plan, const DataContext& data, recipe::Diagnostics& diag);
+
+/// The whole run. Returns the process exit code (0); throws mc::Error on failure.
+int run_recipe(const RunOptions& opts, const StageRegistry& registry);
+
+/// The effective recipe (merged tree with every stage's options filled in with defaults).
+recipe::ConfigNode effective_recipe(const Plan& plan);
+
+}  // namespace mc::pipeline

@@ -1,0 +1,123 @@
+// Stages: what a recipe's `stages:` entries name. A stage is one class with a nested `Options`
+// struct declared once through `visit()` (parsing, checks, docs and echo all come from it).
+// Folders register their stages explicitly (register.cpp), never by static initialisers.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/model.h"
+#include "recipe/options.h"
+#include "recipe/recipe.h"
+
+namespace mc::train {
+class Modifier;
+}
+namespace mc::pipeline {
+
+class DataContext;
+
+/// What a running stage sees and changes.
+struct RunContext {
+  const recipe::Recipe& recipe;
+  ir::Model& model;                 // the model being compressed (stages change it in place)
+  const ir::Model& original;        // the model as loaded (teacher for `teacher: original`)
+  DataContext& data;
+  std::string run_dir;
+  int stage_index = 0;
+  /// Modifiers installed by stages (pruning masks, QAT range freezing); the next training stage
+  /// drives and then clears them.
+  std::vector<std::shared_ptr<train::Modifier>>& modifiers;
+  /// Stage-specific facts for the report (epochs, losses, what changed).
+  nlohmann::json& details;
+  /// Per-tensor storage bit width (default 32), for the report's bytes as stored.
+  std::map<std::string, int>& storage_bits;
+  bool quiet = false;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual void run(RunContext& ctx) = 0;
+  /// The effective options (defaults filled in), for the run directory's recipe echo.
+  virtual recipe::ConfigNode effective_options() = 0;
+  /// Data the stage needs ("train", "val", "calib"), checked before anything runs.
+  virtual std::vector<std::string> needs_data() const { return {}; }
+};
+
+/// Implements the option plumbing for a stage whose options type O has `void visit(Visitor&)` and
+/// `void validate(const ConfigNode&, Diagnostics&) const` (cross-field checks).
+template <typename O>
+class StageWithOptions : public Stage {
+ public:
+  using Options = O;
+  explicit StageWithOptions(Options o) : options_(std::move(o)) {}
+  recipe::ConfigNode effective_options() override {
+    recipe::Writer w;
+    options_.visit(w);
+    return w.result();
+  }
+  const Options& options() const { return options_; }
+
+ protected:
+  Options options_;
+};
+
+struct StageInfo {
+  std::string name;
+  std::string doc;
+  /// Parses options (errors into diag, at the entry's locations) and builds the stage.
+  std::function<std::unique_ptr<Stage>(const recipe::ConfigNode& options, recipe::Diagnostics& diag,
+                                       const std::string& context, const std::string& base_dir)>
+      make;
+  std::function<std::vector<recipe::OptionDoc>()> describe;
+};
+
+class StageRegistry {
+ public:
+  void add(StageInfo info);
+  const StageInfo* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+  const std::vector<StageInfo>& all() const { return stages_; }
+
+ private:
+  std::vector<StageInfo> stages_;
+};
+
+/// StageInfo for a stage class S deriving from StageWithOptions<S::Options>.
+template <typename S>
+StageInfo stage_info(const std::string& name, const std::string& doc) {
+  StageInfo info;
+  info.name = name;
+  info.doc = doc;
+  info.make = [](const recipe::ConfigNode& node, recipe::Diagnostics& diag, const std::string& context,
+                 const std::string& base_dir) -> std::unique_ptr<Stage> {
+    typename S::Options o;
+    recipe::Reader r(&node, diag, context, base_dir);
+    o.visit(r);
+    r.finish();
+    o.validate(node, diag);
+    return std::make_unique<S>(std::move(o));
+  };
+  info.describe = [] {
+    typename S::Options o;
+    recipe::Describer d;
+    o.visit(d);
+    return d.docs();
+  };
+  return info;
+}
+
+/// Cross-field checks after parsing; Options may shadow this with their own.
+struct NoExtraChecks {
+  void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
+};
+
+/// The core stages of this folder: train, finetune, evaluate, fold_batch_norm, optimize, save.
+void register_pipeline_stages(StageRegistry& r);
+
+}  // namespace mc::pipeline

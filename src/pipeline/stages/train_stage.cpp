@@ -1,0 +1,57 @@
+#include "pipeline/stages/train_stage.h"
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/data_context.h"
+#include "train/trainer.h"
+
+namespace mc::pipeline {
+
+TrainStageDefaults::TrainStageDefaults() {
+  epochs = 10;
+  optimizer.type = "sgd";
+  optimizer.lr = 0.1;
+  optimizer.momentum = 0.9;
+  optimizer.nesterov = true;
+  optimizer.weight_decay = 5e-4;
+  schedule.type = "cosine";
+}
+
+FinetuneStageDefaults::FinetuneStageDefaults() {
+  epochs = 2;
+  optimizer.type = "sgd";
+  optimizer.lr = 0.01;
+  optimizer.momentum = 0.9;
+  optimizer.weight_decay = 5e-4;
+  schedule.type = "cosine";
+}
+
+void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::string& label) {
+  auto train_loader = ctx.data.loader("train", true);
+  std::unique_ptr<data::DataLoader> val_loader;
+  if (opts.validate_each_epoch && ctx.data.has("val")) val_loader = ctx.data.loader("val", false);
+  train::Trainer trainer(ctx.model, opts.to_train_options(static_cast<uint64_t>(ctx.recipe.seed), ctx.quiet, label));
+  std::vector<std::string> mods;
+  for (auto& m : ctx.modifiers) {
+    trainer.add_modifier(m);
+    mods.push_back(m->name());
+  }
+  train::TrainResult res = trainer.fit(*train_loader, val_loader.get());
+  ctx.modifiers.clear();
+  nlohmann::json epochs = nlohmann::json::array();
+  for (auto& e : res.epochs) {
+    nlohmann::json j{{"epoch", e.epoch + 1}, {"loss", e.loss}, {"train_top1", e.train_top1}, {"img_per_s", e.img_per_s},
+                     {"lr", e.lr}, {"seconds", e.seconds}};
+    if (e.has_val) j["val_top1"] = e.val.top1;
+    epochs.push_back(j);
+  }
+  ctx.details["epochs"] = epochs;
+  ctx.details["steps"] = res.steps;
+  ctx.details["modifiers"] = mods;
+  ctx.details["train_seconds"] = res.seconds;
+}
+
+void TrainStage::run(RunContext& ctx) { run_training(ctx, options_, "train"); }
+void FinetuneStage::run(RunContext& ctx) { run_training(ctx, options_, "finetune"); }
+
+}  // namespace mc::pipeline

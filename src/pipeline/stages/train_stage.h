@@ -1,0 +1,34 @@
+// `train` (a freshly initialised model, from scratch) and `finetune` (continue training, driving
+// the modifiers earlier stages installed: pruning masks, QAT range freezing, ...).
+#pragma once
+#include "pipeline/stage.h"
+#include "pipeline/stages/train_options.h"
+
+namespace mc::pipeline {
+
+struct TrainStageDefaults : TrainStageOptions {
+  TrainStageDefaults();
+};
+struct FinetuneStageDefaults : TrainStageOptions {
+  FinetuneStageDefaults();
+};
+
+class TrainStage : public StageWithOptions<TrainStageDefaults> {
+ public:
+  using StageWithOptions::StageWithOptions;
+  void run(RunContext& ctx) override;
+  std::vector<std::string> needs_data() const override { return {"train"}; }
+};
+
+class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
+ public:
+  using StageWithOptions::StageWithOptions;
+  void run(RunContext& ctx) override;
+  std::vector<std::string> needs_data() const override { return {"train"}; }
+};
+
+/// Runs the trainer with `opts` and the context's pending modifiers (then clears them); records
+/// per-epoch figures in ctx.details.
+void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::string& label);
+
+}  // namespace mc::pipeline
