@@ -28,6 +28,8 @@ void setup_logging(const GlobalOptions& g) {
 void register_commands(CLI::App& app, GlobalOptions& g) {
   add_inspect_command(app, table(), g);
   add_run_command(app, table(), g);
+  add_export_command(app, table(), g);
+  add_bench_command(app, table(), g);
   add_recipe_commands(app, table(), g);
 }
 

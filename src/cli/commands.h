@@ -36,6 +36,8 @@ class CommandTable {
 // One per command file.
 void add_inspect_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_run_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
+void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
+void add_bench_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 
 void register_commands(CLI::App& app, GlobalOptions& g);

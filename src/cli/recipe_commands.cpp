@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "data/factory.h"
+#include "export/export_stage.h"
 #include "data/loader.h"
 #include "frontend/frontend.h"
 #include "pipeline/data_context.h"
@@ -22,6 +23,7 @@ const pipeline::StageRegistry& stage_registry() {
   static pipeline::StageRegistry reg = [] {
     pipeline::StageRegistry r;
     pipeline::register_pipeline_stages(r);
+    exporter::register_export_stages(r);
     return r;
   }();
   return reg;

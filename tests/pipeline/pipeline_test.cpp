@@ -192,3 +192,36 @@ report: {latency: false}
   std::string md = mc::read_file(d.file("run/report.md"));
   EXPECT_NE(md.find("finetune"), std::string::npos);
 }
+
+TEST(Pipeline, ExportStageWritesAnOnnxFileThatOnnxRuntimeRuns) {
+  TempDir d;
+  std::string recipe = write(d, "r.yaml", R"(name: export_me
+model: {zoo: lenet5, input: {shape: [1, 1, 28, 28]}}
+stages:
+  - export: {onnx: lenet.onnx, opset: 13}
+report: {latency: false}
+)");
+  auto r = run_compress("--recipe " + recipe + " --out " + d.file("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  ASSERT_TRUE(fs::exists(d.file("run/lenet.onnx")));
+  auto gen = run_command("/usr/bin/python3 -c \"import numpy as np; np.save('" + d.file("x.npy") +
+                         "', np.random.RandomState(0).randn(2, 1, 28, 28).astype('float32'))\"");
+  ASSERT_EQ(gen.exit_code, 0) << gen.out;
+  auto ort = run_command("node " + mc::test::source_dir() + "/tests/ort/run_onnx.js " + d.file("run/lenet.onnx") +
+                         " --input " + d.file("x.npy") + " --output " + d.file("ort.npy"));
+  ASSERT_EQ(ort.exit_code, 0) << ort.out;
+  auto ours = run_compress("run " + d.file("run/ckpt/01_export.mcm") + " --input " + d.file("x.npy") + " --output " +
+                           d.file("ours.npy"));
+  ASSERT_EQ(ours.exit_code, 0) << ours.out;
+  auto cmp = run_command("/usr/bin/python3 -c \"import numpy as np; a=np.load('" + d.file("ort.npy") + "'); b=np.load('" +
+                         d.file("ours.npy") + "'); assert a.shape == b.shape == (2, 10), (a.shape, b.shape);"
+                         " assert abs(a-b).max() <= 1e-4 * abs(b).max(), abs(a-b).max()\"");
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.out;
+  auto rep = read_json(d.file("run/report.json"));
+  EXPECT_EQ(rep["stages"][1]["details"]["opset"], 13);
+  // Bad opset: rejected at validation, nothing written.
+  auto bad = run_compress("--recipe " + recipe + " --out " + d.file("run2") + " --set stages.0.export.opset=12");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.out.find("'stages.0.export.opset' = 12 is out of range"), std::string::npos) << bad.out;
+  EXPECT_FALSE(fs::exists(d.file("run2")));
+}
