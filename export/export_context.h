@@ -1,0 +1,104 @@
+// ExportContext: what a per-op ONNX mapping sees while the exporter walks the IR graph.
+// It hands out ONNX value names for IR values, emits ONNX nodes (named after the IR node's
+// scope) and adds initializers (store tensors and small constants such as Reshape shapes).
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ir/model.h"
+
+namespace mc::exporter {
+
+/// Typed attribute values for ExportContext::node().
+struct OnnxAttr {
+  enum class Kind { i, f, s, ints, floats };
+  std::string name;
+  Kind kind = Kind::i;
+  int64_t i = 0;
+  float f = 0.0f;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+
+  static OnnxAttr Int(std::string n, int64_t v);
+  static OnnxAttr Float(std::string n, double v);
+  static OnnxAttr Str(std::string n, std::string v);
+  static OnnxAttr Ints(std::string n, std::vector<int64_t> v);
+  static OnnxAttr Floats(std::string n, std::vector<float> v);
+};
+
+class ExportContext {
+ public:
+  ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset);
+
+  int opset() const { return opset_; }
+  const ir::Model& model() const { return model_; }
+
+  /// ONNX name of input `i` of `n` (empty string for an absent optional input).
+  std::string in(const ir::Node& n, size_t i);
+  /// ONNX name of `v` (it must have been produced already).
+  std::string name_of(const ir::Value* v) const;
+  /// ONNX name for output `i` of `n` (allocated on first call).
+  std::string out(const ir::Node& n, size_t i = 0);
+  /// A fresh name for an intermediate value of the node being exported.
+  std::string tmp(const std::string& hint);
+
+  /// Emits an ONNX node for the IR node being exported; returns it (valid until the next node()).
+  onnx::NodeProto& node(const std::string& op_type, const std::vector<std::string>& inputs,
+                        const std::vector<std::string>& outputs, const std::vector<OnnxAttr>& attrs = {});
+  /// Shorthand: one-output node with a fresh output name; returns that name.
+  std::string op1(const std::string& op_type, const std::vector<std::string>& inputs,
+                  const std::vector<OnnxAttr>& attrs = {});
+
+  /// Makes output `i` of `n` the same ONNX value as `src` (no node), unless it is a graph output.
+  void alias(const ir::Node& n, size_t i, const std::string& src);
+
+  /// Initializers for small constants (deduplicated by content).
+  std::string const_i64(const std::vector<int64_t>& v, const std::string& hint);
+  /// 0-d scalar of the given dtype (float types and i64).
+  std::string scalar(double v, ir::DType dtype, const std::string& hint);
+  /// Initializer holding `t` (any dtype; 0-d stays 0-d) under a fresh name derived from `hint`.
+  std::string add_tensor(const at::Tensor& t, const std::string& hint);
+
+  /// Static shape and dtype of input `i` of `n` (from the IR).
+  const ir::Shape& in_shape(const ir::Node& n, size_t i = 0) const;
+  ir::DType in_dtype(const ir::Node& n, size_t i = 0) const;
+  int64_t in_rank(const ir::Node& n, size_t i = 0) const;
+
+  /// Normalises `dim` against `rank` (negative counts from the end); InputError naming the node.
+  int64_t wrap_dim(int64_t dim, int64_t rank) const;
+
+  // --- used by the exporter driver ---
+  void begin(const ir::Node& n);
+  /// Names the nodes emitted for the current IR node after its scope (made unique).
+  void end();
+  void bind(const ir::Value* v, const std::string& onnx_name);
+  /// Reserves `desired` for `v` (used for graph outputs).
+  void preassign(const ir::Value* v, const std::string& desired) { preassigned_[v] = desired; }
+  std::string unique(const std::string& base);
+  const ir::Node* current() const { return current_; }
+
+ private:
+  const ir::Model& model_;
+  onnx::GraphProto& graph_;
+  int opset_;
+  std::map<const ir::Value*, std::string> names_;
+  std::map<const ir::Value*, std::string> preassigned_;
+  std::set<std::string> used_;
+  std::set<std::string> node_names_;
+  std::map<std::string, std::string> const_cache_;
+  const ir::Node* current_ = nullptr;
+  int first_new_node_ = 0;
+};
+
+/// ONNX element type of an IR dtype.
+int32_t onnx_dtype(ir::DType d);
+/// Fills `proto` from `t` (CPU, contiguous copy; little-endian raw data).
+void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto& proto);
+
+}  // namespace mc::exporter

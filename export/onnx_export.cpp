@@ -1,0 +1,239 @@
+#include "export/onnx_export.h"
+
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+#include <spdlog/spdlog.h>
+
+#include <climits>
+#include <ostream>
+#include <set>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "export/export_context.h"
+#include "export/op_mapping.h"
+#include "ir/op_registry.h"
+#include "ir/ops/ops.h"
+
+namespace mc::exporter {
+
+namespace {
+
+bool is_source(const ir::Node& n) { return n.op() == "param" || n.op() == "constant"; }
+
+std::string numbered(const std::string& base, size_t i) { return i == 0 ? base : base + "_" + std::to_string(i); }
+
+/// A copy of the model's graph with every type set: param/constant from the store, the rest inferred.
+/// With `batch` >= 0, dim 0 of every graph input is set to it first.
+ir::Graph typed_graph(const ir::Model& m, int64_t batch) {
+  ir::Graph g = m.graph.clone();
+  for (ir::Value* v : g.inputs()) {
+    if (!v->type().has_shape) throw InputError("the model's input '" + v->name() + "' has no shape; give an input shape");
+    if (batch >= 0 && !v->shape().empty()) {
+      ir::TensorType t = v->type();
+      t.shape[0] = batch;
+      v->set_type(t);
+    }
+  }
+  for (ir::Node* n : g.nodes()) {
+    if (!is_source(*n)) continue;
+    n->output()->set_type(ir::ops::type_of(m.tensor(n->attrs().s("name"))));
+  }
+  g.infer_shapes();
+  return g;
+}
+
+/// Per graph output and dim: does the dim follow the batch size? Found by inferring shapes again
+/// with another batch size. Empty when the graph does not accept another batch size.
+std::vector<std::vector<bool>> batch_dependent_dims(const ir::Model& m, const ir::Graph& g, int64_t* batch) {
+  *batch = g.inputs().empty() || g.inputs()[0]->shape().empty() ? -1 : g.inputs()[0]->shape()[0];
+  if (*batch < 0) return {};
+  ir::Graph other;
+  try {
+    other = typed_graph(m, *batch + 1);
+  } catch (const std::exception& e) {
+    spdlog::warn("ONNX export: the model does not accept another batch size ({}); exporting a fixed batch of {}",
+                 e.what(), *batch);
+    return {};
+  }
+  // A value whose rank follows the batch size (a squeeze of the batch dim) only works for one batch.
+  std::vector<ir::Node*> na = g.nodes(), nb = other.nodes();
+  for (size_t k = 0; k < na.size() && k < nb.size(); ++k)
+    for (size_t i = 0; i < na[k]->outputs().size(); ++i)
+      if (na[k]->output(i)->shape().size() != nb[k]->output(i)->shape().size()) {
+        spdlog::warn("ONNX export: the rank of the output of {} depends on the batch size; exporting a fixed batch of {}",
+                     na[k]->describe(), *batch);
+        return {};
+      }
+  std::vector<std::vector<bool>> dep;
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const ir::Shape& a = g.outputs()[i]->shape();
+    const ir::Shape& b = other.outputs()[i]->shape();
+    std::vector<bool> d(a.size(), false);
+    for (size_t k = 0; k < a.size() && k < b.size(); ++k) d[k] = a[k] != b[k];
+    dep.push_back(std::move(d));
+  }
+  return dep;
+}
+
+void set_type(onnx::ValueInfoProto& vi, const std::string& name, const ir::TensorType& t, const std::vector<bool>& dynamic,
+              int64_t batch) {
+  vi.set_name(name);
+  auto* tt = vi.mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx_dtype(t.dtype));
+  auto* shape = tt->mutable_shape();
+  for (size_t k = 0; k < t.shape.size(); ++k) {
+    auto* dim = shape->add_dim();
+    if (k < dynamic.size() && dynamic[k]) {
+      if (k == 0 && t.shape[0] == batch) dim->set_dim_param("batch");
+      // other batch-dependent dims stay unnamed
+    } else {
+      dim->set_dim_value(t.shape[k]);
+    }
+  }
+}
+
+void set_header(onnx::ModelProto& mp, const ir::Model& model, const ExportOptions& opts) {
+  mp.set_ir_version(opts.opset >= 14 ? 8 : 7);  // the IR versions released with those opsets
+  mp.set_producer_name("compress");
+  mp.set_producer_version(opts.producer_version);
+  mp.set_model_version(1);
+  auto* opset = mp.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(opts.opset);
+  auto add_meta = [&](const std::string& k, const std::string& v) {
+    auto* p = mp.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  };
+  add_meta("model_name", model.name);
+  if (!opts.recipe_hash.empty()) add_meta("recipe_hash", opts.recipe_hash);
+  for (auto& [k, v] : opts.metadata)
+    if (k != "model_name" && k != "recipe_hash") add_meta(k, v);
+}
+
+void check(onnx::ModelProto& mp, const std::string& model_name) {
+  try {
+    onnx::checker::check_model(mp);
+  } catch (const std::exception& e) {
+    throw Error("the exported ONNX model of '" + model_name + "' fails the ONNX checker: " + e.what());
+  }
+  try {
+    onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/false);
+    onnx::shape_inference::InferShapes(mp, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    throw Error("ONNX shape inference fails on the exported model of '" + model_name + "': " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> exportable_ops() {
+  register_export_ops();
+  return ExportRegistry::instance().names();
+}
+
+onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
+  if (opts.opset < kMinOpset || opts.opset > kMaxOpset)
+    throw InputError("unsupported opset " + std::to_string(opts.opset) + ": choose " + std::to_string(kMinOpset) + ".." +
+                     std::to_string(kMaxOpset));
+  ir::register_core_ops();
+  register_export_ops();
+  const ExportRegistry& reg = ExportRegistry::instance();
+  for (ir::Node* n : model.graph.nodes())
+    if (!is_source(*n) && !reg.find(n->op())) throw InputError(n->describe() + " has no ONNX mapping");
+
+  ir::Graph g;
+  try {
+    g = typed_graph(model, -1);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("cannot export model '" + model.name + "' to ONNX: shape inference of the IR failed: " + e.what());
+  }
+  int64_t batch = -1;
+  std::vector<std::vector<bool>> dep;
+  if (opts.dynamic_batch) dep = batch_dependent_dims(model, g, &batch);
+  const bool dynamic = !dep.empty();
+
+  onnx::ModelProto mp;
+  set_header(mp, model, opts);
+  onnx::GraphProto& graph = *mp.mutable_graph();
+  graph.set_name(model.name.empty() ? std::string("model") : model.name);
+  ExportContext ctx(model, graph, opts.opset);
+
+  // Names: graph inputs and outputs first, then the store tensors the graph refers to.
+  std::vector<std::string> in_names, out_names;
+  for (size_t i = 0; i < g.inputs().size(); ++i) in_names.push_back(ctx.unique(numbered("input", i)));
+  for (size_t i = 0; i < g.outputs().size(); ++i) out_names.push_back(ctx.unique(numbered("output", i)));
+  std::map<std::string, std::string> tensor_names;  // store name -> initializer name
+  for (ir::Node* n : g.nodes())
+    if (is_source(*n)) {
+      const std::string& t = n->attrs().s("name");
+      if (!tensor_names.count(t)) tensor_names[t] = ctx.unique(t);
+    }
+
+  for (size_t i = 0; i < g.inputs().size(); ++i) {
+    ir::Value* v = g.inputs()[i];
+    ctx.bind(v, in_names[i]);
+    std::vector<bool> dyn(v->shape().size(), false);
+    if (dynamic && !dyn.empty()) dyn[0] = true;
+    set_type(*graph.add_input(), in_names[i], v->type(), dyn, v->shape().empty() ? -1 : v->shape()[0]);
+  }
+  // Graph outputs computed by a node are written under their final name directly.
+  std::set<const ir::Value*> preassigned;
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const ir::Value* v = g.outputs()[i];
+    if (v->producer() && !is_source(*v->producer()) && preassigned.insert(v).second) ctx.preassign(v, out_names[i]);
+  }
+
+  std::set<std::string> written;
+  for (ir::Node* n : g.nodes()) {
+    if (is_source(*n)) {
+      const std::string& t = n->attrs().s("name");
+      const std::string& name = tensor_names.at(t);
+      if (written.insert(name).second) tensor_to_proto(model.tensor(t), name, *graph.add_initializer());
+      ctx.bind(n->output(), name);
+      continue;
+    }
+    ctx.begin(*n);
+    try {
+      (*reg.find(n->op()))(*n, ctx);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error("ONNX export of " + n->describe() + " failed: " + e.what());
+    }
+    ctx.end();
+    for (size_t i = 0; i < n->outputs().size(); ++i) ctx.name_of(n->output(i));  // every output has a name
+  }
+
+  // Outputs that are graph inputs, initializers, aliases or repeated get an Identity.
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const ir::Value* v = g.outputs()[i];
+    std::string src = ctx.name_of(v);
+    if (src != out_names[i]) {
+      onnx::NodeProto* id = graph.add_node();
+      id->set_op_type("Identity");
+      id->set_name(out_names[i] + "/Identity");
+      id->add_input(src);
+      id->add_output(out_names[i]);
+    }
+    set_type(*graph.add_output(), out_names[i], v->type(), dynamic ? dep[i] : std::vector<bool>{}, batch);
+  }
+
+  if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
+    throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
+  check(mp, model.name);
+  return mp;
+}
+
+void export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts) {
+  onnx::ModelProto mp = to_onnx(model, opts);
+  write_file_atomically(path, [&](std::ostream& os) {
+    if (!mp.SerializeToOstream(&os)) throw RuntimeFailure("error while writing '" + path + "' (disk full?)");
+  });
+}
+
+}  // namespace mc::exporter

@@ -1,0 +1,40 @@
+// ONNX writer (fp32): ir::Model -> onnx::ModelProto, checked by the ONNX checker and shape
+// inference in-process, written atomically. Per-op mappings live in export/ops/ (op_mapping.h).
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <string>
+
+#include "ir/model.h"
+
+namespace mc::exporter {
+
+struct ExportOptions {
+  int opset = 13;                  // 13..17
+  bool dynamic_batch = true;       // dim 0 of the input (and of outputs that follow it) is "batch"
+  std::string producer_version;    // written as producer_version (producer_name is "compress")
+  std::string recipe_hash;         // metadata_props["recipe_hash"] when set
+  std::map<std::string, std::string> metadata;  // more metadata_props
+};
+
+constexpr int kMinOpset = 13;
+constexpr int kMaxOpset = 17;
+
+/// Builds the ONNX model: initializers for `param`/`constant` tensors (named as in the store),
+/// graph input(s) "input" (then "input_1", ...), output(s) "output" (then "output_1", ...), node names
+/// from scopes (made unique). Runs onnx::checker::check_model and strict shape inference; the
+/// returned model carries the inferred value_info.
+/// Throws InputError for an unsupported opset, an op without a mapping ("op 'foo' at scope 'bar'
+/// has no ONNX mapping") or attributes ONNX cannot express; mc::Error with the checker's message
+/// when the result does not validate.
+onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {});
+
+/// to_onnx, then writes the file atomically (nothing is left at `path` on failure; InputError
+/// naming the path when its directory is not writable).
+void export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts = {});
+
+/// IR ops that have an ONNX mapping (sorted).
+std::vector<std::string> exportable_ops();
+
+}  // namespace mc::exporter

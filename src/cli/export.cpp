@@ -1,0 +1,74 @@
+// compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W] [--static-batch]
+//                       [--metadata KEY=VALUE ...] [--no-optimize]
+// Loads a model (TorchScript, .mcm checkpoint or zoo:<name>), runs the inference clean-up passes
+// (ir::passes::optimize; --no-optimize skips them) and writes it as ONNX (fp32), checked by the
+// ONNX checker and shape inference, atomically.
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "export/onnx_export.h"
+#include "frontend/frontend.h"
+#include "ir/passes/optimize.h"
+
+#ifndef MC_VERSION
+#define MC_VERSION "unknown"
+#endif
+
+namespace mc::cli {
+
+namespace {
+
+struct ExportArgs {
+  std::string model, onnx, shape;
+  int opset = exporter::kMinOpset;
+  bool static_batch = false;
+  bool no_optimize = false;
+  std::vector<std::string> metadata;
+};
+
+int export_model(const ExportArgs& a) {
+  exporter::ExportOptions opts;
+  opts.opset = a.opset;
+  opts.dynamic_batch = !a.static_batch;
+  opts.producer_version = MC_VERSION;
+  for (const std::string& kv : a.metadata) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError("--metadata '" + kv + "' must be KEY=VALUE");
+    opts.metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  // Checked before loading the model, which can take a while.
+  if (opts.opset < exporter::kMinOpset || opts.opset > exporter::kMaxOpset)
+    throw InputError("unsupported opset " + std::to_string(opts.opset) + ": choose " +
+                     std::to_string(exporter::kMinOpset) + ".." + std::to_string(exporter::kMaxOpset));
+  ir::Shape shape;
+  if (!a.shape.empty()) shape = frontend::parse_shape(a.shape, "--input-shape");
+  ir::Model m = frontend::load_model(a.model, shape);
+  // The inference clean-up pipeline (identities, constant folding, batch-norm folding, CSE, dead
+  // code) unless --no-optimize, which exports the graph as loaded.
+  if (!a.no_optimize) {
+    ir::passes::OptimizeSummary sum = ir::passes::optimize(m);
+    spdlog::debug("{}", sum.to_string());
+  }
+  exporter::export_onnx(m, a.onnx, opts);
+  spdlog::info("wrote {} (opset {}, {} batch)", a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed");
+  return 0;
+}
+
+}  // namespace
+
+void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
+  auto a = std::make_shared<ExportArgs>();
+  CLI::App* sub = app.add_subcommand("export", "Write a model as ONNX (fp32)");
+  sub->add_option("model", a->model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  sub->add_option("--onnx", a->onnx, "Output .onnx file")->required();
+  sub->add_option("--opset", a->opset, "ONNX opset, 13..17 (default 13)");
+  sub->add_option("--input-shape", a->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
+  sub->add_flag("--static-batch", a->static_batch, "Fix the batch size instead of a symbolic 'batch' dim");
+  sub->add_option("--metadata", a->metadata, "Extra metadata_props entry KEY=VALUE (repeatable)");
+  sub->add_flag("--no-optimize", a->no_optimize, "Export the graph as loaded (skip the inference clean-up passes)");
+  t.add(sub, [a] { return export_model(*a); });
+}
+
+}  // namespace mc::cli

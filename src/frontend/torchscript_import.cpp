@@ -1,0 +1,220 @@
+// import_torchscript(): loads a TorchScript file and turns its `forward` into an ir::Model.
+// This file holds the entry point, the IR-building helpers of the Importer (node emission with
+// immediate shape inference, parameters, constants) and the final clean-up (outputs, DCE).
+// The interpreter lives in torchscript_interp.cpp, constant evaluation in torchscript_eval.cpp and
+// the aten -> IR op table in torchscript_ops.cpp.
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "frontend/frontend.h"
+#include "frontend/torchscript_internal.h"
+#include "ir/op_registry.h"
+#include "ir/passes/dead_code_elimination.h"
+#include "ir/ops/ops.h"
+
+namespace mc::frontend {
+
+namespace {
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+}  // namespace
+
+namespace ts {
+
+namespace {
+
+/// Flattens a returned value into graph outputs (every tensor of a tuple/list; None skipped).
+void collect_outputs(Importer& im, const AVal& a, std::vector<ir::Value*>& outs, const std::string& what) {
+  switch (a.kind) {
+    case AVal::Kind::Tensor: outs.push_back(a.value); return;
+    case AVal::Kind::Seq:
+      for (auto& e : *a.elems) collect_outputs(im, e, outs, what);
+      return;
+    case AVal::Kind::Const:
+      if (a.iv.isNone()) return;
+      if (a.iv.isTensor()) {
+        outs.push_back(im.materialize(a, nullptr));
+        return;
+      }
+      if (a.iv.isTuple() || a.iv.isList()) {
+        auto elems = a.iv.isTuple() ? a.iv.toTupleRef().elements().vec() : a.iv.toListRef().vec();
+        for (auto& e : elems) collect_outputs(im, AVal::constant(e), outs, what);
+        return;
+      }
+      throw InputError(what + ": forward returns a " + a.iv.tagKind() + ", not tensors");
+    case AVal::Kind::Poison: throw InputError(a.name);
+    default: throw InputError(what + ": forward returns a value the importer cannot represent");
+  }
+}
+
+}  // namespace
+
+Importer::Importer(ir::Model& model, ir::Shape input_shape) : model_(model), input_shape_(std::move(input_shape)) {}
+
+void Importer::set_batch_major(const ir::Value* v, bool on) {
+  if (on)
+    batch_major_.insert(v);
+  else
+    batch_major_.erase(v);
+}
+
+ir::Node* Importer::emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs attrs, size_t nout) {
+  ir::Node* n = model_.graph.add_node(op, ins, std::move(attrs), scope_, nout);
+  try {
+    ir::check_schema(*n);
+    const ir::OpDef& def = ir::OpRegistry::instance().get(*n);
+    std::vector<ir::TensorType> in;
+    for (ir::Value* v : ins) in.push_back(v->type());
+    if (def.shape) {
+      auto out = def.shape(*n, in);
+      if (out.size() != n->outputs().size()) throw Error("shape function gave the wrong number of outputs");
+      for (size_t i = 0; i < out.size(); ++i) n->output(i)->set_type(out[i]);
+    }
+  } catch (const Error& e) {
+    fail(node_, "cannot build IR op '" + op + "': " + first_line(e.what()),
+         "check that input shape " + ir::shape_str(input_shape_) + " is one the model accepts");
+  }
+  bool batch = false;
+  for (ir::Value* v : ins) batch = batch || batch_major(v);
+  for (ir::Value* v : n->outputs())
+    if (batch && v->type().rank() > 0) batch_major_.insert(v);
+  return n;
+}
+
+ir::Value* Importer::param(const std::string& name, const at::Tensor& t, const std::string& owner) {
+  auto it = params_.find(name);
+  if (it != params_.end()) return it->second;
+  ir::Attrs a;
+  a.set("name", name);
+  ir::Node* n = model_.graph.add_node("param", {}, a, owner);
+  at::Tensor d = t.detach();
+  try {
+    n->output()->set_type(ir::ops::type_of(d));
+  } catch (const Error& e) {
+    fail(node_, "parameter '" + name + "': " + e.what());
+  }
+  model_.tensors[name] = d;
+  params_[name] = n->output();
+  return n->output();
+}
+
+ir::Value* Importer::materialize(const AVal& a, const ir::Value* like) {
+  if (!a.is_const() || !a.iv.isTensor()) throw Error("internal: materialize of a non-tensor constant");
+  at::Tensor orig = a.iv.toTensor().detach(), t = orig;
+  // A 0-d constant next to a float IR tensor takes its dtype (traced shape arithmetic is int64).
+  bool cast = like && t.dim() == 0 && at::isFloatingType(ir::ops::to_scalar_type(like->type().dtype)) &&
+              t.scalar_type() != ir::ops::to_scalar_type(like->type().dtype);
+  if (cast) t = t.to(ir::ops::to_scalar_type(like->type().dtype));
+  if (!cast && !a.name.empty()) {
+    auto it = buffers_.find(a.name);
+    if (it != buffers_.end()) return it->second;
+  }
+  if (!cast && a.name.empty())
+    for (auto& [held, v] : folded_)
+      if (held.unsafeGetTensorImpl() == orig.unsafeGetTensorImpl()) return v;
+  std::string hint = !a.name.empty() ? a.name : (scope_.empty() ? std::string("const") : scope_ + ".const");
+  ir::Attrs attrs;
+  attrs.set("name", model_.add_tensor(hint, t.clone()));
+  ir::Node* n = model_.graph.add_node("constant", {}, attrs, scope_);
+  try {
+    n->output()->set_type(ir::ops::type_of(t));
+  } catch (const Error& e) {
+    fail(node_, std::string("constant tensor: ") + e.what());
+  }
+  if (!cast && !a.name.empty()) buffers_[a.name] = n->output();
+  if (!cast && a.name.empty()) folded_.emplace_back(orig, n->output());
+  return n->output();
+}
+
+ir::Value* Importer::scalar(double v, const ir::Value* like) {
+  at::ScalarType st = like ? ir::ops::to_scalar_type(like->type().dtype) : at::kFloat;
+  if (!at::isFloatingType(st)) st = at::kFloat;
+  at::Tensor t = at::scalar_tensor(v, at::TensorOptions().dtype(st));
+  ir::Attrs attrs;
+  attrs.set("name", model_.add_tensor(scope_.empty() ? std::string("scalar") : scope_ + ".scalar", t));
+  ir::Node* n = model_.graph.add_node("constant", {}, attrs, scope_);
+  n->output()->set_type(ir::ops::type_of(t));
+  return n->output();
+}
+
+std::string Importer::where(const torch::jit::Node* n) const {
+  std::string s = scope_.empty() ? "the top-level module" : "scope '" + scope_ + "'";
+  if (!n) return s;
+  torch::jit::SourceRange r = n->sourceRange();
+  if (auto orig = r.findSourceRangeThatGenerated()) r = *orig;
+  if (auto flc = r.file_line_col()) {
+    s += " (" + std::get<0>(*flc) + ":" + std::to_string(std::get<1>(*flc));
+    if (r.source() && r.size() > 0 && r.size() < 120) {
+      std::string text = r.text().str();
+      if (text.find('\n') == std::string::npos && !text.empty()) s += ": " + text;
+    }
+    s += ")";
+  }
+  return s;
+}
+
+void Importer::fail(const torch::jit::Node* n, const std::string& what, const std::string& hint) const {
+  throw InputError(what + " at " + where(n) + (hint.empty() ? std::string() : ": " + hint));
+}
+
+void Importer::run(torch::jit::Module& module) {
+  ir::register_core_ops();
+  std::shared_ptr<torch::jit::Graph> forward = module.get_method("forward").graph();
+  const torch::jit::Graph& g = *forward;
+  if (g.inputs().size() != 2)
+    throw InputError("forward takes " + std::to_string(g.inputs().size() - 1) +
+                     " inputs; the importer supports models with exactly one input tensor");
+  ir::Value* x = model_.graph.add_input("input", ir::TensorType(ir::DType::f32, input_shape_));
+  batch_major_.insert(x);
+  AVal self = AVal::constant(module._ivalue());
+  auto results = call(g, {self, AVal::tensor(x)}, "");
+  std::vector<ir::Value*> outs;
+  for (auto& r : results) collect_outputs(*this, r, outs, "model");
+  if (outs.empty()) throw InputError("forward returns no tensor");
+  model_.graph.set_outputs(outs);
+  ir::passes::dead_code_elimination(model_);  // also drops tensors no node refers to
+  model_.infer_shapes();
+  model_.verify();
+}
+
+}  // namespace ts
+
+ir::Model import_torchscript(const std::string& path, const ImportOptions& opts) {
+  if (opts.input_shape.empty())
+    throw InputError("importing '" + path + "': the input shape is empty (give e.g. 1,3,224,224)");
+  for (int64_t d : opts.input_shape)
+    if (d <= 0) throw InputError("importing '" + path + "': input shape " + ir::shape_str(opts.input_shape) + " has a non-positive dim");
+  if (!std::filesystem::exists(path)) throw InputError("TorchScript file '" + path + "' does not exist");
+  if (std::filesystem::is_directory(path)) throw InputError("TorchScript file '" + path + "' is a directory");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, c10::Device(c10::kCPU));
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    std::string hint = "it is truncated, corrupt or not a TorchScript archive";
+    if (msg.find("constants.pkl") != std::string::npos || msg.find("PytorchStreamReader") == std::string::npos)
+      hint = "it is not a TorchScript module (a torch.save'd state_dict or tensor cannot be imported: "
+             "save a torch.jit.trace or torch.jit.script module with torch.jit.save)";
+    throw InputError("cannot load TorchScript file '" + path + "': " + hint + " [" + first_line(msg) + "]");
+  } catch (const std::exception& e) {
+    throw InputError("cannot load TorchScript file '" + path + "': " + first_line(e.what()));
+  }
+  if (!module.find_method("forward")) throw InputError("TorchScript module '" + path + "' has no forward method");
+  module.eval();
+
+  ir::Model model;
+  model.name = std::filesystem::path(path).stem().string();
+  ts::Importer im(model, opts.input_shape);
+  try {
+    im.run(module);
+  } catch (const InputError& e) {
+    throw InputError("importing '" + path + "': " + e.what());
+  } catch (const c10::Error& e) {
+    throw InputError("importing '" + path + "': " + first_line(e.what_without_backtrace()));
+  } catch (const Error& e) {
+    throw Error("importing '" + path + "': " + e.what());
+  }
+  return model;
+}
+
+}  // namespace mc::frontend

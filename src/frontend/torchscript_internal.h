@@ -1,0 +1,173 @@
+// Internals of the TorchScript importer, shared by torchscript_*.cpp only (this header pulls in
+// torch/script.h: never include it from a public header).
+//
+// The importer is an abstract interpreter over the TorchScript graph of `forward`. Every TS value
+// is bound to an AVal: a compile-time constant (IValue), an IR tensor value, a sequence (list or
+// tuple holding IR tensors or batch-tagged ints), or a poisoned value that must not be used.
+// Method and function calls are interpreted recursively (the same as torch::jit::Inline, but the
+// module path of every call is known exactly, so IR nodes get scopes like `layer1.0.conv1`).
+#pragma once
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ir/model.h"
+
+namespace mc::frontend::ts {
+
+struct AVal {
+  enum class Kind { Undef, Const, Tensor, Seq, Poison };
+  Kind kind = Kind::Undef;
+  c10::IValue iv;                            // Const
+  ir::Value* value = nullptr;                // Tensor
+  std::shared_ptr<std::vector<AVal>> elems;  // Seq (shared: aten::append mutates it for every alias)
+  c10::TypePtr type;                         // Seq: its TorchScript type (ListType or TupleType)
+  bool batch = false;                        // Const int / 0-d tensor that equals the batch size
+  std::string name;  // Const module: module path; Const tensor: buffer path; Poison: the error message
+  bool data_dependent = false;  // Poison: a Python value computed from tensor data (aten::Bool, item, ...)
+
+  static AVal constant(c10::IValue v, bool batch = false) {
+    AVal a;
+    a.kind = Kind::Const;
+    a.iv = std::move(v);
+    a.batch = batch;
+    return a;
+  }
+  static AVal tensor(ir::Value* v) {
+    AVal a;
+    a.kind = Kind::Tensor;
+    a.value = v;
+    return a;
+  }
+  static AVal seq(std::vector<AVal> e, c10::TypePtr t) {
+    AVal a;
+    a.kind = Kind::Seq;
+    a.elems = std::make_shared<std::vector<AVal>>(std::move(e));
+    a.type = std::move(t);
+    return a;
+  }
+  static AVal poison(std::string why, bool data_dependent = false) {
+    AVal a;
+    a.kind = Kind::Poison;
+    a.name = std::move(why);
+    a.data_dependent = data_dependent;
+    return a;
+  }
+  bool is_const() const { return kind == Kind::Const; }
+  bool is_tensor() const { return kind == Kind::Tensor; }
+  bool is_seq() const { return kind == Kind::Seq; }
+  bool is_none() const { return kind == Kind::Const && iv.isNone(); }
+  /// An IR tensor, or a sequence holding one (at any depth).
+  bool has_ir() const;
+};
+
+/// Converts to an IValue. IR tensors become meta tensors of their static shape when `meta`
+/// (for ops that read only metadata, such as aten::size); otherwise they make it fail (nullopt).
+c10::optional<c10::IValue> to_ivalue(const AVal& a, bool meta);
+
+class Importer;
+
+/// One aten node being mapped to IR ops (see torchscript_ops.cpp).
+struct OpCtx {
+  Importer& im;
+  const torch::jit::Node* node;
+  std::string kind;  // e.g. "aten::relu" (in-place variants are mapped to their base name)
+  const std::vector<AVal>& in;
+  std::vector<AVal> out;
+
+  size_t size() const { return in.size(); }
+  bool none(size_t k) const { return k >= in.size() || in[k].is_none(); }
+  bool is_ir(size_t k) const { return k < in.size() && in[k].is_tensor(); }
+  /// The IR value of input k; constant tensors and scalars become `constant` nodes.
+  ir::Value* t(size_t k, const ir::Value* like = nullptr);
+  int64_t i(size_t k) const;
+  double f(size_t k) const;
+  bool b(size_t k) const;
+  std::string s(size_t k) const;
+  /// An int list (or tuple, or single int broadcast to nothing); `tags` gets the batch tags.
+  std::vector<int64_t> ints(size_t k, std::vector<bool>* tags = nullptr) const;
+  /// Elements of a list/tuple input.
+  std::vector<AVal> list(size_t k) const;
+
+  ir::Node* emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs a = {}, size_t nout = 1);
+  ir::Value* emit(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs a = {}) {
+    return emit_node(op, ins, std::move(a))->output();
+  }
+  ir::Value* scalar(double v, const ir::Value* like);
+  void set(ir::Value* v, size_t k = 0) { out.at(k) = AVal::tensor(v); }
+  bool batch_major(const ir::Value* v) const;
+  [[noreturn]] void fail(const std::string& why) const;
+};
+
+using OpHandler = void (*)(OpCtx&);
+/// Handler for an aten op kind (base name, without the in-place underscore); nullptr if none.
+OpHandler find_op_handler(const std::string& kind);
+/// Kinds the mapping table knows (for the error hint and the docs).
+std::vector<std::string> mapped_op_kinds();
+
+class Importer {
+ public:
+  Importer(ir::Model& model, ir::Shape input_shape);
+  /// Interprets `forward` of `module` and fills the model (graph, tensors, outputs).
+  void run(torch::jit::Module& module);
+
+  // ---- used by the op handlers ----
+  ir::Node* emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs attrs, size_t nout);
+  ir::Value* materialize(const AVal& a, const ir::Value* like);
+  ir::Value* scalar(double v, const ir::Value* like);
+  bool batch_major(const ir::Value* v) const { return batch_major_.count(v) != 0; }
+  void set_batch_major(const ir::Value* v, bool on);
+  /// "scope 'layer1.0.conv1' (resnet.py:92: out = self.conv1(x))" for messages.
+  std::string where(const torch::jit::Node* n) const;
+  /// Throws InputError "<what> at <where(n)>[: <hint>]".
+  [[noreturn]] void fail(const torch::jit::Node* n, const std::string& what, const std::string& hint = "") const;
+  const std::string& scope() const { return scope_; }
+
+ private:
+  struct Frame {
+    std::unordered_map<const torch::jit::Value*, AVal> env;
+    std::string scope;
+  };
+
+  std::vector<AVal> call(const torch::jit::Graph& g, std::vector<AVal> args, const std::string& scope);
+  void run_block(Frame& f, const torch::jit::Block* b);
+  void run_node(Frame& f, const torch::jit::Node* n);
+  const AVal& get(Frame& f, const torch::jit::Value* v) const;
+  void bind(Frame& f, const torch::jit::Value* v, AVal a) { f.env[v] = std::move(a); }
+  std::vector<AVal> inputs_of(Frame& f, const torch::jit::Node* n) const;
+
+  // control flow and structure (torchscript_interp.cpp)
+  void run_if(Frame& f, const torch::jit::Node* n);
+  void run_loop(Frame& f, const torch::jit::Node* n);
+  void run_call(Frame& f, const torch::jit::Node* n);
+  void run_get_attr(Frame& f, const torch::jit::Node* n);
+  bool run_seq_op(Frame& f, const torch::jit::Node* n, const std::vector<AVal>& in);
+  void run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> in);
+  /// After an in-place op on `old_value`, every TS value bound to it now means `now`.
+  void rebind_inplace(const ir::Value* old_value, ir::Value* now);
+
+  // constant evaluation (torchscript_eval.cpp)
+  std::vector<AVal> eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta);
+  static bool is_meta_op(const std::string& kind);
+
+  ir::Value* param(const std::string& name, const at::Tensor& t, const std::string& owner);
+
+  ir::Model& model_;
+  ir::Shape input_shape_;
+  std::vector<Frame*> frames_;
+  std::string scope_;                      // scope of the node being interpreted
+  const torch::jit::Node* node_ = nullptr;  // node being interpreted
+  std::unordered_set<const ir::Value*> batch_major_;
+  std::unordered_map<std::string, ir::Value*> params_;
+  std::unordered_map<std::string, ir::Value*> buffers_;  // constant nodes by buffer path
+  std::vector<std::pair<at::Tensor, ir::Value*>> folded_;  // constant nodes of folded tensors
+  int depth_ = 0;
+  size_t steps_ = 0;
+  friend struct OpCtx;
+};
+
+}  // namespace mc::frontend::ts

@@ -1,0 +1,82 @@
+#include "train/modifier.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "train/optimizer.h"
+
+namespace mc::train {
+
+double TrainContext::lr() const { return optimizer ? optimizer->lr() : 0.0; }
+
+double TrainContext::progress() const {
+  if (total_steps <= 0) return 0.0;
+  return std::clamp(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
+}
+
+Modifier::~Modifier() = default;
+std::string Modifier::name() const { return "modifier"; }
+void Modifier::on_train_begin(TrainContext&) {}
+void Modifier::on_epoch_begin(TrainContext&, int64_t) {}
+at::Tensor Modifier::extra_loss(TrainContext&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  return at::Tensor();
+}
+void Modifier::on_after_backward(TrainContext&) {}
+void Modifier::on_step_end(TrainContext&) {}
+void Modifier::on_epoch_end(TrainContext&, int64_t) {}
+void Modifier::on_train_end(TrainContext&) {}
+
+// ---- MaskModifier ----------------------------------------------------------------------------------
+
+MaskModifier::MaskModifier(std::map<std::string, at::Tensor> masks) : masks_(std::move(masks)) {}
+
+std::shared_ptr<MaskModifier> MaskModifier::from_zeros(const ir::Model& model, const std::vector<std::string>& names) {
+  at::NoGradGuard no_grad;
+  std::map<std::string, at::Tensor> masks;
+  const bool all = names.empty();
+  for (const auto& n : all ? model.param_names() : names) {
+    const at::Tensor& t = model.tensor(n);
+    at::Tensor keep = t.detach().ne(0);
+    if (all && keep.all().item<bool>()) continue;
+    masks[n] = keep;
+  }
+  return std::make_shared<MaskModifier>(std::move(masks));
+}
+
+void MaskModifier::on_train_begin(TrainContext& ctx) {
+  const auto& names = ctx.optimizer->names();
+  const auto& params = ctx.optimizer->params();
+  for (auto& [name, mask] : masks_) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end())
+      throw InputError("mask modifier: the model has no trainable parameter '" + name + "'");
+    const at::Tensor& p = params[static_cast<size_t>(it - names.begin())];
+    if (mask.sizes() != p.sizes())
+      throw InputError("mask modifier: the mask of '" + name + "' does not have the parameter's shape");
+    mask = mask.ne(0).to(p.device(), p.scalar_type());
+  }
+  apply(ctx, /*to_grads=*/false);
+}
+
+void MaskModifier::apply(TrainContext& ctx, bool to_grads) {
+  at::NoGradGuard no_grad;
+  const auto& names = ctx.optimizer->names();
+  const auto& params = ctx.optimizer->params();
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto it = masks_.find(names[i]);
+    if (it == masks_.end()) continue;
+    const at::Tensor& p = params[i];
+    if (to_grads) {
+      if (p.grad().defined()) p.grad().mul_(it->second);
+    } else {
+      p.mul_(it->second);
+    }
+  }
+}
+
+void MaskModifier::on_after_backward(TrainContext& ctx) { apply(ctx, true); }
+void MaskModifier::on_step_end(TrainContext& ctx) { apply(ctx, false); }
+
+}  // namespace mc::train

@@ -1,0 +1,119 @@
+// Modifiers: code that acts during training (gradual pruning, mask re-application, QAT range
+// freezing, distillation losses), driven by the Trainer through hooks. A stage of the pipeline
+// installs them; the next finetune stage's Trainer calls them, in the order they were added.
+//
+// Hook order:
+//   on_train_begin
+//   for each epoch:  on_epoch_begin
+//                    for each batch: forward, loss + extra_loss (each modifier), backward,
+//                                    on_after_backward, gradient clipping, optimizer step,
+//                                    on_step_end
+//                    validation (when the trainer has validation data), on_epoch_end
+//   on_train_end (also after request_stop())
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/model.h"
+#include "train/evaluator.h"
+
+namespace mc::runtime {
+class Executor;
+}
+
+namespace mc::train {
+
+class Optimizer;
+struct TrainOptions;
+
+/// What one epoch did (epoch numbers are 0-based in the API, 1-based in messages).
+struct EpochStats {
+  int64_t epoch = 0;
+  double loss = 0.0;       // mean training loss over the epoch's samples (extra losses included)
+  double train_top1 = 0.0; // fraction of training samples classified right (in training mode)
+  bool has_val = false;
+  EvalResult val;          // validation result when has_val
+  int64_t images = 0;      // training images seen
+  double seconds = 0.0;    // wall time of the epoch's training steps (validation excluded)
+  double img_per_s = 0.0;
+  double lr = 0.0;         // learning rate of the epoch's last step
+};
+
+/// The trainer's state as modifiers see it.
+struct TrainContext {
+  ir::Model* model = nullptr;
+  runtime::Executor* executor = nullptr;
+  Optimizer* optimizer = nullptr;  // lr(), params(), names()
+  const TrainOptions* options = nullptr;
+
+  int64_t epoch = 0;            // current epoch (0-based)
+  int64_t epochs = 0;           // epochs of this run
+  int64_t step = 0;             // optimizer steps done so far in the run (the current one excluded)
+  int64_t step_in_epoch = 0;    // index of the current batch in the epoch
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;      // epochs * steps_per_epoch
+  double loss = 0.0;            // loss of the last step
+  std::vector<EpochStats> history;  // finished epochs (on_epoch_end sees the current one last)
+
+  /// Learning rate of the current step.
+  double lr() const;
+  /// Fraction of the run done, in [0, 1] (step / total_steps).
+  double progress() const;
+
+  /// Ends training after the current epoch (e.g. early stopping).
+  void request_stop() { stop_requested = true; }
+  /// Call after changing the graph or replacing (not modifying in place) a parameter tensor:
+  /// the trainer rebuilds the executor and the optimizer's parameter list after the hook returns.
+  void request_rebuild() { rebuild_requested = true; }
+  bool stop_requested = false;
+  bool rebuild_requested = false;
+};
+
+/// Base of all modifiers; every hook does nothing by default. Parameters must be modified in place
+/// (they are the optimizer's tensors), under at::NoGradGuard, or request_rebuild() must be called.
+class Modifier {
+ public:
+  virtual ~Modifier();
+  virtual std::string name() const;
+  virtual void on_train_begin(TrainContext& ctx);
+  virtual void on_epoch_begin(TrainContext& ctx, int64_t epoch);
+  /// A term added to the training loss, or an undefined tensor for none (e.g. distillation).
+  /// `outputs` are the model's logits of `images` (with autograd); `labels` the targets.
+  virtual at::Tensor extra_loss(TrainContext& ctx, const at::Tensor& images, const at::Tensor& outputs,
+                                const at::Tensor& labels);
+  /// After backward, before clipping and the optimizer step (e.g. mask gradients).
+  virtual void on_after_backward(TrainContext& ctx);
+  /// After the optimizer step (e.g. re-apply pruning masks).
+  virtual void on_step_end(TrainContext& ctx);
+  virtual void on_epoch_end(TrainContext& ctx, int64_t epoch);
+  virtual void on_train_end(TrainContext& ctx);
+};
+
+/// Keeps fixed zero masks on parameters: zeroes masked gradients after backward and masked
+/// weights after every step (so pruned weights stay zero through fine-tuning, also with momentum
+/// and weight decay). `masks`: parameter name -> tensor of the parameter's shape, nonzero = keep.
+class MaskModifier : public Modifier {
+ public:
+  explicit MaskModifier(std::map<std::string, at::Tensor> masks);
+  /// Masks of the zeros currently in the named parameters (or all parameters when `names` is empty,
+  /// skipping those without zeros): the usual way to freeze a pruned model's sparsity.
+  static std::shared_ptr<MaskModifier> from_zeros(const ir::Model& model, const std::vector<std::string>& names = {});
+
+  std::string name() const override { return "mask"; }
+  void on_train_begin(TrainContext& ctx) override;
+  void on_after_backward(TrainContext& ctx) override;
+  void on_step_end(TrainContext& ctx) override;
+
+  const std::map<std::string, at::Tensor>& masks() const { return masks_; }
+
+ private:
+  void apply(TrainContext& ctx, bool to_grads);
+  std::map<std::string, at::Tensor> masks_;
+};
+
+}  // namespace mc::train

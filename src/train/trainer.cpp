@@ -1,0 +1,226 @@
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "runtime/executor.h"
+#include "train/loss.h"
+#include "train/memory.h"
+#include "train/progress.h"
+#include "train/threads.h"
+
+namespace mc::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// Restores requires_grad of the parameters fit() switched on and drops their gradients, on every exit.
+class ParamRestore {
+ public:
+  explicit ParamRestore(ir::Model& m) : model_(m) {
+    for (auto& n : m.param_names())
+      if (m.tensors.at(n).requires_grad()) had_grad_.insert(n);
+  }
+  ~ParamRestore() {
+    for (auto& n : model_.param_names()) {
+      auto it = model_.tensors.find(n);
+      if (it == model_.tensors.end()) continue;
+      at::Tensor& t = it->second;
+      if (t.grad().defined()) t.mutable_grad().reset();
+      if (!had_grad_.count(n) && t.requires_grad() && t.is_leaf()) t.requires_grad_(false);
+    }
+  }
+
+ private:
+  ir::Model& model_;
+  std::set<std::string> had_grad_;
+};
+
+}  // namespace
+
+void validate(const TrainOptions& o) {
+  if (o.epochs <= 0) throw InputError("epochs = " + std::to_string(o.epochs) + " must be >= 1");
+  validate(o.optimizer);
+  validate(o.schedule);
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+    throw InputError("label_smoothing = " + num(o.label_smoothing) + " is out of range: must be in [0, 1) (e.g. 0.1)");
+  if (!(o.grad_clip_norm >= 0))
+    throw InputError("grad_clip_norm = " + num(o.grad_clip_norm) + " must be >= 0 (0 turns clipping off)");
+  if (o.threads < 0) throw InputError("threads = " + std::to_string(o.threads) + " must be >= 0 (0 = default)");
+  if (o.schedule.type == "cosine" && o.schedule.min_lr > o.optimizer.lr)
+    throw InputError("schedule.min_lr = " + num(o.schedule.min_lr) + " is above optimizer.lr = " + num(o.optimizer.lr));
+}
+
+Trainer::Trainer(ir::Model& model, TrainOptions options) : model_(model), options_(std::move(options)) {
+  validate(options_);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::add_modifier(std::shared_ptr<Modifier> modifier) {
+  if (!modifier) throw Error("Trainer::add_modifier: null modifier");
+  modifiers_.push_back(std::move(modifier));
+}
+
+TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
+  const auto t_fit = Clock::now();
+  const TrainOptions& o = options_;
+  if (o.threads > 0) set_compute_threads(o.threads);
+  if (o.tune_malloc) tune_malloc_for_training();
+  at::manual_seed(o.seed);
+
+  int64_t steps_per_epoch = static_cast<int64_t>(train.size());
+  if (o.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, o.max_steps_per_epoch);
+  if (steps_per_epoch == 0)
+    throw InputError("training data '" + train.dataset().name() + "' yields no batches (" +
+                     std::to_string(train.dataset().size()) + " samples, batch size " +
+                     std::to_string(train.options().batch_size) + (train.options().drop_last ? ", drop_last" : "") + ")");
+
+  ParamRestore restore(model_);
+  auto executor = std::make_unique<runtime::Executor>(model_);
+  auto optimizer = make_optimizer(o.optimizer, executor->parameters(), executor->parameter_names());
+  if (optimizer->params().empty())
+    throw InputError("model '" + model_.name + "' has no trainable parameters: nothing to train");
+  const LrSchedule schedule(o.schedule, o.optimizer.lr, steps_per_epoch, o.epochs);
+  const c10::Device device = optimizer->params().front().device();
+
+  TrainContext ctx;
+  ctx.model = &model_;
+  ctx.executor = executor.get();
+  ctx.optimizer = optimizer.get();
+  ctx.options = &options_;
+  ctx.epochs = o.epochs;
+  ctx.steps_per_epoch = steps_per_epoch;
+  ctx.total_steps = schedule.total_steps();
+
+  auto rebuild = [&] {
+    if (!ctx.rebuild_requested) return;
+    ctx.rebuild_requested = false;
+    executor = std::make_unique<runtime::Executor>(model_);
+    ctx.executor = executor.get();
+    optimizer->set_params(executor->parameters(), executor->parameter_names());
+  };
+
+  ProgressOptions popt;
+  popt.quiet = o.quiet;
+  popt.tty = o.progress_tty;
+  popt.label = o.label;
+  Progress progress(popt, o.epochs, steps_per_epoch);
+  const std::string start = o.label + ": " + std::to_string(o.epochs) + " epoch(s) of " + std::to_string(steps_per_epoch) +
+                            " steps (batch " + std::to_string(train.options().batch_size) + ") on '" +
+                            train.dataset().name() + "', " + o.optimizer.type + ", " + schedule.describe();
+  if (o.quiet)
+    spdlog::debug("{}", start);
+  else
+    spdlog::info("{}", start);
+
+  TrainResult result;
+  for (auto& m : modifiers_) {
+    m->on_train_begin(ctx);
+    rebuild();
+  }
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    ctx.epoch = epoch;
+    ctx.step_in_epoch = 0;
+    for (auto& m : modifiers_) {
+      m->on_epoch_begin(ctx, epoch);
+      rebuild();
+    }
+    train.reset(static_cast<uint64_t>(epoch));
+    progress.begin_epoch(epoch);
+    const auto t_epoch = Clock::now();
+    double loss_sum = 0.0;
+    int64_t correct = 0, images = 0;
+    data::Batch batch;
+    while (ctx.step_in_epoch < steps_per_epoch && train.next(batch)) {
+      at::Tensor x = batch.images, y = batch.labels;
+      if (x.device() != device) x = x.to(device);
+      if (y.device() != device) y = y.to(device);
+      optimizer->set_lr(schedule.lr_at(ctx.step));
+
+      at::Tensor out = executor->forward({x}, /*training=*/true).at(0);
+      at::Tensor loss = cross_entropy(out, y, o.label_smoothing);
+      for (auto& m : modifiers_) {
+        at::Tensor extra = m->extra_loss(ctx, x, out, y);
+        if (extra.defined()) loss = loss + extra;
+      }
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw RuntimeFailure(o.label + ": loss became " + num(loss_value) + " at epoch " + std::to_string(epoch + 1) +
+                             " step " + std::to_string(ctx.step_in_epoch + 1) +
+                             ": lower the learning rate (optimizer.lr = " + num(o.optimizer.lr) + ", this step used " +
+                             num(optimizer->lr()) + "), add a warm-up (schedule.warmup_epochs) or clip gradients " +
+                             "(grad_clip_norm, e.g. 5)");
+      }
+      optimizer->zero_grad();
+      loss.backward();
+      loss = at::Tensor();
+      for (auto& m : modifiers_) m->on_after_backward(ctx);
+      if (o.grad_clip_norm > 0) clip_grad_norm(optimizer->params(), o.grad_clip_norm);
+      optimizer->step();
+      ctx.loss = loss_value;
+      for (auto& m : modifiers_) {
+        m->on_step_end(ctx);
+        rebuild();
+      }
+
+      const int64_t n = out.size(0);
+      correct += out.detach().argmax(1).eq(y).sum().item<int64_t>();
+      out = at::Tensor();
+      loss_sum += loss_value * static_cast<double>(n);
+      images += n;
+      ++ctx.step;
+      ++ctx.step_in_epoch;
+      progress.step(n, loss_value);
+    }
+
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.images = images;
+    stats.seconds = seconds_since(t_epoch);
+    stats.img_per_s = stats.seconds > 0 ? static_cast<double>(images) / stats.seconds : 0.0;
+    stats.loss = images > 0 ? loss_sum / static_cast<double>(images) : 0.0;
+    stats.train_top1 = images > 0 ? static_cast<double>(correct) / static_cast<double>(images) : 0.0;
+    stats.lr = optimizer->lr();
+    optimizer->zero_grad();  // free the gradients before validation
+    if (val) {
+      progress.status("validating");
+      stats.val = evaluate(*executor, *val, o.max_val_batches);
+      stats.has_val = true;
+    }
+    progress.end_epoch(stats);
+    ctx.history.push_back(stats);
+    result.epochs.push_back(stats);
+    for (auto& m : modifiers_) {
+      m->on_epoch_end(ctx, epoch);
+      rebuild();
+    }
+    if (ctx.stop_requested) {
+      result.stopped_early = epoch + 1 < o.epochs;
+      if (result.stopped_early)
+        spdlog::log(o.quiet ? spdlog::level::debug : spdlog::level::info, "{}: stopped after epoch {} of {} (requested by a modifier)",
+                    o.label, epoch + 1, o.epochs);
+      break;
+    }
+  }
+  for (auto& m : modifiers_) m->on_train_end(ctx);
+  result.steps = ctx.step;
+  result.seconds = seconds_since(t_fit);
+  return result;
+}
+
+}  // namespace mc::train

@@ -1,0 +1,93 @@
+// Helpers of the exporter tests: build tiny models from IR text, run an exported file in ONNX
+// Runtime (tests/ort/run_onnx.js, onnxruntime-node) and compare with our executor.
+#pragma once
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/npy.h"
+#include "ir/model.h"
+#include "runtime/executor.h"
+#include "support/test_env.h"
+
+namespace mc::test {
+
+inline at::Generator export_gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+/// A model from IR text; every tensor the graph refers to gets random values of the given shape
+/// (names containing "var" are positive, as running variances must be).
+inline ir::Model model_from_ir(const std::string& text, const std::map<std::string, std::vector<int64_t>>& shapes,
+                               uint64_t seed = 7) {
+  ir::Model m;
+  m.name = "test";
+  m.graph = ir::Graph::parse(text);
+  auto g = export_gen(seed);
+  for (auto& [name, shape] : shapes) {
+    at::Tensor t = at::empty(shape);
+    if (name.find("var") != std::string::npos) t.uniform_(0.5, 2.0, g);
+    else t.normal_(0, 0.5, g);
+    m.tensors[name] = t;
+  }
+  m.infer_shapes();
+  m.verify();
+  return m;
+}
+
+inline std::string ort_runner() { return source_dir() + "/tests/ort/run_onnx.js"; }
+
+/// Runs `onnx` in ONNX Runtime at `level` on `x`; returns its first output. Fails the test (and
+/// returns an undefined tensor) when ORT fails.
+inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level = "all") {
+  namespace fs = std::filesystem;
+  if (!fs::exists(source_dir() + "/tests/ort/node_modules/onnxruntime-node")) {
+    ADD_FAILURE() << "onnxruntime-node is not installed: run `cd tests/ort && npm install --ignore-scripts` (make deps)";
+    return {};
+  }
+  std::string in = onnx + ".in.npy", out = onnx + ".out.npy";
+  data::write_npy(in, x);
+  RunResult r = run_command("node " + ort_runner() + " '" + onnx + "' --input '" + in + "' --output '" + out +
+                            "' --level " + level);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "ONNX Runtime failed on " << onnx << " (exit " << r.exit_code << "):\n" << r.out;
+    return {};
+  }
+  at::Tensor y = data::read_npy(out);
+  fs::remove(in);
+  fs::remove(out);
+  return y;
+}
+
+/// max |a - b| <= rel * max |ref| (and equal shapes).
+inline ::testing::AssertionResult close_to(const at::Tensor& ref, const at::Tensor& got, double rel = 1e-4) {
+  if (!got.defined()) return ::testing::AssertionFailure() << "no output";
+  if (ref.sizes() != got.sizes())
+    return ::testing::AssertionFailure() << "shape " << got.sizes() << " != expected " << ref.sizes();
+  at::Tensor r = ref.to(at::kDouble), o = got.to(at::kDouble);
+  double scale = r.abs().max().item<double>();
+  double diff = (r - o).abs().max().item<double>();
+  if (diff <= rel * std::max(scale, 1e-12)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max abs diff " << diff << " > " << rel << " x max abs output " << scale;
+}
+
+inline onnx::ModelProto load_onnx(const std::string& path) {
+  onnx::ModelProto mp;
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  EXPECT_TRUE(mp.ParseFromIstream(&in)) << "cannot parse " << path;
+  return mp;
+}
+
+/// Random input of the model's input shape with dim 0 = batch.
+inline at::Tensor random_input(const ir::Model& m, int64_t batch, uint64_t seed, double scale = 1.0) {
+  ir::Shape s = m.input_shape(0, batch);
+  return at::empty(s).normal_(0, scale, export_gen(seed));
+}
+
+}  // namespace mc::test

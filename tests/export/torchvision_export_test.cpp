@@ -1,0 +1,107 @@
+// torchvision models (fixtures made by tests/fixtures/make_torchvision.py), traced and scripted:
+// imported, cleaned up (ir::passes::optimize, as `compress export` does), exported to ONNX
+// (opset 13, dynamic batch) and run in ONNX Runtime at optimization
+// level 'all'; the output must equal TorchScript's (<model>.output.npy) within
+// 1e-4 x max |output|.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "data/npy.h"
+#include "export/onnx_export.h"
+#include "export_test_util.h"
+#include "frontend/frontend.h"
+#include "runtime/executor.h"
+#include "ir/passes/optimize.h"
+
+namespace mc {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TvCase {
+  std::string model;
+  std::string kind;  // traced | scripted
+};
+
+// Readable names in ctest (gtest_discover_tests prints the parameter).
+void PrintTo(const TvCase& c, std::ostream* os) { *os << c.model << "." << c.kind; }
+
+std::vector<TvCase> tv_cases() {
+  std::vector<TvCase> v;
+  for (const char* m : {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0",
+                        "densenet121", "convnext_tiny", "resnet50"})
+    for (const char* k : {"traced", "scripted"}) v.push_back({m, k});
+  return v;
+}
+
+class TorchvisionExport : public ::testing::TestWithParam<TvCase> {};
+
+TEST_P(TorchvisionExport, OrtMatchesTorchScript) {
+  const TvCase& c = GetParam();
+  const std::string base = test::fixture_dir() + "/" + c.model;
+  const std::string pt = base + "." + c.kind + ".pt";
+  ASSERT_TRUE(fs::exists(pt)) << pt << " is missing: run the fixtures.torchvision test (ctest) or "
+                              << "tests/fixtures/make_torchvision.py --out " << test::fixture_dir();
+  at::Tensor x = data::read_npy(base + ".input.npy");
+  at::Tensor ref = data::read_npy(base + ".output.npy");
+
+  auto t0 = std::chrono::steady_clock::now();
+  frontend::ImportOptions io;
+  io.input_shape.assign(x.sizes().begin(), x.sizes().end());
+  ir::Model m = frontend::import_torchscript(pt, io);
+  ir::passes::optimize(m);  // as `compress export` does by default
+  test::TempDir dir;
+  const std::string onnx = dir.file(c.model + "." + c.kind + ".onnx");
+  exporter::ExportOptions opts;
+  opts.producer_version = "test";
+  ASSERT_NO_THROW(exporter::export_onnx(m, onnx, opts));
+  auto t1 = std::chrono::steady_clock::now();
+
+  onnx::ModelProto mp = test::load_onnx(onnx);
+  EXPECT_EQ(mp.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "batch")
+      << "the export of " << c.model << " has a fixed batch size";
+  at::Tensor got = test::run_ort(onnx, x, "all");
+  auto t2 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(test::close_to(ref, got)) << c.model << " (" << c.kind << ")";
+
+  // The batch dim is symbolic: a batch of 3 gives what our executor gives.
+  at::Tensor x3 = at::cat({x, x.flip(-1), x * 0.5});
+  runtime::Executor ex(m);
+  at::Tensor ours3 = ex.run1(x3);
+  EXPECT_TRUE(test::close_to(ours3, test::run_ort(onnx, x3, "all"))) << c.model << " (" << c.kind << ") at batch 3";
+  auto t3 = std::chrono::steady_clock::now();
+  using ms = std::chrono::milliseconds;
+  std::cout << "[ timing ] " << c.model << "." << c.kind << ": import+export "
+            << std::chrono::duration_cast<ms>(t1 - t0).count() << " ms, ORT "
+            << std::chrono::duration_cast<ms>(t2 - t1).count() << " ms, batch 3 "
+            << std::chrono::duration_cast<ms>(t3 - t2).count() << " ms\n";
+}
+
+// ConvNeXt's layer norms become LayerNormalization nodes at opset 17.
+TEST(TorchvisionExportOpset17, ConvnextTiny) {
+  const std::string base = test::fixture_dir() + "/convnext_tiny";
+  ASSERT_TRUE(fs::exists(base + ".traced.pt")) << "run the fixtures.torchvision test first";
+  at::Tensor x = data::read_npy(base + ".input.npy");
+  frontend::ImportOptions io;
+  io.input_shape.assign(x.sizes().begin(), x.sizes().end());
+  ir::Model m = frontend::import_torchscript(base + ".traced.pt", io);
+  ir::passes::optimize(m);
+  test::TempDir dir;
+  const std::string onnx = dir.file("convnext17.onnx");
+  exporter::ExportOptions opts;
+  opts.opset = 17;
+  ASSERT_NO_THROW(exporter::export_onnx(m, onnx, opts));
+  onnx::ModelProto mp = test::load_onnx(onnx);
+  int ln = 0;
+  for (auto& n : mp.graph().node()) ln += n.op_type() == "LayerNormalization";
+  EXPECT_GT(ln, 0);
+  EXPECT_TRUE(test::close_to(data::read_npy(base + ".output.npy"), test::run_ort(onnx, x, "all")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport, ::testing::ValuesIn(tv_cases()),
+                         [](const ::testing::TestParamInfo<TvCase>& i) { return i.param.model + "_" + i.param.kind; });
+
+}  // namespace
+}  // namespace mc
