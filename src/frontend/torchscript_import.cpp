@@ -164,6 +164,9 @@ void Importer::run(torch::jit::Module& module) {
   if (g.inputs().size() != 2)
     throw InputError("forward takes " + std::to_string(g.inputs().size() - 1) +
                      " inputs; the importer supports models with exactly one input tensor");
+  if (g.inputs()[1]->type()->kind() != c10::TypeKind::TensorType)
+    throw InputError("forward takes a " + g.inputs()[1]->type()->repr_str() +
+                     "; the importer supports models whose input is one tensor");
   ir::Value* x = model_.graph.add_input("input", ir::TensorType(ir::DType::f32, input_shape_));
   batch_major_.insert(x);
   AVal self = AVal::constant(module._ivalue());

@@ -106,8 +106,6 @@ struct OpCtx {
 using OpHandler = void (*)(OpCtx&);
 /// Handler for an aten op kind (base name, without the in-place underscore); nullptr if none.
 OpHandler find_op_handler(const std::string& kind);
-/// Kinds the mapping table knows (for the error hint and the docs).
-std::vector<std::string> mapped_op_kinds();
 
 class Importer {
  public:

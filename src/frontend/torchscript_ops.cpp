@@ -471,10 +471,4 @@ OpHandler find_op_handler(const std::string& kind) {
   return it == table().end() ? nullptr : it->second;
 }
 
-std::vector<std::string> mapped_op_kinds() {
-  std::vector<std::string> out;
-  for (auto& [k, h] : table()) out.push_back(k);
-  return out;
-}
-
 }  // namespace mc::frontend::ts

@@ -30,7 +30,7 @@ struct DataSplitSpec {
   int64_t batch_size = 128;
   int64_t limit = 0;          // 0 = all samples
   bool shuffle = true;
-  int64_t workers = 2;
+  int64_t workers = 1;  // 1: decoding overlaps compute without oversubscribing 2 cores
   bool present = false;
   Location loc;
   void visit(Visitor& v);

@@ -238,6 +238,21 @@ def forward(self, x):
   EXPECT_NO_THROW(import(path, {1, 3}));
 }
 
+TEST(TorchScriptInterp, ModelsWithOtherInputsAreRejected) {
+  Script two;
+  std::string msg = error_of(two.save(R"JIT(
+def forward(self, x, y):
+    return x + y
+)JIT"), {1, 4});
+  EXPECT_NE(msg.find("exactly one input tensor"), std::string::npos) << msg;
+  Script list;
+  msg = error_of(list.save(R"JIT(
+def forward(self, xs: List[Tensor]):
+    return xs[0]
+)JIT"), {1, 4});
+  EXPECT_NE(msg.find("whose input is one tensor"), std::string::npos) << msg;
+}
+
 TEST(TorchScriptInterp, SliceSelectSqueezeAndPad) {
   Script s;
   std::string path = s.save(R"JIT(

@@ -21,6 +21,8 @@ struct Case {
   std::string kind;  // traced | scripted
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " " << c.kind; }
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.model + "_" + info.param.kind; }
 
 class Torchvision : public ::testing::TestWithParam<Case> {};
