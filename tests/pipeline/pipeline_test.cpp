@@ -170,7 +170,7 @@ TEST(Pipeline, FinetunesATorchScriptModelTracedInPython) {
                          "import torch, torch.nn as nn\n"
                          "torch.manual_seed(0)\n"
                          "m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),"
-                         " nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval()\n"
+                         " nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 7 * 7, 10)).eval()\n"
                          "torch.jit.trace(m, torch.zeros(1, 1, 28, 28)).save('" + pt + "')\"");
   ASSERT_EQ(gen.exit_code, 0) << gen.out;
   std::string recipe = write(d, "ft.yaml", R"(name: ts_finetune
