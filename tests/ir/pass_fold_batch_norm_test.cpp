@@ -6,24 +6,16 @@
 #include "ir/model.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/pass_util.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::ir;
 using mc::ir::passes::fold_batch_norm;
 
+using mc::ir::pass_test::count;
+using mc::ir::pass_test::make;
+
 namespace {
-Model make(const std::string& text, std::map<std::string, at::Tensor> tensors) {
-  Model m;
-  m.graph = Graph::parse(text, "fold_batch_norm_test");
-  m.tensors = std::move(tensors);
-  m.infer_shapes();
-  m.verify();
-  return m;
-}
-int64_t count(const Model& m, const std::string& op) {
-  auto c = passes::op_counts(m.graph);
-  return c.count(op) ? c.at(op) : 0;
-}
 // Batch-norm tensors `<prefix>.{weight,bias,running_mean,running_var}` far from their defaults.
 void add_bn(std::map<std::string, at::Tensor>& t, const std::string& prefix, int64_t c) {
   t[prefix + ".weight"] = at::randn({c}) * 2;

@@ -6,24 +6,16 @@
 #include "ir/model.h"
 #include "ir/passes/fold_scale_shift.h"
 #include "ir/passes/pass_util.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::ir;
 using mc::ir::passes::fold_scale_shift;
 
+using mc::ir::pass_test::count;
+using mc::ir::pass_test::make;
+
 namespace {
-Model make(const std::string& text, std::map<std::string, at::Tensor> tensors) {
-  Model m;
-  m.graph = Graph::parse(text, "fold_scale_shift_test");
-  m.tensors = std::move(tensors);
-  m.infer_shapes();
-  m.verify();
-  return m;
-}
-int64_t count(const Model& m, const std::string& op) {
-  auto c = passes::op_counts(m.graph);
-  return c.count(op) ? c.at(op) : 0;
-}
 void fold_and_compare(Model& m, const std::vector<int64_t>& input_shape) {
   at::Tensor x = at::randn(input_shape);
   at::Tensor before = mc::runtime::Executor(m).run1(x);

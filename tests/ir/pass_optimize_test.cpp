@@ -7,16 +7,14 @@
 #include "ir/model.h"
 #include "ir/passes/optimize.h"
 #include "ir/passes/pass_util.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::ir;
 
-namespace {
-int64_t count(const Model& m, const std::string& op) {
-  auto c = passes::op_counts(m.graph);
-  return c.count(op) ? c.at(op) : 0;
-}
+using mc::ir::pass_test::count;
 
+namespace {
 // conv - (dropout) - batch_norm - relu - max_pool - flatten - linear - dropout, with a constant
 // subexpression and a duplicate param node thrown in.
 Model conv_bn_net() {

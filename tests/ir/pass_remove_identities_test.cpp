@@ -6,25 +6,14 @@
 #include "ir/model.h"
 #include "ir/passes/pass_util.h"
 #include "ir/passes/remove_identities.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::ir;
 using mc::ir::passes::remove_identities;
 
-namespace {
-Model make(const std::string& text, std::map<std::string, at::Tensor> tensors) {
-  Model m;
-  m.graph = Graph::parse(text, "remove_identities_test");
-  m.tensors = std::move(tensors);
-  m.infer_shapes();
-  m.verify();
-  return m;
-}
-int64_t count(const Model& m, const std::string& op) {
-  auto c = passes::op_counts(m.graph);
-  return c.count(op) ? c.at(op) : 0;
-}
-}  // namespace
+using mc::ir::pass_test::count;
+using mc::ir::pass_test::make;
 
 TEST(RemoveIdentities, RemovesPassThroughsAndRewiresTheGraphOutput) {
   at::manual_seed(0);
