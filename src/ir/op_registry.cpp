@@ -47,6 +47,7 @@ void register_core_ops() {
     ops::register_elementwise_ops(r);
     ops::register_shape_ops(r);
     ops::register_pool_ops(r);
+    ops::register_quant_ops(r);
   });
 }
 
