@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "common/error.h"
@@ -231,6 +232,30 @@ at::Tensor RandomCrop::apply(const at::Tensor& chw, std::mt19937& rng) const {
   return x.narrow(1, top, height_).narrow(2, left, width_).contiguous();
 }
 
+at::Tensor RandomCrop::apply_batch(at::Tensor nchw, std::mt19937& rng) const {
+  check_nchw(nchw, "random_crop");
+  output_shape({nchw.size(1), nchw.size(2), nchw.size(3)});  // validates the size
+  const int64_t p = padding_;
+  const at::Tensor x = (p > 0 ? at::constant_pad_nd(nchw, {p, p, p, p}, fill_) : nchw).contiguous();
+  const int64_t n = x.size(0), c = x.size(1), hin = x.size(2), win = x.size(3);
+  at::Tensor out = at::empty({n, c, height_, width_}, x.options());
+  const auto es = static_cast<int64_t>(x.element_size());
+  const auto* src = static_cast<const char*>(x.data_ptr());
+  auto* dst = static_cast<char*>(out.data_ptr());
+  const auto row = static_cast<size_t>(width_ * es);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t top = std::uniform_int_distribution<int64_t>(0, hin - height_)(rng);
+    const int64_t left = std::uniform_int_distribution<int64_t>(0, win - width_)(rng);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const char* plane = src + ((k * c + ch) * hin * win) * es;
+      char* oplane = dst + ((k * c + ch) * height_ * width_) * es;
+      for (int64_t r = 0; r < height_; ++r)
+        std::memcpy(oplane + r * width_ * es, plane + ((top + r) * win + left) * es, row);
+    }
+  }
+  return out;
+}
+
 std::vector<int64_t> RandomCrop::output_shape(const std::vector<int64_t>& chw) const {
   check_shape3(chw, "random_crop");
   const int64_t h = chw[1] + 2 * padding_, w = chw[2] + 2 * padding_;
@@ -262,9 +287,24 @@ at::Tensor HorizontalFlip::apply_batch(at::Tensor nchw, std::mt19937& rng) const
   check_nchw(nchw, "horizontal_flip");
   if (p_ <= 0.0) return nchw;
   if (p_ >= 1.0) return nchw.flip({3});
+  // Reverses the rows of the chosen samples in place, element by element (any dtype), instead of
+  // a flip and a copy per sample.
+  nchw = nchw.contiguous();
   std::uniform_real_distribution<double> u(0.0, 1.0);
+  const int64_t rows_per_sample = nchw.size(1) * nchw.size(2), w = nchw.size(3);
+  const auto es = static_cast<size_t>(nchw.element_size());
+  auto* base = static_cast<char*>(nchw.data_ptr());
+  char tmp[16];
   for (int64_t k = 0; k < nchw.size(0); ++k) {
-    if (u(rng) < p_) nchw[k].copy_(nchw[k].flip({2}));
+    if (!(u(rng) < p_)) continue;
+    for (int64_t r = 0; r < rows_per_sample; ++r) {
+      char* row = base + static_cast<size_t>((k * rows_per_sample + r) * w) * es;
+      for (int64_t i = 0, j = w - 1; i < j; ++i, --j) {
+        std::memcpy(tmp, row + static_cast<size_t>(i) * es, es);
+        std::memcpy(row + static_cast<size_t>(i) * es, row + static_cast<size_t>(j) * es, es);
+        std::memcpy(row + static_cast<size_t>(j) * es, tmp, es);
+      }
+    }
   }
   return nchw;
 }

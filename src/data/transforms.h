@@ -98,6 +98,9 @@ class RandomCrop : public Transform {
  public:
   RandomCrop(int64_t height, int64_t width, int64_t padding = 0, double fill = 0.0);
   at::Tensor apply(const at::Tensor& chw, std::mt19937& rng) const override;
+  /// One pad for the batch, then row copies: the same crops (same draws, same order) as apply()
+  /// on each sample in turn, without per-sample tensor ops.
+  at::Tensor apply_batch(at::Tensor nchw, std::mt19937& rng) const override;
   bool is_random() const override { return true; }
   std::vector<int64_t> output_shape(const std::vector<int64_t>& chw) const override;
   std::string describe() const override;

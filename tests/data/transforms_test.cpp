@@ -201,5 +201,39 @@ TEST(TransformSpec, ErrorsNameTheEntry) {
   expect_input_error([&] { make_transforms(specs); }, {"transforms[0]", "padding"});
 }
 
+
+// The batched paths draw the same random numbers in the same order as apply() on each sample in
+// turn, so they must give exactly the same images (any dtype: the loader crops raw bytes).
+TEST(RandomCrop, BatchEqualsPerSampleForFloatAndBytes) {
+  RandomCrop crop(5, 4, /*padding=*/2, /*fill=*/3.0);
+  at::Tensor xf = at::rand({9, 2, 6, 7});
+  for (const at::Tensor& x : {xf, (xf * 255).to(at::kByte)}) {
+    std::mt19937 a(42), b(42);
+    at::Tensor batch = crop.apply_batch(x.clone(), a);
+    std::vector<at::Tensor> each;
+    for (int64_t k = 0; k < x.size(0); ++k) each.push_back(crop.apply(x[k], b));
+    EXPECT_EQ(batch.scalar_type(), x.scalar_type());
+    EXPECT_TRUE(at::equal(batch, at::stack(each)));
+  }
+}
+
+TEST(HorizontalFlip, BatchEqualsPerSampleForFloatAndBytes) {
+  HorizontalFlip coin(0.5);
+  at::Tensor xf = at::rand({16, 3, 4, 5});
+  for (const at::Tensor& x : {xf, (xf * 255).to(at::kByte), xf.to(at::kDouble)}) {
+    std::mt19937 a(5), b(5);
+    at::Tensor batch = coin.apply_batch(x.clone(), a);
+    std::vector<at::Tensor> each;
+    int flipped = 0;
+    for (int64_t k = 0; k < x.size(0); ++k) {
+      each.push_back(coin.apply(x[k], b));
+      flipped += !at::equal(each.back(), x[k]);
+    }
+    EXPECT_TRUE(at::equal(batch, at::stack(each)));
+    EXPECT_GT(flipped, 0);
+    EXPECT_LT(flipped, 16);
+  }
+}
+
 }  // namespace
 }  // namespace mc::data
