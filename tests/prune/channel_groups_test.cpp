@@ -1,0 +1,269 @@
+// Dependency groups on tiny graphs, one per coupling case, and exact removal: channels whose
+// producing slices are zero are removed, and the smaller model computes the same outputs.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "ir/op_registry.h"
+#include "prune/channel_test_util.h"
+#include "pruning/channel_rules.h"
+
+using namespace mc::prune;
+using namespace mc::prune::test;
+using mc::ir::Model;
+
+namespace {
+
+const char* kHead = R"IR(
+  %p = adaptive_avg_pool2d[output_size=[1,1]](%top)
+  %f = flatten[start_dim=1, end_dim=-1](%p)
+  %wf = param[name="fc.weight"]() @fc
+  %bf = param[name="fc.bias"]() @fc
+  %y = linear(%f, %wf, %bf) @fc
+  return(%y)
+}
+)IR";
+
+std::string bn(const std::string& name, const std::string& in, const std::string& out) {
+  return "  %" + name + "_g = param[name=\"" + name + ".weight\"]() @" + name + "\n  %" + name + "_b = param[name=\"" +
+         name + ".bias\"]() @" + name + "\n  %" + name + "_m = constant[name=\"" + name + ".running_mean\"]() @" +
+         name + "\n  %" + name + "_v = constant[name=\"" + name + ".running_var\"]() @" + name + "\n  %" + out +
+         " = batch_norm[eps=0.00001](%" + in + ", %" + name + "_g, %" + name + "_b, %" + name + "_m, %" + name +
+         "_v) @" + name + "\n";
+}
+void add_bn_shapes(std::map<std::string, std::vector<int64_t>>& s, const std::string& name, int64_t c) {
+  for (const char* k : {".weight", ".bias", ".running_mean", ".running_var"}) s[name + k] = {c};
+}
+
+}  // namespace
+
+TEST(ChannelGroups, ResidualAddCouplesAllItsInputs) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"stem.weight", {8, 3, 3, 3}}, {"b.conv1.weight", {6, 8, 3, 3}},
+                                                     {"b.conv2.weight", {8, 6, 3, 3}}, {"fc.weight", {5, 8}},
+                                                     {"fc.bias", {5}}};
+  add_bn_shapes(shapes, "bn0", 8);
+  Model m = tiny_model(std::string("graph(%x: f32[2,3,8,8]) {\n") + R"IR(
+  %w0 = param[name="stem.weight"]() @stem
+  %c0 = conv2d[padding=[1,1]](%x, %w0) @stem
+)IR" + bn("bn0", "c0", "b0") + R"IR(
+  %r0 = relu(%b0)
+  %w1 = param[name="b.conv1.weight"]() @b.conv1
+  %c1 = conv2d[padding=[1,1]](%r0, %w1) @b.conv1
+  %r1 = relu(%c1)
+  %w2 = param[name="b.conv2.weight"]() @b.conv2
+  %c2 = conv2d[padding=[1,1]](%r1, %w2) @b.conv2
+  %s = add(%c2, %r0) @b
+  %top = relu(%s)
+)IR" + kHead, shapes);
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"stem + b.conv2:8", "b.conv1:6"}));
+  EXPECT_EQ(member_tensors(g, 0),
+            (std::set<std::string>{"stem.weight@0", "bn0.weight@0", "bn0.bias@0", "bn0.running_mean@0",
+                                   "bn0.running_var@0", "b.conv1.weight@1", "b.conv2.weight@0", "fc.weight@1"}));
+  EXPECT_EQ(member_tensors(g, 1), (std::set<std::string>{"b.conv1.weight@0", "b.conv2.weight@1"}));
+  Model p = expect_exact_removal(m, pick_units(g, {1, 4}), at::randn({2, 3, 8, 8}));
+  EXPECT_EQ(p.tensor("stem.weight").size(0), 6);
+  EXPECT_EQ(p.tensor("b.conv2.weight").sizes(), (at::IntArrayRef{6, 4, 3, 3}));
+  EXPECT_EQ(p.tensor("fc.weight").sizes(), (at::IntArrayRef{5, 6}));
+}
+
+TEST(ChannelGroups, ConcatKeepsOffsets) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {4, 3, 1, 1}}, {"b.weight", {6, 3, 3, 3}},
+                                                     {"mix.weight", {7, 10, 1, 1}}, {"mix.bias", {7}},
+                                                     {"fc.weight", {5, 7}}, {"fc.bias", {5}}};
+  Model m = tiny_model(R"IR(graph(%x: f32[2,3,8,8]) {
+  %wa = param[name="a.weight"]() @a
+  %ca = conv2d(%x, %wa) @a
+  %wb = param[name="b.weight"]() @b
+  %cb = conv2d[padding=[1,1]](%x, %wb) @b
+  %c = cat[dim=1](%ca, %cb) @cat
+  %r = relu(%c)
+  %wm = param[name="mix.weight"]() @mix
+  %bm = param[name="mix.bias"]() @mix
+  %top = conv2d(%r, %wm, %bm) @mix
+)IR" + std::string(kHead), shapes);
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"a:4", "b:6", "mix:7"}));
+  // Unit 2 of b is input channel 4 + 2 of mix.
+  bool found = false;
+  const std::vector<Group> groups = g.groups();
+  for (const Member& mem : groups[1].units[2].members)
+    if (mem.tensor == "mix.weight") found = mem.dim == 1 && mem.index == 6;
+  EXPECT_TRUE(found);
+  Model p = expect_exact_removal(m, pick_units(g, {0, 2}), at::randn({2, 3, 8, 8}));
+  EXPECT_EQ(p.tensor("mix.weight").sizes(), (at::IntArrayRef{5, 6, 1, 1}));
+}
+
+TEST(ChannelGroups, DepthwiseConvPassesChannelsAndUpdatesGroups) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"pw1.weight", {8, 3, 1, 1}}, {"dw.weight", {8, 1, 3, 3}},
+                                                     {"dw.bias", {8}}, {"pw2.weight", {6, 8, 1, 1}},
+                                                     {"fc.weight", {5, 6}}, {"fc.bias", {5}}};
+  add_bn_shapes(shapes, "bn", 8);
+  Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,3,8,8]) {
+  %w1 = param[name="pw1.weight"]() @pw1
+  %c1 = conv2d(%x, %w1) @pw1
+  %r1 = hardtanh[min_val=0.0, max_val=6.0](%c1)
+  %wd = param[name="dw.weight"]() @dw
+  %bd = param[name="dw.bias"]() @dw
+  %cd = conv2d[padding=[1,1], groups=8](%r1, %wd, %bd) @dw
+)IR") + bn("bn", "cd", "bd2") + R"IR(
+  %r2 = relu(%bd2)
+  %w2 = param[name="pw2.weight"]() @pw2
+  %top = conv2d(%r2, %w2) @pw2
+)IR" + kHead, shapes);
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"pw1 + dw:8", "pw2:6"}));
+  EXPECT_EQ(member_tensors(g, 0), (std::set<std::string>{"pw1.weight@0", "dw.weight@0", "dw.bias@0", "bn.weight@0",
+                                                         "bn.bias@0", "bn.running_mean@0", "bn.running_var@0",
+                                                         "pw2.weight@1"}));
+  Model p = expect_exact_removal(m, pick_units(g, {0, 3, 5}), at::randn({2, 3, 8, 8}));
+  for (const mc::ir::Node* n : p.graph.nodes())
+    if (n->scope() == "dw" && n->op() == "conv2d") EXPECT_EQ(n->attrs().i("groups"), 5);
+}
+
+TEST(ChannelGroups, GroupedConvFixesItsChannels) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {8, 3, 1, 1}}, {"g.weight", {8, 4, 3, 3}},
+                                                     {"b.weight", {6, 8, 1, 1}}, {"fc.weight", {5, 6}},
+                                                     {"fc.bias", {5}}};
+  Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,3,8,8]) {
+  %wa = param[name="a.weight"]() @a
+  %ca = conv2d(%x, %wa) @a
+  %ra = relu(%ca)
+  %wg = param[name="g.weight"]() @g
+  %cg = conv2d[padding=[1,1], groups=2](%ra, %wg) @g
+  %rg = relu(%cg)
+  %wb = param[name="b.weight"]() @b
+  %top = conv2d(%rg, %wb) @b
+)IR") + kHead, shapes);
+  DependencyGraph g = analyze_channels(m);
+  // a feeds the grouped conv (fixed), g's outputs are fixed; only b is prunable.
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"b:6"}));
+  expect_exact_removal(m, pick_units(g, {2}), at::randn({2, 3, 8, 8}));
+}
+
+TEST(ChannelGroups, FlattenIntoLinearMapsEachChannelToItsBlock) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"c.weight", {4, 3, 3, 3}}, {"c.bias", {4}},
+                                                     {"fc1.weight", {7, 36}}, {"fc1.bias", {7}},
+                                                     {"fc2.weight", {3, 7}}};
+  Model m = tiny_model(R"IR(graph(%x: f32[2,3,6,6]) {
+  %w = param[name="c.weight"]() @c
+  %b = param[name="c.bias"]() @c
+  %cv = conv2d[stride=[2,2], padding=[1,1]](%x, %w, %b) @c
+  %r = relu(%cv)
+  %f = flatten[start_dim=1, end_dim=-1](%r) @flatten
+  %w1 = param[name="fc1.weight"]() @fc1
+  %b1 = param[name="fc1.bias"]() @fc1
+  %h = linear(%f, %w1, %b1) @fc1
+  %rh = relu(%h)
+  %w2 = param[name="fc2.weight"]() @fc2
+  %y = linear(%rh, %w2) @fc2
+  return(%y)
+}
+)IR", shapes);
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"c:4", "fc1:7"}));
+  // Channel 1 owns features 9..17 of fc1.
+  std::set<int64_t> idx;
+  const std::vector<Group> groups = g.groups();
+  for (const Member& mem : groups[0].units[1].members)
+    if (mem.tensor == "fc1.weight") idx.insert(mem.index);
+  EXPECT_EQ(idx, (std::set<int64_t>{9, 10, 11, 12, 13, 14, 15, 16, 17}));
+  Model p = expect_exact_removal(m, pick_units(g, {1}), at::randn({2, 3, 6, 6}));
+  EXPECT_EQ(p.tensor("fc1.weight").sizes(), (at::IntArrayRef{6, 27}));
+}
+
+TEST(ChannelGroups, SqueezeExcitationCouplesItsConvsToTheBlock) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"c.weight", {8, 3, 3, 3}}, {"c.bias", {8}},
+                                                     {"se.fc1.weight", {4, 8, 1, 1}}, {"se.fc1.bias", {4}},
+                                                     {"se.fc2.weight", {8, 4, 1, 1}}, {"se.fc2.bias", {8}},
+                                                     {"proj.weight", {6, 8, 1, 1}}, {"fc.weight", {5, 6}},
+                                                     {"fc.bias", {5}}};
+  Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,3,8,8]) {
+  %w = param[name="c.weight"]() @c
+  %b = param[name="c.bias"]() @c
+  %cv = conv2d[padding=[1,1]](%x, %w, %b) @c
+  %a = silu(%cv)
+  %sq = adaptive_avg_pool2d[output_size=[1,1]](%a) @se.avgpool
+  %w1 = param[name="se.fc1.weight"]() @se.fc1
+  %b1 = param[name="se.fc1.bias"]() @se.fc1
+  %s1 = conv2d(%sq, %w1, %b1) @se.fc1
+  %s1a = silu(%s1)
+  %w2 = param[name="se.fc2.weight"]() @se.fc2
+  %b2 = param[name="se.fc2.bias"]() @se.fc2
+  %s2 = conv2d(%s1a, %w2, %b2) @se.fc2
+  %gate = sigmoid(%s2)
+  %scaled = mul(%a, %gate) @se
+  %wp = param[name="proj.weight"]() @proj
+  %top = conv2d(%scaled, %wp) @proj
+)IR") + kHead, shapes);
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"c + se.fc2:8", "se.fc1:4", "proj:6"}));
+  EXPECT_EQ(member_tensors(g, 0), (std::set<std::string>{"c.weight@0", "c.bias@0", "se.fc1.weight@1",
+                                                         "se.fc2.weight@0", "se.fc2.bias@0", "proj.weight@1"}));
+  expect_exact_removal(m, pick_units(g, {1, 2}), at::randn({2, 3, 8, 8}));
+}
+
+TEST(ChannelGroups, ChannelShuffleCouplesTheInterleavedHalves) {
+  // ShuffleNet v2 unit as torchvision traces it: cat -> reshape [N,2,C/2,H,W] -> transpose(1,2) ->
+  // reshape [N,C,H,W] -> split in halves.
+  std::map<std::string, std::vector<int64_t>> shapes{{"b1.weight", {4, 3, 1, 1}}, {"b2.weight", {4, 3, 1, 1}},
+                                                     {"next.weight", {4, 4, 1, 1}}, {"fc.weight", {5, 8}},
+                                                     {"fc.bias", {5}}};
+  add_bn_shapes(shapes, "bn1", 4);
+  add_bn_shapes(shapes, "bn2", 4);
+  Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,3,8,8]) {
+  %w1 = param[name="b1.weight"]() @b1
+  %c1 = conv2d(%x, %w1) @b1
+)IR") + bn("bn1", "c1", "n1") + R"IR(
+  %w2 = param[name="b2.weight"]() @b2
+  %c2 = conv2d(%x, %w2) @b2
+)IR" + bn("bn2", "c2", "n2") + R"IR(
+  %r2 = relu(%n2)
+  %c = cat[dim=1](%n1, %r2) @s
+  %v = reshape[shape=[0,2,4,8,8]](%c) @s
+  %t = transpose[dim0=1, dim1=2](%v) @s
+  %sh = reshape[shape=[0,-1,8,8]](%t) @s
+  %h0, %h1 = split[dim=1, sizes=[4,4]](%sh) @s2
+  %wn = param[name="next.weight"]() @next
+  %cn = conv2d(%h1, %wn) @next
+  %rn = relu(%cn)
+  %top = cat[dim=1](%h0, %rn) @s2
+)IR" + kHead, shapes);
+  DependencyGraph g = analyze_channels(m);
+  // Shuffle positions 2i and 2i+1 hold b1[i] and b2[i]: one unit each, so 4 units of {b1, b2}.
+  // h0 = [b1[0], b2[0], b1[1], b2[1]]: removing unit 1 takes two of its positions.
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"b1 + b2:4", "next:4"}));
+  Model p = expect_exact_removal(m, pick_units(g, {1}), at::randn({2, 3, 8, 8}));
+  for (const mc::ir::Node* n : p.graph.nodes()) {
+    if (n->op() == "split") EXPECT_EQ(n->attrs().is("sizes"), (std::vector<int64_t>{2, 4}));
+    if (n->op() == "reshape" && n->output()->shape().size() == 5) EXPECT_EQ(n->output()->shape()[2], 3);
+  }
+}
+
+TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
+  mc::ir::register_core_ops();
+  mc::ir::OpDef d;
+  d.name = "test_opaque";
+  d.min_inputs = d.max_inputs = 1;
+  d.shape = [](const mc::ir::Node&, const std::vector<mc::ir::TensorType>& in) { return in; };
+  d.kernel = [](const mc::ir::Node&, const std::vector<at::Tensor>& in, const mc::ir::KernelContext&) { return in; };
+  mc::ir::OpRegistry::instance().add(d);
+  Model m = tiny_model(R"IR(graph(%x: f32[2,3,8,8]) {
+  %w = param[name="c.weight"]() @c
+  %cv = conv2d(%x, %w) @c
+  %y = test_opaque(%cv) @block.odd
+  return(%y)
+}
+)IR", {{"c.weight", {4, 3, 1, 1}}});
+  try {
+    analyze_channels(m);
+    FAIL() << "expected InputError";
+  } catch (const mc::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'test_opaque'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("block.odd"), std::string::npos) << e.what();
+  }
+  // The ops of the torchvision models all have rules.
+  for (const char* op : {"conv2d", "batch_norm", "relu", "hardtanh", "silu", "sigmoid", "hardswish", "hardsigmoid",
+                         "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
+                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu"})
+    EXPECT_NE(find_channel_rule(op), nullptr) << op;
+}
