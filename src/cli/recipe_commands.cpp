@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "data/factory.h"
+#include "distillation/register.h"
 #include "export/export_stage.h"
 #include "data/loader.h"
 #include "frontend/frontend.h"
@@ -24,6 +25,7 @@ const pipeline::StageRegistry& stage_registry() {
     pipeline::StageRegistry r;
     pipeline::register_pipeline_stages(r);
     exporter::register_export_stages(r);
+    distill::register_distillation(r);
     return r;
   }();
   return reg;

@@ -25,6 +25,7 @@ struct Example {
 struct Batch {
   at::Tensor images;  // float32 N x C x H x W
   at::Tensor labels;  // int64 N
+  at::Tensor indices; // int64 N: dataset index of each sample (set by DataLoader)
   size_t size() const { return labels.defined() ? static_cast<size_t>(labels.size(0)) : 0; }
 };
 

@@ -123,6 +123,7 @@ Batch DataLoader::build_batch(uint64_t epoch, size_t b) const {
   }
   if (batch.images.scalar_type() != at::kFloat) batch.images = batch.images.to(at::kFloat);
   batch.images = batch.images.contiguous();
+  batch.indices = at::tensor(idx, at::kLong);
   return batch;
 }
 

@@ -19,9 +19,48 @@ std::vector<std::string> StageRegistry::names() const {
   return out;
 }
 
+void TrainingExtensions::add(TrainingExtensionInfo info) {
+  for (auto& i : infos_)
+    if (i.key == info.key) {
+      i = std::move(info);
+      return;
+    }
+  infos_.push_back(std::move(info));
+}
+
+namespace {
+
+// stage_info<S> for a training stage: its options see the registry's training extensions.
+template <typename S>
+StageInfo training_stage_info(const std::string& name, const std::string& doc,
+                              std::shared_ptr<const TrainingExtensions> extensions) {
+  StageInfo info = stage_info<S>(name, doc);
+  info.make = [extensions](const recipe::ConfigNode& node, recipe::Diagnostics& diag, const std::string& context,
+                           const std::string& base_dir) -> std::unique_ptr<Stage> {
+    typename S::Options o;
+    o.extension_table = extensions;
+    recipe::Reader r(&node, diag, context, base_dir);
+    o.visit(r);
+    r.finish();
+    o.validate(node, diag);
+    return std::make_unique<S>(std::move(o));
+  };
+  info.describe = [extensions] {
+    typename S::Options o;
+    o.extension_table = extensions;
+    recipe::Describer d;
+    o.visit(d);
+    return d.docs();
+  };
+  return info;
+}
+
+}  // namespace
+
 void register_pipeline_stages(StageRegistry& r) {
-  r.add(stage_info<TrainStage>("train", "train the model from its current weights (a zoo model starts fresh)"));
-  r.add(stage_info<FinetuneStage>("finetune", "fine-tune, driving modifiers installed by earlier stages"));
+  auto ext = r.training_extensions_ptr();
+  r.add(training_stage_info<TrainStage>("train", "train the model from its current weights (a zoo model starts fresh)", ext));
+  r.add(training_stage_info<FinetuneStage>("finetune", "fine-tune, driving modifiers installed by earlier stages", ext));
   r.add(stage_info<EvaluateStage>("evaluate", "top-1/top-5/loss on a data split"));
   r.add(stage_info<FoldBatchNormStage>("fold_batch_norm", "fold BatchNorm into the preceding conv/linear"));
   r.add(stage_info<OptimizeStage>("optimize", "graph clean-up: identities, constant folding, BN folding, CSE, DCE"));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/model.h"
+#include "pipeline/training_extension.h"
 #include "recipe/options.h"
 #include "recipe/recipe.h"
 
@@ -83,9 +84,14 @@ class StageRegistry {
   const StageInfo* find(const std::string& name) const;
   std::vector<std::string> names() const;
   const std::vector<StageInfo>& all() const { return stages_; }
+  /// Option sections of the `train`/`finetune` stages provided by other folders (`distill`).
+  /// Shared with the training stages' StageInfos, so extensions may be added after them.
+  TrainingExtensions& training_extensions() { return *extensions_; }
+  std::shared_ptr<const TrainingExtensions> training_extensions_ptr() const { return extensions_; }
 
  private:
   std::vector<StageInfo> stages_;
+  std::shared_ptr<TrainingExtensions> extensions_ = std::make_shared<TrainingExtensions>();
 };
 
 /// StageInfo for a stage class S deriving from StageWithOptions<S::Options>.

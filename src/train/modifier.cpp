@@ -23,6 +23,8 @@ void Modifier::on_epoch_begin(TrainContext&, int64_t) {}
 at::Tensor Modifier::extra_loss(TrainContext&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   return at::Tensor();
 }
+double Modifier::task_loss_weight(TrainContext&) { return 1.0; }
+std::vector<std::pair<std::string, at::Tensor>> Modifier::extra_parameters() { return {}; }
 void Modifier::on_after_backward(TrainContext&) {}
 void Modifier::on_step_end(TrainContext&) {}
 void Modifier::on_epoch_end(TrainContext&, int64_t) {}

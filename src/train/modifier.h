@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/model.h"
@@ -58,6 +59,8 @@ struct TrainContext {
   int64_t steps_per_epoch = 0;
   int64_t total_steps = 0;      // epochs * steps_per_epoch
   double loss = 0.0;            // loss of the last step
+  /// Dataset indices of the current batch's samples (int64, N), when the loader provides them.
+  at::Tensor batch_indices;
   std::vector<EpochStats> history;  // finished epochs (on_epoch_end sees the current one last)
 
   /// Learning rate of the current step.
@@ -86,6 +89,12 @@ class Modifier {
   /// `outputs` are the model's logits of `images` (with autograd); `labels` the targets.
   virtual at::Tensor extra_loss(TrainContext& ctx, const at::Tensor& images, const at::Tensor& outputs,
                                 const at::Tensor& labels);
+  /// Factor on the task loss (cross-entropy) of the current step; the trainer multiplies the
+  /// factors of all modifiers (e.g. 1 - alpha for distillation). Default 1.
+  virtual double task_loss_weight(TrainContext& ctx);
+  /// Trainable tensors the modifier owns (e.g. distillation adapters), named uniquely; the trainer
+  /// adds them to its optimizer after on_train_begin (and after every rebuild). Default none.
+  virtual std::vector<std::pair<std::string, at::Tensor>> extra_parameters();
   /// After backward, before clipping and the optimizer step (e.g. mask gradients).
   virtual void on_after_backward(TrainContext& ctx);
   /// After the optimizer step (e.g. re-apply pruning masks).

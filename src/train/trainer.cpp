@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -107,12 +108,23 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
   ctx.steps_per_epoch = steps_per_epoch;
   ctx.total_steps = schedule.total_steps();
 
+  // The model's parameters plus the modifiers' own (extra_parameters, e.g. distillation adapters).
+  auto set_all_params = [&] {
+    std::vector<at::Tensor> params = executor->parameters();
+    std::vector<std::string> names = executor->parameter_names();
+    for (auto& m : modifiers_)
+      for (auto& [name, t] : m->extra_parameters()) {
+        names.push_back(name);
+        params.push_back(t);
+      }
+    optimizer->set_params(std::move(params), std::move(names));
+  };
   auto rebuild = [&] {
     if (!ctx.rebuild_requested) return;
     ctx.rebuild_requested = false;
     executor = std::make_unique<runtime::Executor>(model_);
     ctx.executor = executor.get();
-    optimizer->set_params(executor->parameters(), executor->parameter_names());
+    set_all_params();
   };
 
   ProgressOptions popt;
@@ -133,6 +145,8 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     m->on_train_begin(ctx);
     rebuild();
   }
+  if (std::any_of(modifiers_.begin(), modifiers_.end(), [](auto& m) { return !m->extra_parameters().empty(); }))
+    set_all_params();
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     ctx.epoch = epoch;
     ctx.step_in_epoch = 0;
@@ -153,7 +167,11 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
       optimizer->set_lr(schedule.lr_at(ctx.step));
 
       at::Tensor out = executor->forward({x}, /*training=*/true).at(0);
+      ctx.batch_indices = batch.indices;
       at::Tensor loss = cross_entropy(out, y, o.label_smoothing);
+      double task_weight = 1.0;
+      for (auto& m : modifiers_) task_weight *= m->task_loss_weight(ctx);
+      if (task_weight != 1.0) loss = loss * task_weight;
       for (auto& m : modifiers_) {
         at::Tensor extra = m->extra_loss(ctx, x, out, y);
         if (extra.defined()) loss = loss + extra;

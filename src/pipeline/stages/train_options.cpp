@@ -1,5 +1,7 @@
 #include "pipeline/stages/train_options.h"
 
+#include <algorithm>
+
 namespace mc::pipeline {
 
 using recipe::Spec;
@@ -29,6 +31,36 @@ void TrainStageOptions::visit(recipe::Visitor& v) {
   v.field("grad_clip_norm", grad_clip_norm, "clip gradients to this global L2 norm (0 = off)", Spec::at_least(0));
   v.field("max_steps_per_epoch", max_steps_per_epoch, "train only this many batches per epoch (0 = all)", Spec::at_least(0));
   v.field("validate_each_epoch", validate_each_epoch, "evaluate data.val after every epoch");
+  if (!extension_table) return;
+  const bool reading = dynamic_cast<recipe::Reader*>(&v) != nullptr;
+  const bool writing = dynamic_cast<recipe::Writer*>(&v) != nullptr;
+  for (const auto& info : extension_table->all()) {
+    std::shared_ptr<TrainingExtension> inst;
+    for (auto& [k, e] : extension_instances)
+      if (k == info.key) inst = e;
+    if (!inst) {
+      inst = info.make();
+      extension_instances.emplace_back(info.key, inst);
+    }
+    const bool used = std::find(extensions_used.begin(), extensions_used.end(), info.key) != extensions_used.end();
+    if (writing && !used) continue;  // the echo shows only the sections the recipe has
+    bool present = false;
+    v.section(info.key.c_str(), [&](recipe::Visitor& s) { inst->visit(s); }, info.doc.c_str(), &present);
+    if (reading && present && !used) extensions_used.push_back(info.key);
+  }
+}
+
+void TrainStageOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const {
+  for (auto& [key, inst] : extension_instances)
+    if (std::find(extensions_used.begin(), extensions_used.end(), key) != extensions_used.end())
+      if (const recipe::ConfigNode* n = node.find(key)) inst->validate(*n, diag);
+}
+
+std::vector<std::shared_ptr<TrainingExtension>> TrainStageOptions::used_extensions() const {
+  std::vector<std::shared_ptr<TrainingExtension>> out;
+  for (auto& [key, inst] : extension_instances)
+    if (std::find(extensions_used.begin(), extensions_used.end(), key) != extensions_used.end()) out.push_back(inst);
+  return out;
 }
 
 train::TrainOptions TrainStageOptions::to_train_options(uint64_t seed, bool quiet, const std::string& label) const {

@@ -36,6 +36,12 @@ void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::str
     trainer.add_modifier(m);
     mods.push_back(m->name());
   }
+  const auto extensions = opts.used_extensions();
+  for (auto& ext : extensions)
+    for (auto& m : ext->begin(ctx)) {
+      trainer.add_modifier(m);
+      mods.push_back(m->name());
+    }
   train::TrainResult res = trainer.fit(*train_loader, val_loader.get());
   ctx.modifiers.clear();
   nlohmann::json epochs = nlohmann::json::array();
@@ -49,6 +55,7 @@ void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::str
   ctx.details["steps"] = res.steps;
   ctx.details["modifiers"] = mods;
   ctx.details["train_seconds"] = res.seconds;
+  for (auto& ext : extensions) ext->end(ctx, res);
 }
 
 void TrainStage::run(RunContext& ctx) { run_training(ctx, options_, "train"); }

@@ -1,0 +1,182 @@
+// DistillModifier inside a real Trainer run on Fashion-MNIST, with the trained resnet8 fixture as
+// teacher: loss terms, a frozen teacher, learned adapters, cached == uncached teacher logits,
+// and scope errors.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "data/factory.h"
+#include "data/loader.h"
+#include "data/transform_spec.h"
+#include "distillation/distill_modifier.h"
+#include "frontend/frontend.h"
+#include "support/test_env.h"
+#include "train/trainer.h"
+
+using namespace mc;
+
+namespace {
+
+std::shared_ptr<ir::Model> fixture_teacher() {
+  return std::make_shared<ir::Model>(ir::Model::load(test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"));
+}
+
+ir::Model zoo(const std::string& name, uint64_t seed = 0) {
+  frontend::ZooOptions o;
+  o.seed = seed;
+  return frontend::build_zoo(name, o);
+}
+
+std::unique_ptr<data::DataLoader> fmnist_loader(int64_t limit, int64_t batch) {
+  data::DatasetSpec spec;
+  spec.kind = "fashion_mnist";
+  spec.limit = limit;
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = true;
+  o.seed = 5;
+  data::TransformSpec norm;
+  norm.type = "normalize";
+  norm.mean = {0.2860};
+  norm.std = {0.3530};
+  o.transforms = data::make_transforms({norm});
+  return std::make_unique<data::DataLoader>(data::make_dataset(spec), o);
+}
+
+train::TrainOptions quick(int64_t epochs, int64_t max_steps = 0) {
+  train::TrainOptions o;
+  o.epochs = epochs;
+  o.optimizer.lr = 0.02;
+  o.optimizer.momentum = 0.9;
+  o.max_steps_per_epoch = max_steps;
+  o.seed = 7;
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace
+
+TEST(DistillModifier, LossTermsArePresentAndTheTeacherStaysFrozen) {
+  auto teacher = fixture_teacher();
+  std::map<std::string, at::Tensor> before;
+  for (auto& [k, t] : teacher->tensors) before[k] = t.clone();
+  ir::Model student = zoo("resnet8", 1);
+  const at::Tensor w_before = student.tensors.at(student.param_names().front()).clone();
+
+  distill::DistillSettings s;
+  s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
+  s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
+  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  train::Trainer trainer(student, quick(2, 3));
+  trainer.add_modifier(mod);
+  auto val = fmnist_loader(256, 128);
+  auto res = trainer.fit(*fmnist_loader(512, 64), val.get());
+
+  ASSERT_EQ(mod->epochs().size(), 2u);
+  for (const auto& e : mod->epochs()) {
+    for (const char* k : {"kd", "ce", "hint_layer2.0.relu", "at_layer3.0.relu"}) {
+      ASSERT_TRUE(e.terms.count(k)) << k;
+      EXPECT_TRUE(std::isfinite(e.terms.at(k))) << k;
+      EXPECT_GT(e.terms.at(k), 0.0) << k;
+    }
+    EXPECT_EQ(e.teacher_samples, 3 * 64);
+    EXPECT_TRUE(e.has_val);
+  }
+  // Trainer loss = (1 - alpha) ce + alpha kd + hint + 500 at, per epoch (means over the same samples).
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& t = mod->epochs()[i].terms;
+    const double total = 0.1 * t.at("ce") + 0.9 * t.at("kd") + t.at("hint_layer2.0.relu") + 500 * t.at("at_layer3.0.relu");
+    EXPECT_NEAR(res.epochs[i].loss, total, 1e-4 * total);
+  }
+  // The student learned; the teacher did not change and never got a gradient.
+  EXPECT_FALSE(student.tensors.at(student.param_names().front()).equal(w_before));
+  for (auto& [k, t] : teacher->tensors) {
+    EXPECT_TRUE(t.equal(before.at(k))) << k;
+    EXPECT_FALSE(t.grad().defined()) << k;
+    EXPECT_FALSE(t.requires_grad()) << k;
+  }
+}
+
+TEST(DistillModifier, HintAcrossChannelCountsLearnsAOneByOneAdapter) {
+  // lenet5's relu1 (6 x 28 x 28) hinted by resnet8's layer1.0.relu (16 x 28 x 28).
+  auto teacher = fixture_teacher();
+  ir::Model student = zoo("lenet5");
+  distill::DistillSettings s;
+  s.hints = {{"relu1", "layer1.0.relu", "test"}};
+  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  auto [w, b] = mod->adapter(0);
+  ASSERT_TRUE(w.defined());
+  EXPECT_EQ(w.sizes(), (std::vector<int64_t>{16, 6, 1, 1}));
+  EXPECT_EQ(b.sizes(), (std::vector<int64_t>{16}));
+  EXPECT_TRUE(w.requires_grad());
+  ASSERT_EQ(mod->extra_parameters().size(), 2u);
+  const at::Tensor w0 = w.detach().clone();
+  train::Trainer trainer(student, quick(1, 4));
+  trainer.add_modifier(mod);
+  trainer.fit(*fmnist_loader(256, 64));
+  EXPECT_FALSE(w.detach().equal(w0)) << "the optimizer must train the adapter";
+  EXPECT_GT(mod->epochs().at(0).terms.at("hint_relu1"), 0.0);
+  // Same channel count: no adapter.
+  distill::DistillSettings same;
+  same.hints = {{"layer1.0.relu", "layer1.0.relu", "test"}};
+  ir::Model r8 = zoo("resnet8");
+  EXPECT_FALSE(distill::DistillModifier(teacher, r8, same).adapter(0).first.defined());
+}
+
+TEST(DistillModifier, CachedTeacherLogitsGiveTheSameLossesAsTheUncachedRun) {
+  auto teacher = fixture_teacher();
+  std::vector<std::vector<distill::DistillEpoch>> runs;
+  for (int64_t cache : {int64_t{0}, int64_t{384}}) {
+    ir::Model student = zoo("resnet8", 2);
+    distill::DistillSettings s;
+    s.cache_size = cache;
+    auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+    train::Trainer trainer(student, quick(3));
+    trainer.add_modifier(mod);
+    trainer.fit(*fmnist_loader(384, 128));
+    runs.push_back(mod->epochs());
+  }
+  for (size_t e = 0; e < 3; ++e) {
+    for (const char* k : {"kd", "ce"}) {
+      const double a = runs[0][e].terms.at(k), b = runs[1][e].terms.at(k);
+      EXPECT_NEAR(a, b, 1e-4 * std::abs(a)) << k << " epoch " << e + 1;
+    }
+    EXPECT_EQ(runs[0][e].teacher_samples, 384);                // uncached: every sample, every epoch
+    EXPECT_EQ(runs[1][e].teacher_samples, e == 0 ? 384 : 0);   // cached: only the first epoch
+  }
+  EXPECT_NE(runs[0][0].terms.at("kd"), runs[0][2].terms.at("kd"));  // the student did change
+}
+
+TEST(DistillModifier, UnknownScopeNamesModelAndCloseMatch) {
+  auto teacher = fixture_teacher();
+  ir::Model student = zoo("resnet8");
+  distill::DistillSettings s;
+  s.hints = {{"layer2.0.rellu", "layer2.0.relu", "r.yaml:9:12"}};
+  try {
+    distill::DistillModifier m(teacher, student, s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("r.yaml:9:12: hint scope 'layer2.0.rellu' does not exist in the student model "
+                                         "'resnet8' (did you mean 'layer2.0.relu'?)"),
+              std::string::npos)
+        << e.what();
+  }
+  s.hints = {{"layer2.0.relu", "layer9.relu", "r.yaml:9:12"}};
+  try {
+    distill::DistillModifier m(teacher, student, s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist in the teacher model"), std::string::npos) << e.what();
+  }
+  s.hints = {{"layer2.0.relu", "layer1.0.relu", "r.yaml:9:12"}};
+  try {
+    distill::DistillModifier m(teacher, student, s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("spatial sizes differ (student [1,32,14,14], teacher [1,16,28,28])"),
+              std::string::npos)
+        << e.what();
+  }
+}
