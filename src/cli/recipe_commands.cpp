@@ -16,6 +16,7 @@
 #include "pipeline/data_context.h"
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
+#include "quantization/register.h"
 #include "train/evaluator.h"
 
 namespace mc::cli {
@@ -25,6 +26,7 @@ const pipeline::StageRegistry& stage_registry() {
     pipeline::StageRegistry r;
     pipeline::register_pipeline_stages(r);
     exporter::register_export_stages(r);
+    quant::register_quant_stages(r);
     distill::register_distillation(r);
     return r;
   }();

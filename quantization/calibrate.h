@@ -1,0 +1,35 @@
+// Calibration: runs the float model over calibration batches with value hooks feeding one observer
+// per activation quantizer of a plan, and the calibration file (calib.json) that records the result
+// so a later run can reuse it without data.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "data/loader.h"
+#include "ir/model.h"
+#include "quantization/insert_qdq.h"
+#include "quantization/observers.h"
+
+namespace mc::quant {
+
+struct Calibration {
+  std::map<std::string, QParams> qparams;  // activation quantizer name -> qparams
+  nlohmann::json entries = nlohmann::json::object();  // name -> {values, scale, zero_point, min, max, observer, ...}
+  int64_t samples = 0;
+};
+
+/// Observes every activation quantizer's values on the float `model` (no fake_quant yet) over
+/// `loader` (all its batches, at most `max_samples` samples when > 0) and chooses qparams.
+Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOptions& observer, data::DataLoader& loader,
+                      int64_t max_samples = 0);
+
+/// calib.json: {"format": "mc-calib-1", "samples": N, "quantizers": {name: entry}}.
+void write_calibration(const std::string& path, const Calibration& c);
+/// Reads a calibration file for `plan`: every activation quantizer of the plan must be present with
+/// the same grid (InputError naming the file, the quantizer and how to fix it otherwise).
+Calibration read_calibration(const std::string& path, const QuantPlan& plan);
+
+}  // namespace mc::quant

@@ -1,0 +1,212 @@
+#include "quantization/quantize_stage.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/error.h"
+#include "ir/passes/fold_batch_norm.h"
+#include "pipeline/data_context.h"
+#include "quantization/bias_correction.h"
+#include "quantization/calibrate.h"
+#include "quantization/equalize.h"
+
+namespace mc::quant {
+
+using recipe::Spec;
+
+QuantizeOptions::QuantizeOptions() {
+  QuantConfig defaults;
+  weights = defaults.weights;
+  activations = defaults.activations;
+}
+
+void QuantizeOptions::visit(recipe::Visitor& v) {
+  v.field("mode", mode, "ptq: post-training quantization with calibration", Spec::one_of({"ptq", "qat"}));
+  v.section("weights", [&](recipe::Visitor& s) { weights.visit(s); },
+            "weight quantizer of conv2d/linear/matmul (qparams from the weights' min/max)");
+  v.section("activations", [&](recipe::Visitor& s) {
+    activations.visit(s);
+    s.field("observer", observer.type, "how calibration chooses activation ranges",
+            Spec::one_of({"minmax", "moving_average", "percentile", "mse", "entropy"}));
+    s.field("averaging_constant", observer.averaging_constant, "moving_average: weight of each new batch", Spec::range(0, 1));
+    s.field("percentile", observer.percentile, "percentile: the kept fraction of values, in percent", Spec::range(50, 100));
+    s.field("bins", observer.bins, "histogram observers: initial number of bins", Spec::range(128, 65536));
+  }, "activation quantizer (per tensor) and its observer");
+  v.field("layers", layers, "per-layer overrides by scope glob: {\"layer3.*\": {weights: {bits: 4}, activations: {...}}}");
+  v.field("exclude", exclude, "scope globs of layers kept in float (e.g. [fc])");
+  v.field("calib_file", calib_file, "reuse the calib.json of an earlier run instead of calibrating", Spec::path());
+  v.field("calib_samples", calib_samples, "calibrate on at most this many samples of data.calib (0 = all)", Spec::at_least(0));
+  v.field("fold_batch_norm", fold_batch_norm, "fold BatchNorm into conv/linear before quantizing");
+  v.field("cross_layer_equalization", cross_layer_equalization,
+          "equalize per-channel weight ranges of conv->relu->conv pairs (Nagel et al. 2019) before quantizing");
+  v.field("bias_correction", bias_correction,
+          "correct each quantized layer's bias by its mean output error on the calibration data");
+}
+
+namespace {
+
+const recipe::ConfigNode* at_path(const recipe::ConfigNode& n, std::initializer_list<const char*> keys) {
+  const recipe::ConfigNode* cur = &n;
+  for (const char* k : keys) {
+    if (!cur->is_map()) return nullptr;
+    cur = cur->find(k);
+    if (!cur) return nullptr;
+  }
+  return cur;
+}
+
+void check_spec(const QuantSpec& s, const recipe::ConfigNode& node, const std::string& key, bool activation,
+                recipe::Diagnostics& diag) {
+  auto loc_of = [&](const char* field) {
+    const recipe::ConfigNode* n = at_path(node, {field});
+    return n ? n->loc() : node.loc();
+  };
+  if (activation && s.per_channel())
+    diag.error(loc_of("qscheme"), "'" + key + ".qscheme' = " + s.qscheme +
+                                      ": activation quantizers are per tensor (TensorRT runs activations with one scale); "
+                                      "use per_tensor_symmetric or per_tensor_affine");
+  if (s.quant_min != 0 || s.quant_max != 0) {
+    bool ok = s.quant_min < s.quant_max && s.quant_min <= 0 && s.quant_max >= 0 &&
+              s.quant_max - s.quant_min + 1 <= (int64_t(1) << s.bits);
+    if (s.dtype == "quint8" && s.quant_min < 0) ok = false;
+    if (!ok)
+      diag.error(loc_of("quant_min"), "'" + key + ".quant_min'/'quant_max' = [" + std::to_string(s.quant_min) + ", " +
+                                          std::to_string(s.quant_max) + "] is not a grid of " + std::to_string(s.bits) +
+                                          "-bit " + s.dtype + " containing 0; give both within the dtype's range, or neither");
+  }
+  if (s.reduce_range && s.symmetric() && s.dtype == "quint8")
+    diag.error(loc_of("reduce_range"), "'" + key + ".reduce_range' with a symmetric quint8 grid is not supported (as in torch.ao); "
+                                           "use dtype qint8 or qscheme per_tensor_affine");
+  if (s.bits == 2 && s.reduce_range && s.quant_min == 0 && s.quant_max == 0)
+    diag.error(loc_of("reduce_range"), "'" + key + ".reduce_range' leaves a 2-bit grid with 2 values; use bits >= 3");
+}
+
+// Parses one override's `weights:`/`activations:` on top of the global specs.
+LayerOverride parse_override(const std::string& pattern, const recipe::ConfigNode& entry, const recipe::Location& key_loc,
+                             const QuantizeOptions& o, recipe::Diagnostics& diag) {
+  LayerOverride lo;
+  lo.pattern = pattern;
+  lo.source = {o.context + ".layers." + pattern, key_loc};
+  lo.weights = o.weights;
+  lo.activations = o.activations;
+  if (!entry.is_map()) {
+    diag.error(entry.loc(), "'" + lo.source.key + "' must be a map with weights: and/or activations:");
+    return lo;
+  }
+  recipe::Reader r(&entry, diag, lo.source.key);
+  r.section("weights", [&](recipe::Visitor& s) { lo.weights.visit(s); }, "", &lo.has_weights);
+  r.section("activations", [&](recipe::Visitor& s) { lo.activations.visit(s); }, "", &lo.has_activations);
+  r.finish();
+  if (lo.has_weights) check_spec(lo.weights, *entry.find("weights"), lo.source.key + ".weights", false, diag);
+  if (lo.has_activations)
+    check_spec(lo.activations, *entry.find("activations"), lo.source.key + ".activations", true, diag);
+  return lo;
+}
+
+}  // namespace
+
+QuantConfig QuantizeOptions::config(recipe::Diagnostics& diag) const {
+  QuantConfig c;
+  c.weights = weights;
+  c.activations = activations;
+  auto loc = [&](const char* k) {
+    const recipe::ConfigNode* n = at_path(node, {k});
+    return n ? n->loc() : node.loc();
+  };
+  c.weights_source = {context + ".weights", loc("weights")};
+  c.activations_source = {context + ".activations", loc("activations")};
+  c.exclude = exclude;
+  c.exclude_source = {context + ".exclude", loc("exclude")};
+  if (layers.is_map()) {
+    for (auto& [k, v] : layers.entries()) c.layers.push_back(parse_override(k, v, layers.key_loc(k), *this, diag));
+  } else if (!layers.is_null()) {
+    diag.error(layers.loc(), "'" + context + ".layers' must be a map from scope glob to {weights: ..., activations: ...}");
+  }
+  return c;
+}
+
+void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics& diag) const {
+  if (mode == "qat") {
+    const recipe::ConfigNode* m = at_path(n, {"mode"});
+    diag.error(m ? m->loc() : n.loc(), "'" + context + ".mode' = qat is not implemented yet; use mode: ptq");
+  }
+  if (const recipe::ConfigNode* w = at_path(n, {"weights"})) check_spec(weights, *w, context + ".weights", false, diag);
+  if (const recipe::ConfigNode* a = at_path(n, {"activations"})) check_spec(activations, *a, context + ".activations", true, diag);
+  config(diag);
+}
+
+void QuantizeStage::run(pipeline::RunContext& ctx) {
+  const QuantizeOptions& o = options_;
+  recipe::Diagnostics diag;
+  QuantConfig cfg = o.config(diag);
+  diag.throw_if_any();
+  auto t0 = std::chrono::steady_clock::now();
+  if (o.fold_batch_norm) ir::passes::fold_batch_norm(ctx.model);
+  if (o.cross_layer_equalization) {
+    EqualizeSummary eq = equalize_model(ctx.model);
+    ctx.details["cross_layer_equalization"] = {{"pairs", eq.pairs}};
+    spdlog::info("quantize: cross-layer equalization of {} conv pairs", eq.pairs.size());
+  }
+  QuantPlan plan = plan_qdq(ctx.model, cfg);
+  Calibration calib;
+  if (!o.calib_file.empty()) {
+    calib = read_calibration(o.calib_file, plan);
+  } else {
+    auto loader = ctx.data.loader("calib", false);
+    calib = calibrate(ctx.model, plan, o.observer, *loader, o.calib_samples);
+  }
+  auto inserted = insert_qdq(ctx.model, plan, calib.qparams);
+  if (o.bias_correction) {
+    auto loader = ctx.data.loader("calib", false);
+    BiasCorrectionSummary bc = correct_bias(ctx.model, plan, *loader, o.calib_samples);
+    ctx.details["bias_correction"] = {{"layers", bc.layers}};
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_calibration((std::filesystem::path(ctx.run_dir) / "calib.json").string(), calib);
+
+  nlohmann::json layers = nlohmann::json::object();
+  for (auto& w : plan.weights) {
+    ctx.storage_bits[w.tensor] = static_cast<int>(w.spec.bits);
+    layers[w.scope.empty() ? w.name : w.scope] = {{"weight", w.tensor}, {"weight_bits", w.spec.bits}, {"qscheme", w.spec.qscheme}};
+  }
+  ctx.details["mode"] = o.mode;
+  ctx.details["layers"] = layers;
+  ctx.details["weight_quantizers"] = plan.weights.size();
+  ctx.details["activation_quantizers"] = plan.activations.size();
+  ctx.details["calibration"] = {{"samples", calib.samples},
+                                {"observer", o.calib_file.empty() ? o.observer.type : "file"},
+                                {"file", o.calib_file.empty() ? std::string("calib.json") : o.calib_file},
+                                {"quantizers", calib.entries}};
+  ctx.details["seconds"] = seconds;
+  spdlog::info("quantize: {} weight and {} activation quantizers, calibrated on {} samples ({}), {:.3f} s",
+               plan.weights.size(), plan.activations.size(), calib.samples,
+               o.calib_file.empty() ? o.observer.type : o.calib_file, seconds);
+}
+
+pipeline::StageInfo quantize_stage_info() {
+  pipeline::StageInfo info;
+  info.name = "quantize";
+  info.doc = "quantize weights and activations with fake_quant (post-training, calibrated)";
+  info.make = [](const recipe::ConfigNode& node, recipe::Diagnostics& diag, const std::string& context,
+                 const std::string& base_dir) -> std::unique_ptr<pipeline::Stage> {
+    QuantizeOptions o;
+    o.context = context;
+    o.node = node;
+    recipe::Reader r(&node, diag, context, base_dir);
+    o.visit(r);
+    r.finish();
+    o.validate(node, diag);
+    return std::make_unique<QuantizeStage>(std::move(o));
+  };
+  info.describe = [] {
+    QuantizeOptions o;
+    recipe::Describer d;
+    o.visit(d);
+    return d.docs();
+  };
+  return info;
+}
+
+}  // namespace mc::quant

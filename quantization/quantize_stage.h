@@ -1,0 +1,45 @@
+// The `quantize` stage: post-training quantization (mode: ptq) with fake_quant nodes placed by
+// plan_qdq()/insert_qdq(), activation ranges from calibration data (or a calib.json of an earlier
+// run), optional cross-layer equalization and bias correction.
+#pragma once
+#include "pipeline/stage.h"
+#include "quantization/insert_qdq.h"
+#include "quantization/observers.h"
+
+namespace mc::quant {
+
+struct QuantizeOptions {
+  std::string mode = "ptq";
+  QuantSpec weights, activations;
+  ObserverOptions observer;
+  recipe::ConfigNode layers;
+  std::vector<std::string> exclude;
+  std::string calib_file;
+  int64_t calib_samples = 0;
+  bool fold_batch_norm = true;
+  bool cross_layer_equalization = false;
+  bool bias_correction = false;
+  // Not options: where the stage's entry is (set when parsing), for error messages.
+  std::string context;
+  recipe::ConfigNode node;
+
+  QuantizeOptions();
+  void visit(recipe::Visitor& v);
+  void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
+  /// The placement config: global specs, per-layer overrides (errors into diag), exclusions.
+  QuantConfig config(recipe::Diagnostics& diag) const;
+};
+
+class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
+ public:
+  using StageWithOptions::StageWithOptions;
+  void run(pipeline::RunContext& ctx) override;
+  std::vector<std::string> needs_data() const override {
+    if (options_.calib_file.empty() || options_.bias_correction) return {"calib"};
+    return {};
+  }
+};
+
+pipeline::StageInfo quantize_stage_info();
+
+}  // namespace mc::quant
