@@ -50,3 +50,6 @@ for m in $MODELS; do
 done
 echo "(batch $BATCH, $THREADS threads, $WARMUP warm-up + $STEPS timed steps, data $DATA, best of $REPEATS;"
 echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time, less sensitive to other load)"
+
+echo
+bash "$HERE/bench_ptq.sh" "$BUILD"
