@@ -4,7 +4,9 @@
 
 #include <filesystem>
 
+#include "common/error.h"
 #include "export/onnx_export.h"
+#include "export/tensorrt_check.h"
 #include "ir/passes/optimize.h"
 
 namespace mc::exporter {
@@ -20,7 +22,7 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   std::filesystem::path p(options_.onnx);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
   ir::Model copy = ctx.model.clone();
-  if (options_.optimize) ir::passes::optimize(copy);
+  if (options_.optimize) optimize_for_export(copy);
   ExportOptions o;
   o.opset = static_cast<int>(options_.opset);
   o.dynamic_batch = options_.dynamic_batch;
@@ -36,8 +38,44 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   ctx.details["nodes"] = copy.graph.num_nodes();
 }
 
+void CheckTensorrtOptions::visit(recipe::Visitor& v) {
+  v.field("onnx", onnx, "QDQ ONNX file to check (relative paths in the run directory); empty: the current model, exported in memory");
+  v.field("strict", strict, "fail (exit 2) when a node would fall back to float or a Q/DQ breaks a TensorRT rule");
+}
+
+void CheckTensorrtStage::run(pipeline::RunContext& ctx) {
+  TrtCheckResult r;
+  std::string what;
+  if (!options_.onnx.empty()) {
+    std::filesystem::path p(options_.onnx);
+    if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
+    if (!std::filesystem::exists(p))
+      throw InputError("check_tensorrt: '" + p.string() + "' does not exist; put an `export` stage writing it before check_tensorrt, or leave `onnx` empty to check the current model");
+    r = check_tensorrt_file(p.string());
+    what = p.string();
+  } else {
+    ir::Model copy = ctx.model.clone();
+    optimize_for_export(copy);
+    r = check_tensorrt(to_onnx(copy));
+    what = "the current model";
+  }
+  if (!ctx.quiet) spdlog::info("check_tensorrt ({}):\n{}", what, r.table());
+  ctx.details["tensorrt"] = r.to_json();
+  if (options_.strict && !r.ok()) {
+    std::string first;
+    for (const auto& n : r.nodes)
+      if (!n.int8 && first.empty()) first = n.node + ": " + n.reason;
+    if (first.empty() && !r.violations.empty()) first = r.violations.front().message;
+    throw InputError("check_tensorrt (strict): " + std::to_string(r.float_nodes()) + " node(s) would run in float and " +
+                     std::to_string(r.violations.size()) + " Q/DQ node(s) break TensorRT's rules in " + what +
+                     ", e.g. " + first + "; quantize those inputs (symmetric int8) or set strict: false");
+  }
+}
+
 void register_export_stages(pipeline::StageRegistry& r) {
   r.add(pipeline::stage_info<ExportStage>("export", "write the model as ONNX (checked by ONNX's checker)"));
+  r.add(pipeline::stage_info<CheckTensorrtStage>(
+      "check_tensorrt", "check a QDQ ONNX model against TensorRT's INT8 explicit-quantization rules (per-node INT8/float table)"));
 }
 
 }  // namespace mc::exporter

@@ -21,6 +21,23 @@ class ExportStage : public pipeline::StageWithOptions<ExportStageOptions> {
   void run(pipeline::RunContext& ctx) override;
 };
 
+struct CheckTensorrtOptions {
+  std::string onnx;  // empty: the in-memory model, exported in memory
+  bool strict = false;
+  void visit(recipe::Visitor& v);
+  void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
+};
+
+/// Checks a QDQ ONNX model against TensorRT's explicit-quantization rules (export/tensorrt_check.h):
+/// the file `onnx` (relative paths in the run directory, e.g. the `export` stage's model.onnx) or,
+/// without `onnx`, the current model exported in memory. The per-node table goes to the log and to
+/// the report's details; with `strict: true` a fallback to float or a broken rule is an InputError.
+class CheckTensorrtStage : public pipeline::StageWithOptions<CheckTensorrtOptions> {
+ public:
+  using StageWithOptions::StageWithOptions;
+  void run(pipeline::RunContext& ctx) override;
+};
+
 /// The stages of the export folder.
 void register_export_stages(pipeline::StageRegistry& r);
 

@@ -14,6 +14,7 @@
 #include "export/export_context.h"
 #include "export/op_mapping.h"
 #include "ir/op_registry.h"
+#include "ir/passes/optimize.h"
 #include "ir/ops/ops.h"
 
 namespace mc::exporter {
@@ -127,7 +128,48 @@ void check(onnx::ModelProto& mp, const std::string& model_name) {
   }
 }
 
+/// Removes nodes whose outputs nothing reads (a Relu re-emitted after a QDQ pair by the fake_quant
+/// mapping), then initializers no node or graph output reads (float weights replaced by their
+/// quantized integer form in a QDQ export).
+void drop_unused(onnx::GraphProto& graph) {
+  std::set<std::string> outputs;
+  for (const auto& out : graph.output()) outputs.insert(out.name());
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<std::string, int> reads;
+    for (const auto& node : graph.node())
+      for (const auto& in : node.input()) ++reads[in];
+    auto* nodes = graph.mutable_node();
+    for (int i = nodes->size() - 1; i >= 0; --i) {
+      bool used = false;
+      for (const auto& o : nodes->Get(i).output()) used = used || reads.count(o) || outputs.count(o);
+      if (!used) {
+        nodes->DeleteSubrange(i, 1);
+        changed = true;
+      }
+    }
+  }
+  std::set<std::string> used(outputs);
+  for (const auto& node : graph.node())
+    for (const auto& in : node.input()) used.insert(in);
+  auto* inits = graph.mutable_initializer();
+  for (int i = inits->size() - 1; i >= 0; --i)
+    if (!used.count(inits->Get(i).name())) inits->DeleteSubrange(i, 1);
+}
+
 }  // namespace
+
+ir::passes::OptimizeSummary optimize_for_export(ir::Model& model) {
+  bool quantized = false;
+  for (const ir::Node* n : model.graph.nodes()) quantized = quantized || n->op() == "fake_quant";
+  if (!quantized) return ir::passes::optimize(model);
+  // Constant folding would evaluate fake_quant of a constant weight into a float constant and lose
+  // the quantization the QDQ export writes; every other clean-up pass is safe.
+  std::vector<ir::passes::NamedPass> pipeline;
+  for (const auto& p : ir::passes::default_pipeline())
+    if (p.name != "constant_folding") pipeline.push_back(p);
+  return ir::passes::run_pipeline(model, pipeline);
+}
 
 std::vector<std::string> exportable_ops() {
   register_export_ops();
@@ -223,6 +265,7 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
     set_type(*graph.add_output(), out_names[i], v->type(), dynamic ? dep[i] : std::vector<bool>{}, batch);
   }
 
+  drop_unused(graph);
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
     throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
   check(mp, model.name);

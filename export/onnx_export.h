@@ -1,4 +1,4 @@
-// ONNX writer (fp32): ir::Model -> onnx::ModelProto, checked by the ONNX checker and shape
+// ONNX writer (fp32, and QDQ for fake_quant nodes): ir::Model -> onnx::ModelProto, checked by the ONNX checker and shape
 // inference in-process, written atomically. Per-op mappings live in export/ops/ (op_mapping.h).
 #pragma once
 #include <onnx/onnx_pb.h>
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ir/model.h"
+#include "ir/passes/optimize.h"
 
 namespace mc::exporter {
 
@@ -33,6 +34,10 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {})
 /// to_onnx, then writes the file atomically (nothing is left at `path` on failure; InputError
 /// naming the path when its directory is not writable).
 void export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts = {});
+
+/// The inference clean-up passes before an export (ir::passes::optimize), except constant folding
+/// when the model holds fake_quant nodes (it would fold quantized constant weights back to float).
+ir::passes::OptimizeSummary optimize_for_export(ir::Model& model);
 
 /// IR ops that have an ONNX mapping (sorted).
 std::vector<std::string> exportable_ops();

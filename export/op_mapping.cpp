@@ -36,6 +36,7 @@ void register_export_ops() {
     ops::register_elementwise(r);
     ops::register_shape(r);
     ops::register_pool(r);
+    ops::register_quant(r);
   });
 }
 

@@ -11,6 +11,7 @@ void register_activation(ExportRegistry& r);   // relu, hardtanh, ..., softmax, 
 void register_elementwise(ExportRegistry& r);  // add, sub, mul, div
 void register_shape(ExportRegistry& r);        // cat, flatten, reshape, permute, transpose, split, (un)squeeze
 void register_pool(ExportRegistry& r);         // max/avg/adaptive pools, mean
+void register_quant(ExportRegistry& r);        // fake_quant -> QuantizeLinear/DequantizeLinear
 
 /// InputError "<node>: <what>" for attributes the mapping cannot express.
 [[noreturn]] void unsupported(const ir::Node& n, const std::string& what);

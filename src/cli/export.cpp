@@ -48,7 +48,7 @@ int export_model(const ExportArgs& a) {
   // The inference clean-up pipeline (identities, constant folding, batch-norm folding, CSE, dead
   // code) unless --no-optimize, which exports the graph as loaded.
   if (!a.no_optimize) {
-    ir::passes::OptimizeSummary sum = ir::passes::optimize(m);
+    ir::passes::OptimizeSummary sum = exporter::optimize_for_export(m);
     spdlog::debug("{}", sum.to_string());
   }
   exporter::export_onnx(m, a.onnx, opts);
