@@ -52,4 +52,6 @@ echo "(batch $BATCH, $THREADS threads, $WARMUP warm-up + $STEPS timed steps, dat
 echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time, less sensitive to other load)"
 
 echo
+bash "$HERE/bench_prune.sh" "$BUILD"
+echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
