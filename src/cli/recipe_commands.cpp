@@ -17,6 +17,7 @@
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "quantization/register.h"
+#include "pruning/register.h"
 #include "train/evaluator.h"
 
 namespace mc::cli {
@@ -28,6 +29,7 @@ const pipeline::StageRegistry& stage_registry() {
     exporter::register_export_stages(r);
     quant::register_quant_stages(r);
     distill::register_distillation(r);
+    prune::register_prune_stages(r);
     return r;
   }();
   return reg;

@@ -1,0 +1,18 @@
+#include "pruning/register.h"
+
+#include "pruning/channel_prune.h"
+#include "pruning/prune_stage.h"
+#include "pruning/sensitivity_stage.h"
+
+namespace mc::prune {
+
+void register_prune_stages(pipeline::StageRegistry& r) {
+  r.add(pipeline::stage_info<PruneStage>(
+      "prune", "unstructured pruning: magnitude (one shot or gradual AGP over the next finetune) or N:M"));
+  r.add(pipeline::stage_info<SensitivityStage>(
+      "sensitivity", "prune each layer alone at several ratios and chart top-1 (sensitivity.json/.csv/.svg)"));
+  r.add(pipeline::stage_info<ChannelPrune>(
+      "prune_channels", "structured pruning: remove whole channels (dependency groups), model shrinks"));
+}
+
+}  // namespace mc::prune
