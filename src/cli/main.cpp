@@ -5,8 +5,13 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "train/memory.h"
 
 int main(int argc, char** argv) {
+  // Every command runs tensor workloads (inference for accuracy and latency too, not only training):
+  // keep freed tensor memory in the process from the start, so that the first stages' latency is
+  // not measured with page faults that later stages (after training tuned malloc) do not pay.
+  mc::train::tune_malloc_for_training();
   CLI::App app{"compress: recipe-driven model compression (pruning, quantization, distillation) on LibTorch"};
   app.set_version_flag("--version", std::string("compress ") + MC_VERSION);
   mc::cli::GlobalOptions g;

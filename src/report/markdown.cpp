@@ -1,5 +1,6 @@
 // Report -> Markdown: padded pipe tables, so the file reads as well in a terminal as rendered.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -66,6 +67,84 @@ std::string seconds(double s) {
   std::snprintf(buf, sizeof buf, "%dm %02ds", total / 60, total % 60);
   return buf;
 }
+// Stage details (free-form JSON from each stage) as Markdown: scalars and short lists as a bullet
+// list, arrays of objects (per-epoch figures, per-layer choices, sensitivity rows) as tables,
+// nested objects as indented lists.
+std::string scalar_text(const nlohmann::json& v) {
+  if (v.is_string()) return escape(v.get<std::string>());
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (d != 0.0 && (std::abs(d) >= 1e6 || std::abs(d) < 1e-3)) return fmt("%.3e", d);
+    return fmt(std::abs(d) >= 100 ? "%.1f" : "%.4g", d);
+  }
+  if (v.is_null()) return "-";
+  return "`" + escape(v.dump()) + "`";
+}
+
+bool is_scalar(const nlohmann::json& v) { return !v.is_object() && !v.is_array(); }
+
+bool is_table(const nlohmann::json& v) {
+  if (!v.is_array() || v.empty()) return false;
+  for (const auto& e : v) {
+    if (!e.is_object()) return false;
+    for (auto it = e.begin(); it != e.end(); ++it)
+      if (!is_scalar(it.value()) && !(it.value().is_array() && it.value().size() <= 8)) return false;
+  }
+  return true;
+}
+
+std::string json_table(const nlohmann::json& rows) {
+  Table t;
+  std::vector<std::string> keys;  // first-seen order over all rows
+  for (const auto& r : rows)
+    for (auto it = r.begin(); it != r.end(); ++it)
+      if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  for (const auto& k : keys) {
+    t.header.push_back(escape(k));
+    bool numeric = true;
+    for (const auto& r : rows)
+      if (r.contains(k) && !r[k].is_number()) numeric = false;
+    t.right.push_back(numeric);
+  }
+  for (const auto& r : rows) {
+    std::vector<std::string> row;
+    for (const auto& k : keys) row.push_back(r.contains(k) ? scalar_text(r[k]) : "");
+    t.rows.push_back(std::move(row));
+  }
+  return t.render();
+}
+
+void render_details(std::ostringstream& out, const nlohmann::json& obj, const std::string& indent,
+                    std::vector<std::pair<std::string, const nlohmann::json*>>& tables) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    const nlohmann::json& v = it.value();
+    if (is_table(v)) {
+      tables.emplace_back(it.key(), &v);
+      out << indent << "- " << escape(it.key()) << ": table below (" << v.size() << " rows)\n";
+    } else if (v.is_object()) {
+      out << indent << "- " << escape(it.key()) << ":" << (v.empty() ? " -" : "") << "\n";
+      render_details(out, v, indent + "  ", tables);
+    } else if (v.is_array()) {
+      std::string items;
+      for (size_t i = 0; i < v.size(); ++i) items += (i ? ", " : "") + scalar_text(v[i]);
+      out << indent << "- " << escape(it.key()) << ": " << (v.empty() ? "-" : items) << "\n";
+    } else {
+      out << indent << "- " << escape(it.key()) << ": " << scalar_text(v) << "\n";
+    }
+  }
+}
+
+std::string details_markdown(const nlohmann::json& details) {
+  std::ostringstream out;
+  std::vector<std::pair<std::string, const nlohmann::json*>> tables;
+  if (details.is_object()) render_details(out, details, "", tables);
+  else out << "- " << scalar_text(details) << "\n";
+  for (auto& [name, rows] : tables) out << "\n" << escape(name) << ":\n\n" << json_table(*rows);
+  return out.str();
+}
+
 std::string stage_title(const StageRecord& s) { return std::to_string(s.index) + " " + s.stage; }
 
 std::string layer_table(const std::vector<LayerRow>& layers) {
@@ -152,9 +231,8 @@ std::string Report::to_markdown() const {
     out << "## Stage details\n\n";
     for (const StageRecord& s : stages) {
       if (s.details.is_null() || (s.details.is_object() && s.details.empty())) continue;
-      out << "- " << stage_title(s) << ": `" << s.details.dump() << "`\n";
+      out << "### " << stage_title(s) << "\n\n" << details_markdown(s.details) << "\n";
     }
-    out << "\n";
   }
 
   // Per-layer tables: the last stage that has them in full, earlier ones collapsed.

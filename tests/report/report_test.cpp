@@ -43,7 +43,10 @@ Report make_report() {
   r.stages.push_back(prune);
 
   o.storage_bits = {{"fc.weight", 8}};
-  StageRecord quant{2, "quantize", "done", 2.0, measure(model, o), json{{"bits", 8}}};
+  StageRecord quant{2, "quantize", "done", 2.0, measure(model, o),
+                    json{{"bits", 8},
+                         {"epochs", json::array({json{{"epoch", 1}, {"loss", 0.91234}}, json{{"epoch", 2}, {"loss", 0.5}, {"val_top1", 0.875}}})},
+                         {"calibration", json{{"observer", "minmax"}, {"samples", 512}}}}};
   quant.metrics.top1 = 0.7;
   quant.metrics.top5 = 0.90625;
   r.stages.push_back(quant);
@@ -204,7 +207,11 @@ TEST(Report, Markdown) {
   EXPECT_NE(md.find("1.22 KiB / 1.22 KiB"), std::string::npos);  // baseline size: 1252 bytes
   EXPECT_NE(md.find("1.22 KiB / 712 B"), std::string::npos);     // quantize: 1252 - 720 + 180 bytes
   EXPECT_NE(md.find("Top-1: -5.00 points"), std::string::npos) << md;
-  EXPECT_NE(md.find("\"method\":\"magnitude\""), std::string::npos);  // stage details
+  // Stage details: scalars as a list, arrays of objects as tables.
+  EXPECT_NE(md.find("### 1 prune\n\n- method: magnitude\n- sparsity: 0.5\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("- calibration:\n  - observer: minmax\n  - samples: 512\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("epochs:\n\n| epoch |   loss | val_top1 |\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("|     1 | 0.9123 |          |\n|     2 |    0.5 |    0.875 |\n"), std::string::npos) << md;
 
   // Per-layer table of the last measured stage, with every scope; earlier stages collapsed.
   EXPECT_NE(md.find("## Layers after stage 2 quantize"), std::string::npos);
