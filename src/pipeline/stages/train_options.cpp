@@ -44,8 +44,12 @@ void TrainStageOptions::visit(recipe::Visitor& v) {
     }
     const bool used = std::find(extensions_used.begin(), extensions_used.end(), info.key) != extensions_used.end();
     if (writing && !used) continue;  // the echo shows only the sections the recipe has
+    // The Reader sets `present` before it runs the body: a section the recipe does not have is not
+    // read at all (its required keys are required only when the section is used).
     bool present = false;
-    v.section(info.key.c_str(), [&](recipe::Visitor& s) { inst->visit(s); }, info.doc.c_str(), &present);
+    v.section(info.key.c_str(), [&](recipe::Visitor& s) {
+      if (!reading || present) inst->visit(s);
+    }, info.doc.c_str(), &present);
     if (reading && present && !used) extensions_used.push_back(info.key);
   }
 }
