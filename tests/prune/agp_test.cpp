@@ -3,6 +3,7 @@
 // momentum and weight decay).
 #include "pruning/agp.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <cmath>

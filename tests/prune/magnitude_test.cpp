@@ -2,6 +2,7 @@
 // torch.nn.utils.prune.global_unstructured (L1) on the same tensors, biases untouched.
 #include "pruning/magnitude.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <fstream>

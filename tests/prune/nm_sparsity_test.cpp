@@ -1,6 +1,7 @@
 // N:M sparsity: every group of M consecutive weights along the input channels keeps its N largest.
 #include "pruning/nm_sparsity.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,7 +52,7 @@ TEST(NmMask, LinearAndOtherRatios) {
 TEST(NmMask, TiesKeepTheLowerIndex) {
   at::Tensor w = at::tensor({1.0f, 1.0f, 1.0f, 1.0f, 0.5f, -2.0f, 2.0f, 0.1f}).view({1, 8});
   at::Tensor keep = prune::nm_mask(w, 2, 4, 1);
-  EXPECT_TRUE(keep.equal(at::tensor({true, true, false, false, false, true, true, false}).view({1, 8})));
+  EXPECT_TRUE(keep.equal(at::tensor({1, 1, 0, 0, 0, 1, 1, 0}).to(at::kBool).view({1, 8})));
 }
 
 TEST(NmMask, IndivisibleChannelsAreNotApplicable) {

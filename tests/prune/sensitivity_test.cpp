@@ -3,6 +3,7 @@
 // unchanged.
 #include "pruning/sensitivity.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>

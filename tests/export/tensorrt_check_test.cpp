@@ -9,8 +9,8 @@
 #include "common/error.h"
 #include "export/onnx_export.h"
 #include "export/tensorrt_check.h"
-#include "export_test_util.h"
-#include "quant_test_util.h"
+#include "export/export_test_util.h"
+#include "export/quant_test_util.h"
 
 namespace mc {
 namespace {

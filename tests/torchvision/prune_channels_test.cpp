@@ -1,0 +1,76 @@
+// Structured channel pruning on torchvision models (fixtures of tests/fixtures/make_torchvision.py):
+// 30% of the channels of every prunable group go; the pruned model runs, its MACs fall, its ONNX
+// export passes the checker and runs in ONNX Runtime with our executor's outputs; at ratio 0 the
+// whole stage path (analysis, scoring, attribute updates, shape inference) leaves outputs unchanged.
+// Label "slow".
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/npy.h"
+#include "export/onnx_export.h"
+#include "frontend/frontend.h"
+#include "frontend/torchscript_test_util.h"
+#include "pruning/channel_prune.h"
+#include "runtime/executor.h"
+#include "support/test_env.h"
+
+namespace mc {
+namespace {
+
+class PruneTorchvision : public ::testing::TestWithParam<std::string> {};
+
+at::Tensor run_ort(const std::string& onnx, const at::Tensor& x) {
+  data::write_npy(onnx + ".in.npy", x);
+  auto r = test::run_command("node " + test::source_dir() + "/tests/ort/run_onnx.js '" + onnx + "' --input '" + onnx +
+                             ".in.npy' --output '" + onnx + ".out.npy'");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return r.exit_code == 0 ? data::read_npy(onnx + ".out.npy") : at::Tensor();
+}
+
+TEST_P(PruneTorchvision, ThirtyPercentOfChannelsShrinksAndMatchesOrt) {
+  const std::string name = GetParam();
+  const auto& entry = test::manifest().at("models").at(name);
+  frontend::ImportOptions o;
+  o.input_shape = test::json_shape(entry.at("input_shape"));
+  ir::Model model = frontend::import_torchscript(test::fixture(entry.at("files").at("traced").get<std::string>()), o);
+  at::Tensor x = data::read_npy(test::fixture(entry.at("files").at("input").get<std::string>()));
+  const at::Tensor dense = runtime::Executor(model).run1(x);
+
+  // Ratio 0: unchanged.
+  prune::ChannelPruneOptions zero;
+  zero.ratio = 0;
+  ir::Model same = model.clone();
+  auto d0 = prune::prune_channels(same, zero);
+  EXPECT_EQ(d0["channels_removed"].get<int64_t>(), 0);
+  EXPECT_GT(d0["channels_total"].get<int64_t>(), 0);
+  EXPECT_LE((runtime::Executor(same).run1(x) - dense).abs().max().item<double>(), 1e-6);
+
+  prune::ChannelPruneOptions opt;
+  opt.ratio = 0.3;
+  opt.criterion = "l1";
+  auto d = prune::prune_channels(model, opt);
+  std::cout << "[ prune ] " << name << ": " << d.dump() << "\n";
+  EXPECT_GT(d["channels_removed"].get<int64_t>(), 0);
+  EXPECT_LT(d["macs_after"].get<int64_t>(), d["macs_before"].get<int64_t>());
+  EXPECT_LT(d["params_after"].get<int64_t>(), d["params_before"].get<int64_t>());
+  EXPECT_EQ(prune::model_macs(model), d["macs_after"].get<int64_t>());
+  const at::Tensor ours = runtime::Executor(model).run1(x);
+  ASSERT_EQ(ours.sizes(), dense.sizes());
+  EXPECT_TRUE(at::isfinite(ours).all().item<bool>());
+
+  test::TempDir dir;
+  const std::string onnx = dir.file(name + ".onnx");
+  exporter::export_onnx(model, onnx);  // runs onnx::checker and strict shape inference
+  at::Tensor theirs = run_ort(onnx, x);
+  ASSERT_TRUE(theirs.defined());
+  EXPECT_TRUE(test::all_close(theirs, ours));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, PruneTorchvision,
+                         ::testing::Values("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "densenet121",
+                                           "shufflenet_v2_x0_5", "efficientnet_b0"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace mc
