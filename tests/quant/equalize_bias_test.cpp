@@ -10,21 +10,14 @@
 #include "quantization/bias_correction.h"
 #include "quantization/equalize.h"
 #include "quantization/insert_qdq.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::quant;
 using mc::ir::Model;
+using mc::ir::pass_test::make;  // a verified Model from IR text + tensors
 
 namespace {
-
-Model make(const std::string& text, std::map<std::string, at::Tensor> tensors) {
-  Model m;
-  m.graph = mc::ir::Graph::parse(text, "cle_test");
-  m.tensors = std::move(tensors);
-  m.infer_shapes();
-  m.verify();
-  return m;
-}
 
 const char* kChain = R"IR(graph(%x: f32[2,3,10,10]) {
   %w1 = param[name="c1.weight"]() @c1

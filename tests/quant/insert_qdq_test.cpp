@@ -9,21 +9,14 @@
 #include "common/error.h"
 #include "ir/model.h"
 #include "quantization/insert_qdq.h"
+#include "ir/pass_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc::quant;
 using mc::ir::Model;
+using mc::ir::pass_test::make;  // a verified Model from IR text + tensors
 
 namespace {
-
-Model make(const std::string& text, std::map<std::string, at::Tensor> tensors) {
-  Model m;
-  m.graph = mc::ir::Graph::parse(text, "qdq_test");
-  m.tensors = std::move(tensors);
-  m.infer_shapes();
-  m.verify();
-  return m;
-}
 
 const char* kResidual = R"IR(graph(%x: f32[2,4,8,8]) {
   %w1 = param[name="conv1.weight"]() @conv1
