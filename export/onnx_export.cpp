@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "export/export_context.h"
 #include "export/op_mapping.h"
+#include "export/qdq_layout.h"
 #include "ir/op_registry.h"
 #include "ir/passes/optimize.h"
 #include "ir/ops/ops.h"
@@ -266,6 +267,7 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
   }
 
   drop_unused(graph);
+  layout_qdq(graph);
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
     throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
   check(mp, model.name);

@@ -104,6 +104,18 @@ const std::vector<Net>& nets() {
   %y3 = conv2d[stride=[1,1], padding=[0,0]](%c, %w3) @c3
   return(%y3))", {1, 3, 6, 6}, {{"c1.weight", {4, 3, 3, 3}}, {"c2.weight", {5, 3, 1, 1}}, {"c3.weight", {6, 9, 1, 1}}},
        {"Conv"}},
+      // max-pool and flatten share their input's quantizer: the export re-quantizes after them
+      // (exact) so that fc's input comes from a DequantizeLinear.
+      {"pool_flatten", R"(%w1 = param[name="c1.weight"]() @c1
+  %y1 = conv2d[stride=[1,1], padding=[1,1]](%x, %w1) @c1
+  %r1 = relu(%y1) @r1
+  %p = max_pool2d[kernel=[2,2]](%r1) @pool
+  %f = flatten[start_dim=1](%p) @flatten
+  %w2 = param[name="fc.weight"]() @fc
+  %b2 = param[name="fc.bias"]() @fc
+  %y2 = linear(%f, %w2, %b2) @fc
+  return(%y2))", {1, 3, 6, 6}, {{"c1.weight", {4, 3, 3, 3}}, {"fc.weight", {5, 36}}, {"fc.bias", {5}}},
+       {"Conv", "Gemm", "MatMul"}},
   };
   return v;
 }
@@ -141,7 +153,21 @@ ir::Model quantized(const Net& net, const QuantSpec& spec) {
   ir::Model m = test::model_from_ir(graph_text(net), net.tensors);
   QuantSpec q = spec;
   q.quantize_output = true;
+  if (net.name == "pool_flatten") q.act_ops.insert("max_pool2d");
   insert_fake_quant(m, test::random_input(m, 8, 11, 2.0), q);
+  if (net.name == "pool_flatten") {
+    // As quantization/'s planner places it: the pool's input is quantized, fc reads
+    // flatten(max_pool(fake_quant(r1))) with no quantizer of its own.
+    for (ir::Node* n : m.graph.nodes())
+      if (n->op() == "linear" && n->input(0)->producer()->op() == "fake_quant") {
+        ir::Node* fq = n->input(0)->producer();
+        m.graph.set_input(n, 0, fq->input(0));
+        m.graph.remove_node(fq);
+        break;
+      }
+    m.infer_shapes();
+    m.verify();
+  }
   return m;
 }
 
@@ -174,11 +200,11 @@ TEST(QuantExport, OrtMatchesFakeQuantWithinOneStep) {
 }
 
 // Every Conv / Gemm / MatMul runs as an integer op in ORT's optimised graph (int8 grids; ORT has
-// no integer kernels for the Clip that narrower grids need, so they are not asserted here).
-// Known failure, disabled until the export is fixed: in the residual-add and concat graphs ORT
-// leaves one Conv in float (the int8 ones become QLinearConv). Enable with
-// --gtest_also_run_disabled_tests to see which.
-TEST(QuantExport, DISABLED_OrtRunsEveryComputeOpInInteger) {
+// no integer kernels for the Clip that narrower grids need, so they are not asserted here). The
+// residual-add, concat and pool graphs need export/qdq_layout.cpp: one Q/DQ pair per consumer
+// (else ORT keeps the Conv reading a shared pair in float) and a Q/DQ after value-preserving ops.
+// With affine uint8 activations (zero-point 0 after a ReLU) ORT also drops every Relu.
+TEST(QuantExport, OrtRunsEveryComputeOpInInteger) {
   test::TempDir dir;
   for (const Net& net : nets())
     for (const Grid& grid : grids()) {
@@ -195,6 +221,8 @@ TEST(QuantExport, DISABLED_OrtRunsEveryComputeOpInInteger) {
                              "com.microsoft.nchwc.QLinearConv"})
         integer_ops += h.count(op) ? h.at(op) : 0;
       EXPECT_GE(integer_ops, 2) << hist_str(h);
+      if (net.name == "residual_add") EXPECT_EQ(h.count("Add"), 0u) << "float Add: " << hist_str(h);
+      if (grid.name == "uint8_affine") EXPECT_EQ(h.count("Relu"), 0u) << "float Relu: " << hist_str(h);
     }
 }
 

@@ -1,0 +1,30 @@
+// Lays out the QDQ pairs of an exported ONNX graph the way ONNX Runtime's QDQ fusions need them,
+// without changing a single output value. Run by to_onnx() on every graph that holds
+// QuantizeLinear nodes.
+//
+// 1. Requantize after value-preserving ops. A quantized consumer (Conv, Gemm, MatMul, Add) whose
+//    activation input comes from DequantizeLinear through MaxPool, Flatten, Reshape, Transpose,
+//    Squeeze/Unsqueeze, Identity or Concat (the planner lets them share their input's quantizer)
+//    gets a QuantizeLinear -> DequantizeLinear with that same scale / zero-point right before it.
+//    Those ops only move, select or copy values, so their output lies on the grid already and
+//    Q(DQ(q)) = q: exact. Without it ORT sees a float input and runs the consumer in float.
+// 2. One consumer per QDQ pair. A DequantizeLinear read by several nodes (a residual block's input
+//    feeds a Conv and the Add; one input feeds two Convs) gets its QuantizeLinear -> DequantizeLinear
+//    cloned per extra consumer, with its own copies of scale and zero-point (so ORT's common
+//    subexpression elimination does not merge the clones back). ORT needs this: it duplicates a
+//    shared DequantizeLinear itself, but then the QuantizeLinear feeds two of them and its
+//    int8 -> uint8 conversion (QDQS8ToU8, single consumer only) skips it, so the Conv reading it has
+//    an int8 input and a uint8 output and is left in float (likewise the Add).
+#pragma once
+#include <onnx/onnx_pb.h>
+
+namespace mc::exporter {
+
+struct QdqLayoutSummary {
+  int requantized = 0;  // Q/DQ pairs inserted after value-preserving ops
+  int cloned = 0;       // Q/DQ pairs cloned for extra consumers
+};
+
+QdqLayoutSummary layout_qdq(onnx::GraphProto& graph);
+
+}  // namespace mc::exporter
