@@ -55,3 +55,4 @@ echo
 bash "$HERE/bench_prune.sh" "$BUILD"
 echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
+echo; bash "$HERE/bench_int8.sh" "$BUILD"
