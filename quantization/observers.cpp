@@ -173,16 +173,27 @@ class MseObserver : public HistogramObserverBase {
 
 class EntropyObserver : public HistogramObserverBase {
  public:
-  EntropyObserver(QuantSpec s, int64_t bins) : HistogramObserverBase(std::move(s), bins, true) {}
+  EntropyObserver(QuantSpec s, int64_t bins) : HistogramObserverBase(std::move(s), bins, true), bins_(bins) {}
   std::pair<at::Tensor, at::Tensor> range() const override {
     if (empty()) return {min_, max_};
-    bool unsigned_data = min_.item<double>() >= 0;
-    int64_t start = std::min<int64_t>(128, hist_.size());
-    int64_t i = entropy_threshold_bin(hist_.counts(), spec_.bits, unsigned_data, start);
-    double amax = hist_.edge(i);
+    // TensorRT searches a histogram of at most `bins` (2048) bins: merge adjacent bins of the grown
+    // histogram k at a time (k = 1 while it has not grown), so the search stays O(bins^2 / stride).
+    at::Tensor counts = hist_.counts().to(at::kDouble);
+    const int64_t n = counts.size(0);
+    const int64_t k = (n + bins_ - 1) / bins_;
+    if (k > 1) counts = at::constant_pad_nd(counts, {0, k * ((n + k - 1) / k) - n}).reshape({-1, k}).sum(1);
+    // The levels the quantizer has for |x|: 2^(bits-1) on a signed grid (symmetric int8: 128,
+    // whatever the sign of the data), 2^bits on an unsigned one (pytorch-quantization's `unsigned`).
+    const bool unsigned_grid = qrange(spec_).quant_min >= 0;
+    int64_t start = std::min<int64_t>(128, counts.size(0));
+    int64_t i = entropy_threshold_bin(counts, spec_.bits, unsigned_grid, start);
+    double amax = hist_.edge(std::min(i * k, n));
     return clipped(-amax, amax);
   }
   std::string name() const override { return "entropy"; }
+
+ private:
+  int64_t bins_;
 };
 
 }  // namespace
@@ -199,14 +210,14 @@ std::unique_ptr<Observer> make_observer(const ObserverOptions& o, const QuantSpe
   throw InputError("unknown observer '" + o.type + "' (known: minmax, moving_average, percentile, mse, entropy)");
 }
 
-int64_t entropy_threshold_bin(const at::Tensor& counts_in, int64_t bits, bool unsigned_data, int64_t start_bin,
+int64_t entropy_threshold_bin(const at::Tensor& counts_in, int64_t bits, bool unsigned_grid, int64_t start_bin,
                               int64_t stride) {
   at::Tensor ct = counts_in.to(at::kDouble).contiguous();
   std::vector<double> bins(ct.data_ptr<double>(), ct.data_ptr<double>() + ct.numel());
   const int64_t n = static_cast<int64_t>(bins.size());
   if (n < 2) return n;
   bins[0] = bins[1];  // the spike at zero would dominate the divergence
-  const int64_t nq = int64_t(1) << (bits - 1 + (unsigned_data ? 1 : 0));
+  const int64_t nq = int64_t(1) << (bits - 1 + (unsigned_grid ? 1 : 0));
   std::vector<double> tail(n + 1, 0.0);  // tail[i] = sum(bins[i:])
   for (int64_t i = n - 1; i >= 0; --i) tail[i] = tail[i + 1] + bins[i];
   std::vector<double> qsum(nq), qnz(nq), p, q;

@@ -80,8 +80,12 @@ class Observer {
 std::unique_ptr<Observer> make_observer(const ObserverOptions& o, const QuantSpec& spec);
 
 /// TensorRT's entropy threshold for a histogram of |x| whose bin i covers [i*w, (i+1)*w):
-/// returns the bin edge index i (the threshold is i * w). `unsigned_data`: all values were >= 0.
-int64_t entropy_threshold_bin(const at::Tensor& counts, int64_t bits, bool unsigned_data, int64_t start_bin = 128,
+/// returns the bin edge index i (the threshold is i * w) in [start_bin, size] minimising
+/// KL(reference || quantized), where the reference is counts[:i] with the clipped tail added to
+/// its last bin and the quantized distribution spreads counts[:i] over 2^(bits-1) levels
+/// (2^bits when `unsigned_grid`: the quantizer's grid has no negative levels). counts[0] is
+/// replaced by counts[1] (the spike at zero). pytorch-quantization's _compute_amax_entropy.
+int64_t entropy_threshold_bin(const at::Tensor& counts, int64_t bits, bool unsigned_grid, int64_t start_bin = 128,
                               int64_t stride = 1);
 
 /// Sum over bins of counts * (centre - fake_quantize(centre))^2 for qparams `q` of `spec`.
