@@ -1,0 +1,96 @@
+// INT8 PTQ on torchvision models (fixtures of tests/fixtures/make_torchvision.py): BatchNorm
+// folded, TensorRT placement (quantization/insert_qdq), min-max calibration on the fixture's input
+// (batch 1), QDQ export (ONNX checker and strict shape inference in to_onnx), and ONNX Runtime's
+// output of the file against our executor's fake-quant output. Label "slow".
+#include <gtest/gtest.h>
+
+#include "data/npy.h"
+#include "export/onnx_export.h"
+#include "frontend/frontend.h"
+#include "frontend/torchscript_test_util.h"
+#include "ir/passes/fold_batch_norm.h"
+#include "quantization/insert_qdq.h"
+#include "quantization/observers.h"
+#include "runtime/executor.h"
+#include "support/test_env.h"
+
+namespace mc {
+namespace {
+
+class QuantizeTorchvision : public ::testing::TestWithParam<std::string> {};
+
+at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level) {
+  data::write_npy(onnx + ".in.npy", x);
+  auto r = test::run_command("node " + test::source_dir() + "/tests/ort/run_onnx.js '" + onnx + "' --input '" + onnx +
+                             ".in.npy' --output '" + onnx + ".out.npy' --threads 1 --level " + level);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return r.exit_code == 0 ? data::read_npy(onnx + ".out.npy") : at::Tensor();
+}
+
+TEST_P(QuantizeTorchvision, Int8PtqExportsAndOrtMatchesFakeQuant) {
+  const std::string name = GetParam();
+  const auto& entry = test::manifest().at("models").at(name);
+  frontend::ImportOptions o;
+  o.input_shape = test::json_shape(entry.at("input_shape"));
+  ir::Model model = frontend::import_torchscript(test::fixture(entry.at("files").at("traced").get<std::string>()), o);
+  at::Tensor x = data::read_npy(test::fixture(entry.at("files").at("input").get<std::string>()));
+  ir::passes::fold_batch_norm(model);
+  const at::Tensor fp = runtime::Executor(model).run1(x);
+
+  quant::QuantConfig cfg;  // per-channel symmetric int8 weights, per-tensor symmetric int8 activations
+  quant::QuantPlan plan = quant::plan_qdq(model, cfg);
+  ASSERT_FALSE(plan.weights.empty());
+  ASSERT_FALSE(plan.activations.empty());
+  // Min-max calibration of every activation quantizer on the fixture input.
+  std::map<std::string, std::unique_ptr<quant::Observer>> obs;
+  std::map<std::string, quant::QParams> qp;
+  {
+    runtime::Executor ex(model);
+    for (const auto& a : plan.activations) {
+      obs[a.name] = quant::make_observer({}, a.spec);
+      quant::Observer* ob = obs[a.name].get();
+      for (const auto& v : a.values) ex.add_hook(v, [ob](const ir::Value&, const at::Tensor& t) { ob->observe(t); });
+    }
+    ex.run1(x);
+  }
+  for (auto& [n, ob] : obs) qp[n] = ob->qparams();
+  quant::insert_qdq(model, plan, qp);
+  const at::Tensor ours = runtime::Executor(model).run1(x);
+  ASSERT_EQ(ours.sizes(), fp.sizes());
+  // Quantized, not the float model, and not broken: close to float relative to the output's range.
+  const double range = fp.abs().max().item<double>();
+  const double qerr = (ours - fp).abs().max().item<double>();
+  EXPECT_GT(qerr, 0.0);
+  EXPECT_LT(qerr, 0.5 * range) << name << ": fake-quant output far from float";
+
+  test::TempDir dir;
+  const std::string onnx = dir.file(name + "_int8.onnx");
+  exporter::optimize_for_export(model);
+  exporter::export_onnx(model, onnx);  // onnx::checker + strict shape inference
+  // Level disabled: ORT runs the Q/DQ graph as ONNX defines it (float Conv on dequantized values),
+  // the same computation as our executor up to rounding ties (ONNX divides by the scale, ATen
+  // multiplies by its reciprocal). Level all: ORT's integer kernels (QLinearConv with an int32 bias,
+  // fixed-point requantization) round differently at more ties. A flipped step early on
+  // propagates through the later quantizers (measured: mean |ORT - ours| is 0 (shufflenet, level
+  // disabled) to 0.5 x mean |ours - float| (densenet121)); a missing or wrong quantizer shows up
+  // as a difference the size of the quantization error itself. Same top-1 class.
+  const double qmean = (ours - fp).abs().mean().item<double>();
+  for (const std::string level : {"disabled", "all"}) {
+    at::Tensor theirs = run_ort(onnx, x, level);
+    ASSERT_TRUE(theirs.defined());
+    ASSERT_EQ(theirs.sizes(), ours.sizes());
+    const double diff = (theirs - ours).abs().max().item<double>(), mean = (theirs - ours).abs().mean().item<double>();
+    std::cout << "[ ptq ] " << name << " level " << level << ": max |int8 - float| " << qerr << " (mean " << qmean
+              << "), max |ORT - ours| " << diff << " (mean " << mean << "), |float| " << range << "\n";
+    EXPECT_LT(mean, 0.6 * qmean) << name << " " << level;
+    EXPECT_TRUE(at::equal(theirs.argmax(1), ours.argmax(1))) << name << " " << level;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, QuantizeTorchvision,
+                         ::testing::Values("resnet18", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0",
+                                           "densenet121"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace mc
