@@ -11,6 +11,8 @@
 #include "quantization/bias_correction.h"
 #include "quantization/calibrate.h"
 #include "quantization/equalize.h"
+#include "quantization/qat.h"
+#include "pipeline/stages/train_stage.h"
 
 namespace mc::quant {
 
@@ -23,7 +25,10 @@ QuantizeOptions::QuantizeOptions() {
 }
 
 void QuantizeOptions::visit(recipe::Visitor& v) {
-  v.field("mode", mode, "ptq: post-training quantization with calibration", Spec::one_of({"ptq", "qat"}));
+  v.field("mode", mode,
+          "ptq: post-training quantization with calibration; qat: calibrate, then the next finetune stage trains "
+          "the fake-quantized model (straight-through estimator)",
+          Spec::one_of({"ptq", "qat"}));
   v.section("weights", [&](recipe::Visitor& s) { weights.visit(s); },
             "weight quantizer of conv2d/linear/matmul (qparams from the weights' min/max)");
   v.section("activations", [&](recipe::Visitor& s) {
@@ -43,6 +48,18 @@ void QuantizeOptions::visit(recipe::Visitor& v) {
           "equalize per-channel weight ranges of conv->relu->conv pairs (Nagel et al. 2019) before quantizing");
   v.field("bias_correction", bias_correction,
           "correct each quantized layer's bias by its mean output error on the calibration data");
+  v.field("learn_scale", learn_scale,
+          "mode qat: scales are trained (LSQ, Esser et al. 2020; gradient scaled by 1/sqrt(numel * quant_max)) "
+          "instead of following the observed ranges");
+  v.field("freeze_bn_epoch", freeze_bn_epoch,
+          "mode qat: BatchNorm statistics update during the first N epochs of the finetune, then stay fixed "
+          "(BatchNorm is folded into the conv weight the quantizer sees; -1: never frozen)",
+          Spec::range(-1, 100000));
+  v.field("freeze_observers_epoch", freeze_observers_epoch,
+          "mode qat: quantization ranges follow the batches (activations: moving-average min/max with "
+          "activations.averaging_constant; weights: their min/max) during the first N epochs, then stay fixed "
+          "(-1: never frozen)",
+          Spec::range(-1, 100000));
 }
 
 namespace {
@@ -63,6 +80,9 @@ void check_spec(const QuantSpec& s, const recipe::ConfigNode& node, const std::s
     const recipe::ConfigNode* n = at_path(node, {field});
     return n ? n->loc() : node.loc();
   };
+  if (activation && s.type != "int")
+    diag.error(loc_of("type"), "'" + key + ".type' = " + s.type + ": only weights can be binary or ternary; use type: int "
+                                   "for activations");
   if (activation && s.per_channel())
     diag.error(loc_of("qscheme"), "'" + key + ".qscheme' = " + s.qscheme +
                                       ": activation quantizers are per tensor (TensorRT runs activations with one scale); "
@@ -128,22 +148,88 @@ QuantConfig QuantizeOptions::config(recipe::Diagnostics& diag) const {
 }
 
 void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics& diag) const {
+  auto loc_of = [&](const char* key) {
+    const recipe::ConfigNode* k = at_path(n, {key});
+    return k ? k->loc() : n.loc();
+  };
   if (mode == "qat") {
-    const recipe::ConfigNode* m = at_path(n, {"mode"});
-    diag.error(m ? m->loc() : n.loc(), "'" + context + ".mode' = qat is not implemented yet; use mode: ptq");
+    for (const char* key : {"cross_layer_equalization", "bias_correction"})
+      if ((std::string(key) == "bias_correction" ? bias_correction : cross_layer_equalization))
+        diag.error(loc_of(key), "'" + context + "." + key + "' is a post-training correction; with mode: qat the finetune "
+                                "adapts the weights itself: remove it or use mode: ptq");
+    if (learn_scale && freeze_observers_epoch >= 0)
+      diag.error(loc_of("freeze_observers_epoch"), "'" + context + ".freeze_observers_epoch' has no effect with learn_scale: true "
+                                                   "(learned scales are not observed); remove one of them");
+  } else {
+    if (learn_scale || freeze_bn_epoch >= 0 || freeze_observers_epoch >= 0)
+      diag.error(loc_of(learn_scale ? "learn_scale" : freeze_bn_epoch >= 0 ? "freeze_bn_epoch" : "freeze_observers_epoch"),
+                 "'" + context + "." + (learn_scale ? "learn_scale" : freeze_bn_epoch >= 0 ? "freeze_bn_epoch" : "freeze_observers_epoch") +
+                     "' applies to quantization-aware training only; set mode: qat (and a finetune stage after it)");
   }
   if (const recipe::ConfigNode* w = at_path(n, {"weights"})) check_spec(weights, *w, context + ".weights", false, diag);
   if (const recipe::ConfigNode* a = at_path(n, {"activations"})) check_spec(activations, *a, context + ".activations", true, diag);
-  config(diag);
+  QuantConfig c = config(diag);
+  if (mode != "qat") {
+    auto trained_only = [&](const QuantSpec& s, const std::string& key, const recipe::Location& loc) {
+      if (s.binary_or_ternary())
+        diag.error(loc, "'" + key + ".type' = " + s.type + ": binary and ternary weights are trained; use mode: qat "
+                        "with a finetune stage after it (or type: int)");
+    };
+    trained_only(weights, context + ".weights", loc_of("weights"));
+    for (auto& o : c.layers)
+      if (o.has_weights && o.weights.type != weights.type) trained_only(o.weights, o.source.key + ".weights", o.source.loc);
+  }
 }
+
+namespace {
+
+// mode: qat needs a later finetune (or train) stage to train in; the freeze epochs must fall
+// inside it. Checked before the stage changes the model.
+void check_qat_recipe(const QuantizeOptions& o, const pipeline::RunContext& ctx) {
+  const auto& stages = ctx.recipe.stages;
+  const size_t self = static_cast<size_t>(ctx.stage_index) - 1;
+  auto where = [&](const char* key) {
+    const recipe::ConfigNode* n = at_path(o.node, {key});
+    recipe::Location loc = n ? n->loc() : (self < stages.size() ? stages[self].loc : recipe::Location{});
+    return (loc.line > 0 ? loc.str() + ": " : std::string()) + "'" + o.context + "." + key + "'";
+  };
+  size_t next = stages.size();
+  for (size_t j = self + 1; j < stages.size(); ++j)
+    if (stages[j].name == "finetune" || stages[j].name == "train") {
+      next = j;
+      break;
+    }
+  if (next == stages.size())
+    throw InputError(where("mode") + " = qat trains the fake-quantized model in the next finetune stage, but no finetune "
+                     "stage follows stage " + std::to_string(self) + " (" + o.context + "); add one after it, e.g. "
+                     "`- finetune: {epochs: 3, optimizer: {lr: 0.001}}`, or use mode: ptq");
+  int64_t epochs = stages[next].name == "finetune" ? pipeline::FinetuneStageDefaults().epochs : pipeline::TrainStageDefaults().epochs;
+  if (const recipe::ConfigNode* e = at_path(stages[next].options, {"epochs"}); e && e->is_scalar()) {
+    try {
+      epochs = std::stoll(e->value());
+    } catch (const std::exception&) {
+    }
+  }
+  const std::string ft = "stages." + std::to_string(next) + "." + stages[next].name;
+  for (auto [key, v] : {std::pair<const char*, int64_t>{"freeze_bn_epoch", o.freeze_bn_epoch},
+                        {"freeze_observers_epoch", o.freeze_observers_epoch}})
+    if (v >= epochs)
+      throw InputError(where(key) + " = " + std::to_string(v) + " is out of range: " + ft + " runs " + std::to_string(epochs) +
+                       " epoch(s), so freezing after " + std::to_string(v) + " never happens; use 0.." +
+                       std::to_string(epochs - 1) + " or -1 (never)");
+}
+
+}  // namespace
 
 void QuantizeStage::run(pipeline::RunContext& ctx) {
   const QuantizeOptions& o = options_;
   recipe::Diagnostics diag;
   QuantConfig cfg = o.config(diag);
   diag.throw_if_any();
+  const bool qat = o.mode == "qat";
+  if (qat) check_qat_recipe(o, ctx);
   auto t0 = std::chrono::steady_clock::now();
-  if (o.fold_batch_norm) ir::passes::fold_batch_norm(ctx.model);
+  if (o.fold_batch_norm && !qat) ir::passes::fold_batch_norm(ctx.model);
   if (o.cross_layer_equalization) {
     EqualizeSummary eq = equalize_model(ctx.model);
     ctx.details["cross_layer_equalization"] = {{"pairs", eq.pairs}};
@@ -158,6 +244,25 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     calib = calibrate(ctx.model, plan, o.observer, *loader, o.calib_samples);
   }
   auto inserted = insert_qdq(ctx.model, plan, calib.qparams);
+  if (qat) {
+    QatOptions qo;
+    qo.learn_scale = o.learn_scale;
+    qo.fold_batch_norm = o.fold_batch_norm;
+    qo.freeze_bn_epoch = o.freeze_bn_epoch;
+    qo.freeze_observers_epoch = o.freeze_observers_epoch;
+    qo.averaging_constant = o.observer.averaging_constant;
+    qo.context = o.context;
+    QatState st = prepare_qat(ctx.model, plan, inserted, &calib, qo);
+    ctx.details["qat"] = {{"folded_batch_norms", st.folded_batch_norms},
+                          {"binary_weights", st.binary_weights},
+                          {"ternary_weights", st.ternary_weights},
+                          {"learn_scale", o.learn_scale},
+                          {"freeze_bn_epoch", o.freeze_bn_epoch},
+                          {"freeze_observers_epoch", o.freeze_observers_epoch}};
+    spdlog::info("quantize: QAT prepared ({} BatchNorms folded into the quantized weights, {} binary, {} ternary weights{})",
+                 st.folded_batch_norms, st.binary_weights, st.ternary_weights, o.learn_scale ? ", learned scales" : "");
+    ctx.modifiers.push_back(std::make_shared<QatModifier>(std::move(st)));
+  }
   if (o.bias_correction) {
     auto loader = ctx.data.loader("calib", false);
     BiasCorrectionSummary bc = correct_bias(ctx.model, plan, *loader, o.calib_samples);
@@ -168,8 +273,9 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
 
   nlohmann::json layers = nlohmann::json::object();
   for (auto& w : plan.weights) {
-    ctx.storage_bits[w.tensor] = static_cast<int>(w.spec.bits);
-    layers[w.scope.empty() ? w.name : w.scope] = {{"weight", w.tensor}, {"weight_bits", w.spec.bits}, {"qscheme", w.spec.qscheme}};
+    ctx.storage_bits[w.tensor] = w.spec.storage_bits();
+    layers[w.scope.empty() ? w.name : w.scope] = {
+        {"weight", w.tensor}, {"weight_bits", w.spec.storage_bits()}, {"qscheme", w.spec.qscheme}, {"type", w.spec.type}};
   }
   ctx.details["mode"] = o.mode;
   ctx.details["layers"] = layers;
@@ -188,7 +294,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
 pipeline::StageInfo quantize_stage_info() {
   pipeline::StageInfo info;
   info.name = "quantize";
-  info.doc = "quantize weights and activations with fake_quant (post-training, calibrated)";
+  info.doc = "quantize weights and activations with fake_quant (post-training, calibrated; or mode: qat, trained by the next finetune)";
   info.make = [](const recipe::ConfigNode& node, recipe::Diagnostics& diag, const std::string& context,
                  const std::string& base_dir) -> std::unique_ptr<pipeline::Stage> {
     QuantizeOptions o;

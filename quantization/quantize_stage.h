@@ -1,6 +1,8 @@
 // The `quantize` stage: post-training quantization (mode: ptq) with fake_quant nodes placed by
 // plan_qdq()/insert_qdq(), activation ranges from calibration data (or a calib.json of an earlier
-// run), optional cross-layer equalization and bias correction.
+// run), optional cross-layer equalization and bias correction. mode: qat places and calibrates the
+// same way, then prepares the graph for quantization-aware training by the next finetune stage
+// (BatchNorm folding simulated, binary/ternary weights, learned scales; quantization/qat.h).
 #pragma once
 #include "pipeline/stage.h"
 #include "quantization/insert_qdq.h"
@@ -19,6 +21,10 @@ struct QuantizeOptions {
   bool fold_batch_norm = true;
   bool cross_layer_equalization = false;
   bool bias_correction = false;
+  // mode: qat (quantization/qat.h)
+  bool learn_scale = false;
+  int64_t freeze_bn_epoch = -1;
+  int64_t freeze_observers_epoch = -1;
   // Not options: where the stage's entry is (set when parsing), for error messages.
   std::string context;
   recipe::ConfigNode node;

@@ -18,6 +18,12 @@ void QuantSpec::visit(recipe::Visitor& v) {
   v.field("reduce_range", reduce_range, "halve the grid (torch.ao's reduce_range, for VNNI-less x86)");
   v.field("eps", eps, "smallest scale", Spec::range(0, 1));
   v.field("ch_axis", ch_axis, "per-channel axis of a weight (0: output channel of conv2d/linear)", Spec::range(0, 7));
+  v.field("type", type,
+          "weights, mode qat: int (the grid above), binary (BWN: sign(w) * mean|w| per channel, 1 bit) or "
+          "ternary (TWN: {-1, 0, 1} * alpha per channel, 2 bits)",
+          Spec::one_of({"int", "binary", "ternary"}));
+  v.field("threshold", threshold, "ternary: weights with |w| <= threshold * mean|w| of their channel become 0 (TWN: 0.7)",
+          Spec::range(0, 1));
 }
 
 namespace {

@@ -23,6 +23,14 @@ struct QuantSpec {
   bool reduce_range = false;                    // halve the grid (torch.ao's reduce_range)
   double eps = 1.1920928955078125e-07;          // smallest scale (torch.finfo(float32).eps)
   int64_t ch_axis = 0;                          // per-channel axis (weights: output channel)
+  // Weights only, QAT only: "int" (the uniform grid above), "binary" (BWN: sign(w) * mean|w| per
+  // channel, 1 bit as stored) or "ternary" (TWN: {-1, 0, 1} * alpha per channel, 2 bits as stored).
+  std::string type = "int";
+  double threshold = 0.7;                       // ternary: delta = threshold * mean|w| per channel
+
+  bool binary_or_ternary() const { return type == "binary" || type == "ternary"; }
+  /// Bits per weight as stored (the report's bytes): 1 binary, 2 ternary, else `bits`.
+  int storage_bits() const { return type == "binary" ? 1 : type == "ternary" ? 2 : static_cast<int>(bits); }
 
   bool symmetric() const { return qscheme == "per_tensor_symmetric" || qscheme == "per_channel_symmetric"; }
   bool per_channel() const { return qscheme == "per_channel_affine" || qscheme == "per_channel_symmetric"; }
