@@ -11,6 +11,7 @@
 #include "quantization/bias_correction.h"
 #include "quantization/calibrate.h"
 #include "quantization/equalize.h"
+#include "quantization/mixed_precision.h"
 #include "quantization/qat.h"
 #include "pipeline/stages/train_stage.h"
 
@@ -48,6 +49,13 @@ void QuantizeOptions::visit(recipe::Visitor& v) {
           "equalize per-channel weight ranges of conv->relu->conv pairs (Nagel et al. 2019) before quantizing");
   v.field("bias_correction", bias_correction,
           "correct each quantized layer's bias by its mean output error on the calibration data");
+  v.section("mixed_precision", [&](recipe::Visitor& s) {
+    s.field("candidates", mp_candidates, "weight bit-widths to choose from per layer (2..8)");
+    s.field("average_bits", mp_average_bits, "budget: the parameter-weighted average weight bits", Spec::range(1, 8));
+    s.field("batches", mp_batches, "calib batches on which each layer's sensitivity is measured (0 = all)", Spec::at_least(0));
+  }, "automatic mixed precision: measure each layer's loss increase at each candidate bit-width (only that layer "
+     "quantized) and choose per-layer weight bits meeting the average-bits budget with the least predicted loss; "
+     "layers with a `layers:` weights override keep theirs", &mixed_precision);
   v.field("learn_scale", learn_scale,
           "mode qat: scales are trained (LSQ, Esser et al. 2020; gradient scaled by 1/sqrt(numel * quant_max)) "
           "instead of following the observed ranges");
@@ -167,6 +175,25 @@ void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics&
                      "' applies to quantization-aware training only; set mode: qat (and a finetune stage after it)");
   }
   if (const recipe::ConfigNode* w = at_path(n, {"weights"})) check_spec(weights, *w, context + ".weights", false, diag);
+  if (mixed_precision) {
+    const recipe::ConfigNode* c = at_path(n, {"mixed_precision", "candidates"});
+    const recipe::ConfigNode* b = at_path(n, {"mixed_precision", "average_bits"});
+    const recipe::ConfigNode* mp = at_path(n, {"mixed_precision"});
+    const recipe::Location cl = c ? c->loc() : mp ? mp->loc() : n.loc();
+    int64_t narrowest = 8;
+    for (int64_t bits : mp_candidates) {
+      if (bits < 2 || bits > 8)
+        diag.error(cl, "'" + context + ".mixed_precision.candidates' holds " + std::to_string(bits) +
+                           ": weight bit-widths are 2..8");
+      narrowest = std::min(narrowest, bits);
+    }
+    if (mp_candidates.empty())
+      diag.error(cl, "'" + context + ".mixed_precision.candidates' is empty; give the bit-widths to choose from, e.g. [8, 4]");
+    else if (mp_average_bits < static_cast<double>(narrowest))
+      diag.error(b ? b->loc() : cl, "'" + context + ".mixed_precision.average_bits' = " + recipe::format_number(mp_average_bits) +
+                                        " is below the narrowest candidate (" + std::to_string(narrowest) +
+                                        " bits); raise it or add a narrower candidate");
+  }
   if (const recipe::ConfigNode* a = at_path(n, {"activations"})) check_spec(activations, *a, context + ".activations", true, diag);
   QuantConfig c = config(diag);
   if (mode != "qat") {
@@ -221,6 +248,50 @@ void check_qat_recipe(const QuantizeOptions& o, const pipeline::RunContext& ctx)
 
 }  // namespace
 
+void QuantizeStage::choose_mixed_precision(pipeline::RunContext& ctx, const QuantConfig& cfg, QuantPlan& plan) const {
+  const QuantizeOptions& o = options_;
+  auto loader = ctx.data.loader("calib", false);
+  SensitivityResult sens = measure_sensitivity(ctx.model, plan, o.mp_candidates, *loader, o.mp_batches);
+  // Layers whose weights a `layers:` override sets keep their bits and stay out of the budget.
+  std::vector<LayerSensitivity> chosen;
+  std::vector<std::string> fixed;
+  for (size_t i = 0; i < plan.weights.size(); ++i) {
+    bool overridden = false;
+    for (const auto& lo : cfg.layers)
+      if (lo.has_weights && scope_matches(lo.pattern, plan.weights[i].scope)) overridden = true;
+    if (overridden)
+      fixed.push_back(sens.layers[i].scope);
+    else
+      chosen.push_back(sens.layers[i]);
+  }
+  BitAllocation a = choose_bits(chosen, o.mp_candidates, o.mp_average_bits);
+  nlohmann::json table = nlohmann::json::array();
+  for (size_t i = 0; i < plan.weights.size(); ++i) {
+    WeightQuantizer& w = plan.weights[i];
+    auto it = a.bits.find(w.name);
+    if (it != a.bits.end()) {
+      w.spec.bits = it->second;
+      w.spec.quant_min = w.spec.quant_max = 0;  // the grid follows the bits
+    }
+    nlohmann::json row = {{"layer", sens.layers[i].scope}, {"params", sens.layers[i].params}, {"bits", w.spec.bits},
+                          {"chosen", it != a.bits.end()}};
+    for (auto& [b, d] : sens.layers[i].loss_increase) row["loss_increase_" + std::to_string(b)] = d;
+    table.push_back(row);
+  }
+  ctx.details["mixed_precision"] = {{"candidates", o.mp_candidates},
+                                    {"budget_average_bits", o.mp_average_bits},
+                                    {"average_bits", a.average_bits},
+                                    {"predicted_loss_increase", a.predicted_loss_increase},
+                                    {"float_loss", sens.float_loss},
+                                    {"samples", sens.samples},
+                                    {"overridden", fixed},
+                                    {"layers", table}};
+  spdlog::info("quantize: mixed precision on {} samples: {} layers at {:.2f} average weight bits (budget {}), "
+               "predicted loss +{:.4f}",
+               sens.samples, chosen.size(), a.average_bits, recipe::format_number(o.mp_average_bits),
+               a.predicted_loss_increase);
+}
+
 void QuantizeStage::run(pipeline::RunContext& ctx) {
   const QuantizeOptions& o = options_;
   recipe::Diagnostics diag;
@@ -236,6 +307,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     spdlog::info("quantize: cross-layer equalization of {} conv pairs", eq.pairs.size());
   }
   QuantPlan plan = plan_qdq(ctx.model, cfg);
+  if (o.mixed_precision) choose_mixed_precision(ctx, cfg, plan);
   Calibration calib;
   if (!o.calib_file.empty()) {
     calib = read_calibration(o.calib_file, plan);

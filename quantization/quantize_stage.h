@@ -25,6 +25,11 @@ struct QuantizeOptions {
   bool learn_scale = false;
   int64_t freeze_bn_epoch = -1;
   int64_t freeze_observers_epoch = -1;
+  // mixed_precision: automatic per-layer weight bits (quantization/mixed_precision.h)
+  bool mixed_precision = false;
+  std::vector<int64_t> mp_candidates = {8, 4};
+  double mp_average_bits = 6.0;
+  int64_t mp_batches = 4;
   // Not options: where the stage's entry is (set when parsing), for error messages.
   std::string context;
   recipe::ConfigNode node;
@@ -41,9 +46,13 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
   using StageWithOptions::StageWithOptions;
   void run(pipeline::RunContext& ctx) override;
   std::vector<std::string> needs_data() const override {
-    if (options_.calib_file.empty() || options_.bias_correction) return {"calib"};
+    if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision) return {"calib"};
     return {};
   }
+
+ private:
+  /// Measures per-layer sensitivities on the calib split and sets the plan's weight bits.
+  void choose_mixed_precision(pipeline::RunContext& ctx, const QuantConfig& cfg, QuantPlan& plan) const;
 };
 
 pipeline::StageInfo quantize_stage_info();

@@ -129,3 +129,48 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   EXPECT_NE(r3.out.find("'stages.0.quantize.layers.fc.weights'"), std::string::npos) << r3.out;
   EXPECT_NE(r3.out.find("op 'linear' at scope 'fc'"), std::string::npos) << r3.out;
 }
+
+TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {
+  ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
+  TempDir d;
+  auto r = run_compress("--recipe " +
+                        write(d, "r.yaml",
+                              recipe("quantize: {mixed_precision: {candidates: [8, 4, 2], average_bits: 5, batches: 2}, "
+                                     "layers: {fc: {weights: {bits: 8}}}}")) +
+                        " --out " + d.file("run") + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto rep = read_json(d.file("run/report.json"));
+  auto det = rep["stages"][1]["details"];
+  auto mp = det["mixed_precision"];
+  EXPECT_LE(mp["average_bits"].get<double>(), 5.0);
+  EXPECT_EQ(mp["samples"].get<int>(), 256);
+  EXPECT_EQ(mp["overridden"], nlohmann::json::array({"fc"}));
+  ASSERT_EQ(mp["layers"].size(), 10u);
+  int narrowed = 0;
+  for (auto& row : mp["layers"]) {
+    const std::string layer = row["layer"];
+    // The report's per-layer bits are the ones the quantizers got.
+    EXPECT_EQ(det["layers"][layer]["weight_bits"], row["bits"]) << layer;
+    if (layer == "fc") {
+      EXPECT_FALSE(row["chosen"].get<bool>());
+      EXPECT_EQ(row["bits"].get<int>(), 8);
+    }
+    if (row["bits"].get<int>() < 8) ++narrowed;
+    EXPECT_GT(row["loss_increase_2"].get<double>(), row["loss_increase_8"].get<double>()) << layer;
+  }
+  EXPECT_GE(narrowed, 3);
+  // Stored bytes follow the chosen bits: below the uniform int8 model's (a quarter of float).
+  double b0 = rep["stages"][0]["metrics"]["bytes_stored"].get<double>(), b1 = rep["stages"][1]["metrics"]["bytes_stored"].get<double>();
+  EXPECT_LT(b1, 0.22 * b0) << b0 << " " << b1;
+  EXPECT_GT(rep["stages"][1]["metrics"]["top1"].get<double>(), rep["stages"][0]["metrics"]["top1"].get<double>() - 0.05);
+
+  std::string bad = write(d, "bad.yaml", recipe("quantize: {mixed_precision: {candidates: [8, 9, 4], average_bits: 3}}"));
+  auto e = run_compress("validate " + bad);
+  EXPECT_EQ(e.exit_code, 2) << e.out;
+  EXPECT_NE(e.out.find(bad + ":10:46: 'stages.0.quantize.mixed_precision.candidates' holds 9: weight bit-widths are 2..8"),
+            std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find(bad + ":10:71: 'stages.0.quantize.mixed_precision.average_bits' = 3 is below the narrowest candidate (4 bits)"),
+            std::string::npos)
+      << e.out;
+}
