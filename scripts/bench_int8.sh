@@ -97,8 +97,12 @@ top1() {
   "$PY" "$HERE/bench_int8_data.py" top1 "$TMP/logits.npy" "$TMP/y.npy"
 }
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
-"$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>/dev/null >"$TMP/fx.json"
-secs_fx=$("$PY" -c "import json,sys; print(f'{json.load(open(sys.argv[1]))[\"seconds\"]:.3f}')" "$TMP/fx.json")
+fx=()
+for ((r = 0; r < 2; r++)); do
+  "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>/dev/null >"$TMP/fx.json"
+  fx+=("$("$PY" -c "import json,sys; print(f'{json.load(open(sys.argv[1]))[\"seconds\"]:.3f}')" "$TMP/fx.json")")
+done
+secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 printf '%-30s %10s %10s %10s\n' "" fp32 "int8 s8" "int8 u8"
@@ -108,7 +112,7 @@ printf '%-30s %10s %10s %10s\n' "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$o
 printf '%-30s %10s %10s %10s\n' "top-1 ours (executor)" "$ours_fp32" "$ours_s8" "$ours_u8"
 echo "ORT's optimised s8 graph: $(hist "$TMP/s8/model.onnx")"
 echo "ORT's optimised u8 graph: $(hist "$TMP/u8/model.onnx")"
-echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) $secs_fx;" \
-  "ratio ours/pytorch $(ratio "$secs_u8" "$secs_fx")"
+echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) best of 2 ${fx[*]};" \
+  "ratio ours/pytorch (best/best) $(ratio "$secs_ours" "$secs_fx")"
 echo "(model $MODEL; s8 = symmetric int8 activations (TensorRT), u8 = affine uint8 activations (FX x86 qconfig);"
 echo " ORT level all, $THREADS threads, $RUNS timed runs after a warm-up, best median of $REPEATS, interleaved)"
