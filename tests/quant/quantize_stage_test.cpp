@@ -99,7 +99,7 @@ TEST(QuantizeStage, MseObserverW4WithBiasCorrectionAndEqualizationRuns) {
 
 TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   TempDir d;
-  std::string p = write(d, "bad.yaml", recipe("quantize: {mode: qat, weights: {bits: 9}, activations: {bits: 1, "
+  std::string p = write(d, "bad.yaml", recipe("quantize: {mode: qat, bias_correction: true, weights: {bits: 9}, activations: {bits: 1, "
                                               "qscheme: per_channel_symmetric, observer: kl}, layers: {fc: {weights: {bitz: 4}}}}"));
   auto r = run_compress("validate " + p);
   EXPECT_EQ(r.exit_code, 2) << r.out;
@@ -108,7 +108,7 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   EXPECT_NE(r.out.find("'stages.0.quantize.activations.qscheme' = per_channel_symmetric: activation quantizers are per tensor"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("'stages.0.quantize.mode' = qat is not implemented yet"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'stages.0.quantize.bias_correction' is a post-training correction; with mode: qat"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unknown key 'bitz' in 'stages.0.quantize.layers.fc.weights' (did you mean 'bits'?)"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find(p + ":10:"), std::string::npos) << r.out;  // the stage entry's line
