@@ -24,9 +24,9 @@ std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const st
   }
   if (labels_file.empty()) {
     throw InputError("dataset 'npy': no labels file given for " + images_file + " (set " + key +
-                     ".labels_path to a .npy of N integer labels)");
+                     ".labels to a .npy of N integer labels)");
   }
-  for (const auto& [f, what] : {std::pair{images_file, ".path"}, std::pair{labels_file, ".labels_path"}}) {
+  for (const auto& [f, what] : {std::pair{images_file, ".path"}, std::pair{labels_file, ".labels"}}) {
     if (!fs::is_regular_file(f)) {
       throw InputError("dataset 'npy': " + f + " not found (check " + key + what + ")");
     }

@@ -92,13 +92,13 @@ TEST_F(NpyData, Errors) {
   expect_input_error([&] { open_npy(f("imgs_2d.npy"), f("labels_i64.npy")); }, {f("imgs_2d.npy"), "N x C x H x W"});
   expect_input_error([&] { open_npy(f("imgs_u8.npy"), f("labels_neg.npy")); }, {"negative label"});
   expect_input_error([&] { open_npy(f("missing.npy"), f("labels_i64.npy")); }, {f("missing.npy"), "not found"});
-  expect_input_error([&] { open_npy(f("imgs_u8.npy"), "", "data.calib"); }, {"data.calib.labels_path"});
+  expect_input_error([&] { open_npy(f("imgs_u8.npy"), "", "data.calib"); }, {"set data.calib.labels to a .npy"});
   DatasetSpec spec;
   spec.kind = "npy";
   spec.path = f("imgs_u8.npy");
   spec.labels_path = f("nope.npy");
   spec.split = "test";
-  expect_input_error([&] { make_dataset(spec); }, {f("nope.npy"), "data.test.labels_path"});
+  expect_input_error([&] { make_dataset(spec); }, {f("nope.npy"), "(check data.test.labels)"});
 }
 
 }  // namespace
