@@ -91,13 +91,18 @@ void DataContext::open(recipe::Diagnostics& diag) {
   if (d.val.present) open_split("val", d.val);
   if (d.calib.present) {
     const std::string from = d.calib.from;
+    const ConfigNode* data_node = recipe_.tree.find("data");
+    const ConfigNode* calib_node = data_node ? data_node->find("calib") : nullptr;
+    const ConfigNode* from_node = calib_node && calib_node->is_map() ? calib_node->find("from") : nullptr;
+    const recipe::Location calib_loc = calib_node ? calib_node->loc() : recipe::Location{recipe_.source_path, 1, 1};
     if (!has(from)) {
-      diag.error({recipe_.source_path, 1, 1}, "'data.calib.from: " + from + "' needs a 'data." + from + "' section");
+      diag.error(from_node ? from_node->loc() : calib_loc, "'data.calib.from: " + from + "' needs a 'data." + from + "' section");
     } else {
       try {
         datasets_["calib"] = data::calib_subset(datasets_[from], d.calib.samples, static_cast<uint64_t>(recipe_.seed));
       } catch (const InputError& e) {
-        diag.error({recipe_.source_path, 1, 1}, e.what());
+        diag.error(calib_loc, e.what());
+        datasets_["calib"] = datasets_[from];  // reported once here, not again as a missing split by the stages
       }
       // Calibration uses evaluation transforms (no random augmentation) when a val split exists.
       transforms_["calib"] = transforms_.count("val") ? transforms_["val"] : transforms_[from];

@@ -49,7 +49,7 @@ TEST(PtqErrors, BadInputIsRefusedWithKeyLocationAndExitCode2) {
       {"calib_samples_0", fm, "{from: train, samples: 0}", "{mode: ptq}",
        "'recipe.data.calib.samples' = 0 is out of range: must be between 1 and", ":8:"},
       {"empty_calib_dataset", empty, "{from: train, samples: 16}", "{mode: ptq}", "the dataset is empty",
-       ":"},  // located at 1:1 for now: the data module raises it without the calib entry's location
+       ":8:"},
   };
   for (const Bad& b : cases) {
     SCOPED_TRACE(b.name);
@@ -61,6 +61,8 @@ TEST(PtqErrors, BadInputIsRefusedWithKeyLocationAndExitCode2) {
     EXPECT_EQ(r.exit_code, 2) << r.out;
     EXPECT_NE(r.out.find(b.message), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(path + b.where), std::string::npos) << r.out;
+    // One message per mistake: nothing else in the recipe is wrong.
+    EXPECT_EQ(r.out.find("error: ", r.out.find("error: ") + 1), std::string::npos) << r.out;
     EXPECT_FALSE(fs::exists(out)) << "half-written output";
   }
 }
