@@ -21,7 +21,7 @@ REPEATS=${REPEATS:-3}
 PY=/usr/bin/python3
 ORT="node tests/ort/run_onnx.js"
 
-if [ ! -f "$DENSE" ]; then  # what `make demo` makes (about 7 minutes on 2 cores)
+if [ ! -f "$DENSE" ]; then  # what `make demo` makes (about 5 minutes on 2 cores)
   "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$(dirname "$DENSE")" -q
 fi
 if [ ! -f "$PRUNED_RUN/resnet8_channels50.onnx" ]; then
