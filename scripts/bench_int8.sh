@@ -99,7 +99,11 @@ top1() {
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
 fx=()
 for ((r = 0; r < 2; r++)); do
-  "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>/dev/null >"$TMP/fx.json"
+  if ! "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>"$TMP/fx.err" >"$TMP/fx.json"; then
+    echo "bench_int8.sh: the PyTorch FX peer failed:" >&2
+    grep -v Warning "$TMP/fx.err" >&2
+    exit 1
+  fi
   fx+=("$("$PY" -c "import json,sys; print(f'{json.load(open(sys.argv[1]))[\"seconds\"]:.3f}')" "$TMP/fx.json")")
 done
 secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")

@@ -1,7 +1,7 @@
 """PyTorch FX post-training quantization of our trained resnet8: the peer of our `quantize` stage.
 
-Loads the weights of a compress checkpoint (.mcm, BatchNorm folded) into the same network in
-PyTorch, then prepare_fx with the default x86 (fbgemm) qconfig mapping (run on the x86 engine torch has), calibrates on the first
+Loads the weights of a compress checkpoint (.mcm; BatchNorm kept, as `make demo` saves it, is folded
+here the way our fold_batch_norm pass does, eps 1e-5) into the same network in PyTorch, then prepare_fx with the default x86 (fbgemm) qconfig mapping (run on the x86 engine torch has), calibrates on the first
 CALIB training images (eval transforms), convert_fx, and measures top-1 of the float and the int8
 model on the Fashion-MNIST test set. Prints one JSON line.
 
@@ -59,6 +59,29 @@ def load_mcm(path):
     return {k[2:]: v for k, v in archive.named_buffers() if k.startswith("t/")}
 
 
+def fold_batch_norms(tensors, eps=1e-5):
+    """conv weight [+ bias] followed by BatchNorm -> folded weight and bias (zoo resnet8 names)."""
+    out = dict(tensors)
+    for name in list(tensors):
+        if not name.endswith(".weight") or tensors[name].dim() != 4:
+            continue
+        conv = name[: -len(".weight")]
+        if conv.endswith("downsample.0"):
+            bn = conv[: -1] + "1"
+        else:
+            head, _, last = conv.rpartition(".")
+            bn = (head + "." if head else "") + last.replace("conv", "bn")
+        if bn + ".running_var" not in tensors:
+            continue
+        scale = tensors[bn + ".weight"] / torch.sqrt(tensors[bn + ".running_var"] + eps)
+        bias = tensors.get(conv + ".bias", torch.zeros_like(scale))
+        out[name] = tensors[name] * scale.reshape(-1, 1, 1, 1)
+        out[conv + ".bias"] = (bias - tensors[bn + ".running_mean"]) * scale + tensors[bn + ".bias"]
+        for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            out.pop(bn + "." + k, None)
+    return out
+
+
 def fashion_mnist(split, path="/usr/share/datasets/fashion-mnist"):
     prefix = "train" if split == "train" else "t10k"
 
@@ -95,10 +118,10 @@ def main():
     torch.backends.quantized.engine = engine
 
     net = ResNet8Folded()
-    tensors = load_mcm(a.model)
+    tensors = fold_batch_norms(load_mcm(a.model))
     missing = set(net.state_dict()) - set(tensors)
     if missing:
-        raise SystemExit(f"bench_ptq.py: {a.model} lacks {sorted(missing)} (expected a BatchNorm-folded zoo resnet8)")
+        raise SystemExit(f"bench_ptq.py: {a.model} lacks {sorted(missing)} (expected a zoo resnet8)")
     net.load_state_dict({k: tensors[k] for k in net.state_dict()})
     net.eval()
     xt, yt = fashion_mnist("test")

@@ -7,7 +7,7 @@
 # PyTorch's: prepare_fx + calibration + convert_fx), best of REPEATS, and prints the ratio.
 #
 #   scripts/bench_ptq.sh BUILD_DIR [MODEL.mcm]    env: REPEATS=3 THREADS=2 LIMIT=0 (test images, 0 = 10k)
-# MODEL defaults to /work/runs/fmnist_resnet8/resnet8_fmnist.mcm, else the test fixture
+# MODEL defaults to runs/fmnist_resnet8/resnet8_fmnist.mcm (what `make demo` makes), else the test fixture
 # BUILD_DIR/fixtures/resnet8_fmnist/resnet8_fmnist.mcm (2 epochs).
 set -euo pipefail
 BUILD=${1:-build}
@@ -19,13 +19,13 @@ LIMIT=${LIMIT:-0}
 PY=/usr/bin/python3
 MODEL=${2:-}
 if [ -z "$MODEL" ]; then
-  for m in /work/runs/fmnist_resnet8/resnet8_fmnist.mcm "$BUILD/fixtures/resnet8_fmnist/resnet8_fmnist.mcm"; do
+  for m in "$ROOT/runs/fmnist_resnet8/resnet8_fmnist.mcm" "$BUILD/fixtures/resnet8_fmnist/resnet8_fmnist.mcm"; do
     if [ -f "$m" ]; then MODEL=$m; break; fi
   done
 fi
 if [ -z "$MODEL" ] || [ ! -f "$MODEL" ]; then
   echo "bench_ptq.sh: no trained resnet8 checkpoint: make one with" >&2
-  echo "  $BUILD/compress --recipe recipes/fmnist_resnet8.yaml --out /work/runs/fmnist_resnet8" >&2
+  echo "  make demo   (or: $BUILD/compress --recipe recipes/fmnist_resnet8.yaml --out runs/fmnist_resnet8)" >&2
   exit 2
 fi
 if [ ! -x "$BUILD/compress" ]; then
