@@ -18,11 +18,6 @@ using mc::test::TempDir;
 
 namespace {
 
-std::string write(const TempDir& d, const std::string& name, const std::string& text) {
-  std::string p = d.file(name);
-  std::ofstream(p) << text;
-  return p;
-}
 
 std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
@@ -47,7 +42,7 @@ std::string recipe_text(const std::string& distill, const std::string& train_tra
 TEST(DistillCli, FinetuneWithAnEarlierStageAsTeacherReportsEveryTerm) {
   ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
-  std::string recipe = write(d, "r.yaml", recipe_text("{teacher: {stage: optimize}, temperature: 3, alpha: 0.8, "
+  std::string recipe = d.write("r.yaml", recipe_text("{teacher: {stage: optimize}, temperature: 3, alpha: 0.8, "
                                                       "hints: [layer2.0.relu], attention: [layer3.0.relu]}"));
   const std::string out = d.file("run");
   auto r = run_compress("--recipe " + recipe + " --out " + out + " --quiet");
@@ -83,7 +78,7 @@ TEST(DistillCli, FinetuneWithAnEarlierStageAsTeacherReportsEveryTerm) {
 
 TEST(DistillCli, RecipeErrorsHaveLocationsAndExitCode2) {
   TempDir d;
-  std::string recipe = write(d, "bad.yaml", recipe_text("{teacher: zoo:resnet9, temperature: 0, alpha: 1.5, tempreature: 2}"));
+  std::string recipe = d.write("bad.yaml", recipe_text("{teacher: zoo:resnet9, temperature: 0, alpha: 1.5, tempreature: 2}"));
   auto r = run_compress("validate " + recipe);
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find(recipe + ":14:26: unknown teacher 'zoo:resnet9': no zoo model 'resnet9' (did you mean 'zoo:resnet8'?)"),
@@ -95,12 +90,12 @@ TEST(DistillCli, RecipeErrorsHaveLocationsAndExitCode2) {
             std::string::npos)
       << r.out;
 
-  std::string missing = write(d, "missing.yaml", recipe_text("{teacher: nothere.mcm}"));
+  std::string missing = d.write("missing.yaml", recipe_text("{teacher: nothere.mcm}"));
   auto m = run_compress("validate " + missing);
   EXPECT_EQ(m.exit_code, 2) << m.out;
   EXPECT_NE(m.out.find("unknown teacher 'nothere.mcm' (no such file"), std::string::npos) << m.out;
 
-  std::string cached = write(d, "cached.yaml", recipe_text("{teacher: original, cache_teacher: true}", "fmnist_train"));
+  std::string cached = d.write("cached.yaml", recipe_text("{teacher: original, cache_teacher: true}", "fmnist_train"));
   auto c = run_compress("--recipe " + cached + " --out " + d.file("run_cached") + " --quiet");
   EXPECT_EQ(c.exit_code, 2) << c.out;
   EXPECT_NE(c.out.find("cache_teacher: the training transform"), std::string::npos) << c.out;
@@ -110,7 +105,7 @@ TEST(DistillCli, RecipeErrorsHaveLocationsAndExitCode2) {
 TEST(DistillCli, UnknownHintScopeAndTeacherStageFailBeforeTraining) {
   ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
-  std::string recipe = write(d, "scope.yaml", recipe_text("{teacher: original, hints: [layer2.0.rleu]}"));
+  std::string recipe = d.write("scope.yaml", recipe_text("{teacher: original, hints: [layer2.0.rleu]}"));
   auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " --quiet");
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find(recipe + ":14:44: hint scope 'layer2.0.rleu' does not exist in the student model 'resnet8' "
@@ -119,7 +114,7 @@ TEST(DistillCli, UnknownHintScopeAndTeacherStageFailBeforeTraining) {
       << r.out;
   EXPECT_FALSE(fs::exists(d.file("run") + "/ckpt/02_finetune.mcm"));
 
-  std::string stage = write(d, "stage.yaml", recipe_text("{teacher: {stage: optimise}}"));
+  std::string stage = d.write("stage.yaml", recipe_text("{teacher: {stage: optimise}}"));
   auto s = run_compress("--recipe " + stage + " --out " + d.file("run2") + " --quiet");
   EXPECT_EQ(s.exit_code, 2) << s.out;
   EXPECT_NE(s.out.find("teacher stage 'optimise' is not an earlier stage of this recipe (stage 2 runs now; earlier: 1 "

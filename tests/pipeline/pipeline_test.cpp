@@ -16,11 +16,6 @@ using mc::test::run_compress;
 using mc::test::TempDir;
 
 namespace {
-std::string write(const TempDir& d, const std::string& name, const std::string& text) {
-  std::string p = d.file(name);
-  std::ofstream(p) << text;
-  return p;
-}
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 
@@ -48,7 +43,7 @@ report: {latency_batches: [1, 8], latency_repeats: 3}
 
 TEST(Pipeline, RecipeRunsEndToEndWithReportAndCheckpoints) {
   TempDir d;
-  std::string recipe = write(d, "lenet.yaml", kLenetRecipe);
+  std::string recipe = d.write("lenet.yaml", kLenetRecipe);
   std::string out = d.file("run");
   auto r = run_compress("--recipe " + recipe + " --out " + out + " --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -84,7 +79,7 @@ TEST(Pipeline, RecipeRunsEndToEndWithReportAndCheckpoints) {
 
 TEST(Pipeline, DryRunValidatesAndPrintsTheEffectiveRecipe) {
   TempDir d;
-  std::string recipe = write(d, "lenet.yaml", kLenetRecipe);
+  std::string recipe = d.write("lenet.yaml", kLenetRecipe);
   auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " --dry-run --set stages.0.train.epochs=7");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("epochs: 7"), std::string::npos) << r.out;
@@ -93,7 +88,7 @@ TEST(Pipeline, DryRunValidatesAndPrintsTheEffectiveRecipe) {
 
 TEST(Pipeline, StageErrorsAreAllReportedWithLocations) {
   TempDir d;
-  std::string recipe = write(d, "bad.yaml", R"(name: bad
+  std::string recipe = d.write("bad.yaml", R"(name: bad
 model: {zoo: lenet5}
 data:
   train: {dataset: fashion_mnist}
@@ -117,7 +112,7 @@ stages:
 
 TEST(Pipeline, MissingDatasetIsACleanError) {
   TempDir d;
-  std::string recipe = write(d, "r.yaml", "model: {zoo: lenet5}\ndata:\n  train: {dataset: mnist, path: " + d.file("nope") +
+  std::string recipe = d.write("r.yaml", "model: {zoo: lenet5}\ndata:\n  train: {dataset: mnist, path: " + d.file("nope") +
                                               "}\nstages: [train]\n");
   auto r = run_compress("--recipe " + recipe + " --out " + d.file("run"));
   EXPECT_EQ(r.exit_code, 2) << r.out;
@@ -128,7 +123,7 @@ TEST(Pipeline, MissingDatasetIsACleanError) {
 TEST(Pipeline, ResumeContinuesAfterTheLastFinishedStage) {
   TempDir d;
   std::string target = d.file("later/model.mcm");  // its directory does not exist yet
-  std::string recipe = write(d, "r.yaml", std::string(R"(name: resumable
+  std::string recipe = d.write("r.yaml", std::string(R"(name: resumable
 seed: 2
 model: {zoo: lenet5, input: {shape: [1, 1, 28, 28]}}
 data:
@@ -173,7 +168,7 @@ TEST(Pipeline, FinetunesATorchScriptModelTracedInPython) {
                          " nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 7 * 7, 10)).eval()\n"
                          "torch.jit.trace(m, torch.zeros(1, 1, 28, 28)).save('" + pt + "')\"");
   ASSERT_EQ(gen.exit_code, 0) << gen.out;
-  std::string recipe = write(d, "ft.yaml", R"(name: ts_finetune
+  std::string recipe = d.write("ft.yaml", R"(name: ts_finetune
 model: {torchscript: net.pt, input: {shape: [1, 1, 28, 28]}}
 data:
   train: {dataset: fashion_mnist, limit: 3000, batch_size: 50, transform: fmnist_eval}
@@ -195,7 +190,7 @@ report: {latency: false}
 
 TEST(Pipeline, ExportStageWritesAnOnnxFileThatOnnxRuntimeRuns) {
   TempDir d;
-  std::string recipe = write(d, "r.yaml", R"(name: export_me
+  std::string recipe = d.write("r.yaml", R"(name: export_me
 model: {zoo: lenet5, input: {shape: [1, 1, 28, 28]}}
 stages:
   - export: {onnx: lenet.onnx, opset: 13}

@@ -21,11 +21,6 @@ using mc::test::run_compress;
 using mc::test::TempDir;
 
 namespace {
-std::string write(const TempDir& d, const std::string& name, const std::string& text) {
-  std::string p = d.file(name);
-  std::ofstream(p) << text;
-  return p;
-}
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
@@ -40,7 +35,7 @@ std::string recipe_head(const std::string& val_limit) {
 TEST(ChannelPruneE2E, Resnet8HalfTheMacsRecoversWithFinetuneAndMatchesOrt) {
   ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
-  std::string recipe = write(d, "r.yaml", recipe_head("2000") + R"(stages:
+  std::string recipe = d.write("r.yaml", recipe_head("2000") + R"(stages:
   - prune_channels: {criterion: l1, ratio: 0.5, target: macs, scope: uniform}
   - finetune: {epochs: 1, max_steps_per_epoch: 300, optimizer: {type: sgd, lr: 0.02, momentum: 0.9},
                schedule: {type: cosine}}
@@ -81,7 +76,7 @@ report: {latency: false}
 TEST(ChannelPruneE2E, TaylorOnCalibDataGlobalRoundedCounts) {
   ASSERT_TRUE(fs::exists(fixture()));
   TempDir d;
-  std::string recipe = write(d, "r.yaml", recipe_head("500") + R"(stages:
+  std::string recipe = d.write("r.yaml", recipe_head("500") + R"(stages:
   - prune_channels: {criterion: taylor, ratio: 0.4, scope: global, round_to: 4, calib_batches: 2,
                      exclude: ["layer3.*"]}
   - save: {path: pruned.mcm}
@@ -106,7 +101,7 @@ TEST(ChannelPruneE2E, BadOptionsAndInputsAreLocatedErrors) {
   ASSERT_TRUE(fs::exists(fixture()));
   TempDir d;
   auto run_stage = [&](const std::string& name, const std::string& stage) {
-    std::string recipe = write(d, name + ".yaml", recipe_head("500") + "stages:\n  - prune_channels: " + stage +
+    std::string recipe = d.write(name + ".yaml", recipe_head("500") + "stages:\n  - prune_channels: " + stage +
                                                       "\nreport: {latency: false}\n");
     return run_compress("--recipe " + recipe + " --out " + d.file(name) + " -q");
   };

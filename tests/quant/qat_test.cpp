@@ -224,11 +224,6 @@ namespace {
 using mc::test::run_compress;
 using mc::test::TempDir;
 
-std::string write(const TempDir& d, const std::string& name, const std::string& text) {
-  std::string p = d.file(name);
-  std::ofstream(p) << text;
-  return p;
-}
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 // The trained fixture's checkpoint before its BatchNorm fold (QAT simulates the fold itself).
 std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/ckpt/01_train.mcm"; }
@@ -283,7 +278,7 @@ TEST(QatStage, Int8QatOnTrainedResnet8KeepsAccuracyFreezesAndExportsToOrt) {
   ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
   auto r = run_compress("--recipe " +
-                        write(d, "r.yaml", recipe(R"(  - quantize: {mode: qat, freeze_bn_epoch: 1, freeze_observers_epoch: 1}
+                        d.write("r.yaml", recipe(R"(  - quantize: {mode: qat, freeze_bn_epoch: 1, freeze_observers_epoch: 1}
   - finetune: {epochs: 2, max_steps_per_epoch: 10, validate_each_epoch: false, optimizer: {lr: 0.002}}
   - export: {onnx: model.onnx}
 )")) + " --out " + d.file("run") + " -q");
@@ -304,7 +299,7 @@ TEST(QatStage, Int8QatOnTrainedResnet8KeepsAccuracyFreezesAndExportsToOrt) {
 
 TEST(QatStage, BinaryAndTernaryWeightsWithLearnedScalesExportExactGrids) {
   TempDir d;
-  auto r = run_compress("--recipe " + write(d, "r.yaml", recipe(R"(  - quantize:
+  auto r = run_compress("--recipe " + d.write("r.yaml", recipe(R"(  - quantize:
       mode: qat
       learn_scale: true
       weights: {type: binary}
@@ -383,7 +378,7 @@ TEST(QatStage, RecipeErrors) {
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].stages);
     std::string out = d.file("run" + std::to_string(i));
-    auto r = run_compress("--recipe " + write(d, "r" + std::to_string(i) + ".yaml", recipe(cases[i].stages)) + " --out " + out + " -q");
+    auto r = run_compress("--recipe " + d.write("r" + std::to_string(i) + ".yaml", recipe(cases[i].stages)) + " --out " + out + " -q");
     EXPECT_EQ(r.exit_code, 2) << r.out;
     EXPECT_NE(r.out.find(cases[i].message), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("r" + std::to_string(i) + ".yaml:"), std::string::npos) << "no file:line:col: " << r.out;

@@ -17,11 +17,6 @@ using mc::test::TempDir;
 
 namespace {
 
-std::string write(const TempDir& d, const std::string& name, const std::string& text) {
-  std::string p = d.file(name);
-  std::ofstream(p) << text;
-  return p;
-}
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 
 std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
@@ -41,7 +36,7 @@ stages:
 TEST(QuantizeStage, Int8PtqOnTrainedResnet8LosesAtMostAThirdOfAPoint) {
   ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
-  auto r = run_compress("--recipe " + write(d, "r.yaml", recipe("quantize: {mode: ptq}")) + " --out " + d.file("run") + " -q");
+  auto r = run_compress("--recipe " + d.write("r.yaml", recipe("quantize: {mode: ptq}")) + " --out " + d.file("run") + " -q");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto rep = read_json(d.file("run/report.json"));
   double fp = rep["stages"][0]["metrics"]["top1"].get<double>();
@@ -68,7 +63,7 @@ TEST(QuantizeStage, Int8PtqOnTrainedResnet8LosesAtMostAThirdOfAPoint) {
   }
   std::string reuse = recipe("quantize: {calib_file: " + d.file("run/calib.json") + "}");
   reuse.replace(reuse.find("  calib: {from: train, samples: 512}\n"), 37, "");
-  auto r2 = run_compress("--recipe " + write(d, "r2.yaml", reuse) + " --out " + d.file("run2") + " -q");
+  auto r2 = run_compress("--recipe " + d.write("r2.yaml", reuse) + " --out " + d.file("run2") + " -q");
   ASSERT_EQ(r2.exit_code, 0) << r2.out;
   auto rep2 = read_json(d.file("run2/report.json"));
   EXPECT_EQ(rep2["stages"][1]["metrics"]["top1"].get<double>(), q8);
@@ -77,7 +72,7 @@ TEST(QuantizeStage, Int8PtqOnTrainedResnet8LosesAtMostAThirdOfAPoint) {
 TEST(QuantizeStage, MseObserverW4WithBiasCorrectionAndEqualizationRuns) {
   TempDir d;
   auto r = run_compress("--recipe " +
-                        write(d, "r.yaml",
+                        d.write("r.yaml",
                               recipe("quantize: {activations: {observer: mse}, weights: {bits: 4}, "
                                      "layers: {fc: {weights: {bits: 8}}}, cross_layer_equalization: true, "
                                      "bias_correction: true, calib_samples: 256}")) +
@@ -99,7 +94,7 @@ TEST(QuantizeStage, MseObserverW4WithBiasCorrectionAndEqualizationRuns) {
 
 TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   TempDir d;
-  std::string p = write(d, "bad.yaml", recipe("quantize: {mode: qat, bias_correction: true, weights: {bits: 9}, activations: {bits: 1, "
+  std::string p = d.write("bad.yaml", recipe("quantize: {mode: qat, bias_correction: true, weights: {bits: 9}, activations: {bits: 1, "
                                               "qscheme: per_channel_symmetric, observer: kl}, layers: {fc: {weights: {bitz: 4}}}}"));
   auto r = run_compress("validate " + p);
   EXPECT_EQ(r.exit_code, 2) << r.out;
@@ -116,14 +111,14 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   // No calibration data and no calib_file: refused before anything runs.
   std::string nocalib = recipe("quantize: {}");
   nocalib.replace(nocalib.find("  calib: {from: train, samples: 512}\n"), 37, "");
-  auto r2 = run_compress("--recipe " + write(d, "nocalib.yaml", nocalib) + " --out " + d.file("run"));
+  auto r2 = run_compress("--recipe " + d.write("nocalib.yaml", nocalib) + " --out " + d.file("run"));
   EXPECT_EQ(r2.exit_code, 2) << r2.out;
   EXPECT_NE(r2.out.find("stage 'quantize' needs 'data.calib'"), std::string::npos) << r2.out;
   EXPECT_FALSE(fs::exists(d.file("run")));
 
   // A per-channel axis the layer's weight lacks: named at run time with key and location.
   auto r3 = run_compress("--recipe " +
-                         write(d, "axis.yaml", recipe("quantize: {layers: {fc: {weights: {ch_axis: 3}}}, calib_samples: 64}")) +
+                         d.write("axis.yaml", recipe("quantize: {layers: {fc: {weights: {ch_axis: 3}}}, calib_samples: 64}")) +
                          " --out " + d.file("run3"));
   EXPECT_EQ(r3.exit_code, 2) << r3.out;
   EXPECT_NE(r3.out.find("'stages.0.quantize.layers.fc.weights'"), std::string::npos) << r3.out;
@@ -134,7 +129,7 @@ TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {
   ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
   auto r = run_compress("--recipe " +
-                        write(d, "r.yaml",
+                        d.write("r.yaml",
                               recipe("quantize: {mixed_precision: {candidates: [8, 4, 2], average_bits: 5, batches: 2}, "
                                      "layers: {fc: {weights: {bits: 8}}}}")) +
                         " --out " + d.file("run") + " -q");
@@ -164,7 +159,7 @@ TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {
   EXPECT_LT(b1, 0.22 * b0) << b0 << " " << b1;
   EXPECT_GT(rep["stages"][1]["metrics"]["top1"].get<double>(), rep["stages"][0]["metrics"]["top1"].get<double>() - 0.05);
 
-  std::string bad = write(d, "bad.yaml", recipe("quantize: {mixed_precision: {candidates: [8, 9, 4], average_bits: 3}}"));
+  std::string bad = d.write("bad.yaml", recipe("quantize: {mixed_precision: {candidates: [8, 9, 4], average_bits: 3}}"));
   auto e = run_compress("validate " + bad);
   EXPECT_EQ(e.exit_code, 2) << e.out;
   EXPECT_NE(e.out.find(bad + ":10:46: 'stages.0.quantize.mixed_precision.candidates' holds 9: weight bit-widths are 2..8"),

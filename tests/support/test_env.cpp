@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 
@@ -35,6 +36,11 @@ TempDir::TempDir() {
   std::random_device rd;
   path_ = std::string(MC_BINARY_DIR) + "/tmp/t" + std::to_string(rd()) + "_" + std::to_string(counter++);
   std::filesystem::create_directories(path_);
+}
+std::string TempDir::write(const std::string& name, const std::string& text) const {
+  const std::string p = file(name);
+  std::ofstream(p) << text;
+  return p;
 }
 TempDir::~TempDir() {
   std::error_code ec;

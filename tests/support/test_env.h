@@ -24,6 +24,8 @@ class TempDir {
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
+  /// Writes `text` to file(name) and returns that path.
+  std::string write(const std::string& name, const std::string& text) const;
 
  private:
   std::string path_;
