@@ -13,20 +13,13 @@
 #include "frontend/torchscript_test_util.h"
 #include "pruning/channel_prune.h"
 #include "runtime/executor.h"
+#include "export/export_test_util.h"
 #include "support/test_env.h"
 
 namespace mc {
 namespace {
 
 class PruneTorchvision : public ::testing::TestWithParam<std::string> {};
-
-at::Tensor run_ort(const std::string& onnx, const at::Tensor& x) {
-  data::write_npy(onnx + ".in.npy", x);
-  auto r = test::run_command("node " + test::source_dir() + "/tests/ort/run_onnx.js '" + onnx + "' --input '" + onnx +
-                             ".in.npy' --output '" + onnx + ".out.npy'");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  return r.exit_code == 0 ? data::read_npy(onnx + ".out.npy") : at::Tensor();
-}
 
 TEST_P(PruneTorchvision, ThirtyPercentOfChannelsShrinksAndMatchesOrt) {
   const std::string name = GetParam();
@@ -62,7 +55,7 @@ TEST_P(PruneTorchvision, ThirtyPercentOfChannelsShrinksAndMatchesOrt) {
   test::TempDir dir;
   const std::string onnx = dir.file(name + ".onnx");
   exporter::export_onnx(model, onnx);  // runs onnx::checker and strict shape inference
-  at::Tensor theirs = run_ort(onnx, x);
+  at::Tensor theirs = test::run_ort(onnx, x);
   ASSERT_TRUE(theirs.defined());
   EXPECT_TRUE(test::all_close(theirs, ours));
 }

@@ -12,20 +12,13 @@
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
 #include "runtime/executor.h"
+#include "export/export_test_util.h"
 #include "support/test_env.h"
 
 namespace mc {
 namespace {
 
 class QuantizeTorchvision : public ::testing::TestWithParam<std::string> {};
-
-at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level) {
-  data::write_npy(onnx + ".in.npy", x);
-  auto r = test::run_command("node " + test::source_dir() + "/tests/ort/run_onnx.js '" + onnx + "' --input '" + onnx +
-                             ".in.npy' --output '" + onnx + ".out.npy' --threads 1 --level " + level);
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  return r.exit_code == 0 ? data::read_npy(onnx + ".out.npy") : at::Tensor();
-}
 
 TEST_P(QuantizeTorchvision, Int8PtqExportsAndOrtMatchesFakeQuant) {
   const std::string name = GetParam();
@@ -76,7 +69,7 @@ TEST_P(QuantizeTorchvision, Int8PtqExportsAndOrtMatchesFakeQuant) {
   // as a difference the size of the quantization error itself. Same top-1 class.
   const double qmean = (ours - fp).abs().mean().item<double>();
   for (const std::string level : {"disabled", "all"}) {
-    at::Tensor theirs = run_ort(onnx, x, level);
+    at::Tensor theirs = test::run_ort(onnx, x, level);
     ASSERT_TRUE(theirs.defined());
     ASSERT_EQ(theirs.sizes(), ours.sizes());
     const double diff = (theirs - ours).abs().max().item<double>(), mean = (theirs - ours).abs().mean().item<double>();
