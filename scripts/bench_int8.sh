@@ -32,7 +32,6 @@ COMPRESS="$BUILD/compress"
 
 if [ -z "${MODEL:-}" ]; then
   MODEL=$ROOT/runs/fmnist_resnet8/resnet8_fmnist.mcm
-  [ -f "$MODEL" ] || MODEL=/work/runs/fmnist_resnet8/resnet8_fmnist.mcm
   [ -f "$MODEL" ] || MODEL=$BUILD/fixtures/resnet8_fmnist/resnet8_fmnist.mcm
 fi
 if [ ! -f "$MODEL" ]; then
