@@ -160,6 +160,10 @@ void drop_unused(onnx::GraphProto& graph) {
 
 }  // namespace
 
+bool is_qat_training_op(const std::string& op) {
+  return op == "bn_qat" || op == "bn_fold_weight" || op == "binary_quant" || op == "ternary_quant";
+}
+
 ir::passes::OptimizeSummary optimize_for_export(ir::Model& model) {
   bool quantized = false;
   for (const ir::Node* n : model.graph.nodes()) quantized = quantized || n->op() == "fake_quant";
@@ -184,8 +188,14 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
   ir::register_core_ops();
   register_export_ops();
   const ExportRegistry& reg = ExportRegistry::instance();
-  for (ir::Node* n : model.graph.nodes())
-    if (!is_source(*n) && !reg.find(n->op())) throw InputError(n->describe() + " has no ONNX mapping");
+  for (ir::Node* n : model.graph.nodes()) {
+    if (is_source(*n) || reg.find(n->op())) continue;
+    if (is_qat_training_op(n->op()))
+      throw InputError(n->describe() + " is a quantization-aware-training op: it lives between `quantize: {mode: qat}` "
+                       "and the end of the finetune stage that follows, which converts it to conv + fake_quant; "
+                       "export after that finetune stage");
+    throw InputError(n->describe() + " has no ONNX mapping");
+  }
 
   ir::Graph g;
   try {

@@ -42,4 +42,9 @@ ir::passes::OptimizeSummary optimize_for_export(ir::Model& model);
 /// IR ops that have an ONNX mapping (sorted).
 std::vector<std::string> exportable_ops();
 
+/// Ops that exist only during quantization-aware training (bn_qat, bn_fold_weight, binary_quant,
+/// ternary_quant): the finetune stage after `quantize: {mode: qat}` converts them, so they have no
+/// ONNX mapping and exporting them is an InputError saying so.
+bool is_qat_training_op(const std::string& op);
+
 }  // namespace mc::exporter

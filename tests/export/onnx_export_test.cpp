@@ -265,6 +265,29 @@ graph(%x: f32[1,3]) {
   EXPECT_FALSE(fs::exists(path));
 }
 
+// A model still in QAT form (binary_quant before the finetune converted it) is refused with how to fix.
+TEST(OnnxExport, QatTrainingOpSaysToExportAfterTheFinetune) {
+  ir::Model m = test::model_from_ir(R"IR(
+graph(%x: f32[2,3]) {
+  %w = param[name="fc.weight"]() @fc
+  %wq = binary_quant(%w) @fc
+  %y = linear(%x, %wq) @fc
+  return(%y)
+}
+)IR", {{"fc.weight", {4, 3}}});
+  test::TempDir dir;
+  const std::string path = dir.file("qat.onnx");
+  try {
+    exporter::export_onnx(m, path, {});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("op 'binary_quant' at scope 'fc' is a quantization-aware-training op"),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("export after that finetune stage"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(path));
+}
+
 // A mapping that emits something invalid is caught by the checker before anything is written.
 TEST(OnnxExport, CheckerFailureIsAnErrorAndLeavesNoFile) {
   register_foo();
