@@ -67,7 +67,7 @@ TEST(MixedPrecision, SensitivitiesOnTheTrainedResnet8RankLayersThatMatter) {
   mc::data::DatasetSpec ds;
   ds.kind = "fashion_mnist";
   ds.split = "test";
-  ds.limit = 512;
+  ds.limit = 256;
   mc::data::TransformSpec norm;
   norm.type = "normalize";
   norm.mean = {0.2860};
@@ -81,8 +81,8 @@ TEST(MixedPrecision, SensitivitiesOnTheTrainedResnet8RankLayersThatMatter) {
   QuantConfig cfg;
   QuantPlan plan = plan_qdq(m, cfg);
   ASSERT_GE(plan.weights.size(), 9u);  // 9 convs and the fc
-  SensitivityResult s = measure_sensitivity(m, plan, {8, 4, 2}, loader, 2);
-  EXPECT_EQ(s.samples, 512);
+  SensitivityResult s = measure_sensitivity(m, plan, {8, 4, 2}, loader, 1);
+  EXPECT_EQ(s.samples, 256);
   EXPECT_EQ(m.graph.nodes().size(), nodes) << "the float model was changed";
   EXPECT_LT(s.float_loss, 0.6);
   ASSERT_EQ(s.layers.size(), plan.weights.size());
@@ -106,7 +106,7 @@ TEST(MixedPrecision, SensitivitiesOnTheTrainedResnet8RankLayersThatMatter) {
     }
     mc::ir::Model q = m.clone();
     insert_qdq(q, p, {});
-    return mc::train::evaluate(q, loader, 2).loss - s.float_loss;
+    return mc::train::evaluate(q, loader, 1).loss - s.float_loss;
   };
   std::vector<LayerSensitivity> reversed = s.layers;
   for (auto& l : reversed)
