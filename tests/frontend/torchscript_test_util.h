@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "data/npy.h"
+#include "frontend/frontend.h"
+#include "ir/model.h"
 #include "support/test_env.h"
 
 namespace mc::test {
@@ -31,6 +34,19 @@ inline const nlohmann::json& manifest() {
 inline std::string fixture(const std::string& file) { return fixture_dir() + "/" + file; }
 
 inline std::vector<int64_t> json_shape(const nlohmann::json& j) { return j.get<std::vector<int64_t>>(); }
+
+/// A traced torchvision fixture of the manifest imported into our IR, with its recorded input.
+struct TracedFixture {
+  ir::Model model;
+  at::Tensor input;
+};
+inline TracedFixture import_traced_fixture(const std::string& name) {
+  const auto& entry = manifest().at("models").at(name);
+  frontend::ImportOptions o;
+  o.input_shape = json_shape(entry.at("input_shape"));
+  return {frontend::import_torchscript(fixture(entry.at("files").at("traced").get<std::string>()), o),
+          data::read_npy(fixture(entry.at("files").at("input").get<std::string>()))};
+}
 
 /// Every tensor of a TorchScript forward result, flattened (tuples/lists in order, None skipped).
 inline void flatten_ivalue(const c10::IValue& v, std::vector<at::Tensor>& out) {

@@ -23,11 +23,7 @@ class PruneTorchvision : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PruneTorchvision, ThirtyPercentOfChannelsShrinksAndMatchesOrt) {
   const std::string name = GetParam();
-  const auto& entry = test::manifest().at("models").at(name);
-  frontend::ImportOptions o;
-  o.input_shape = test::json_shape(entry.at("input_shape"));
-  ir::Model model = frontend::import_torchscript(test::fixture(entry.at("files").at("traced").get<std::string>()), o);
-  at::Tensor x = data::read_npy(test::fixture(entry.at("files").at("input").get<std::string>()));
+  auto [model, x] = test::import_traced_fixture(name);
   const at::Tensor dense = runtime::Executor(model).run1(x);
 
   // Ratio 0: unchanged.
