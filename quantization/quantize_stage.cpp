@@ -49,6 +49,21 @@ void QuantizeOptions::visit(recipe::Visitor& v) {
           "equalize per-channel weight ranges of conv->relu->conv pairs (Nagel et al. 2019) before quantizing");
   v.field("bias_correction", bias_correction,
           "correct each quantized layer's bias by its mean output error on the calibration data");
+  v.section("adaround", [&](recipe::Visitor& s) {
+    s.field("iterations", ada.iterations, "Adam steps per layer", Spec::at_least(1));
+    s.field("reg_weight", ada.reg_weight, "weight of the rounding regulariser sum(1 - |2h(V) - 1|^beta)", Spec::at_least(0));
+    s.field("beta", ada.beta, "[start, end]: the regulariser's exponent, annealed linearly after the warm-up");
+    s.field("warmup", ada.warmup, "fraction of the iterations without the regulariser", Spec::range(0, 1));
+    s.field("lr", ada.lr, "Adam learning rate on V");
+    s.field("batches", ada.batches, "calib batches on which each layer's input statistics are gathered (0 = all)",
+            Spec::at_least(0));
+    s.field("all_bits", ada.all_bits, "also AdaRound weights wider than 4 bits (e.g. 8-bit layers)");
+    s.field("asymmetric", ada.asymmetric,
+            "target: the float model's layer output on float inputs (the quantized layer sees the quantized model's "
+            "inputs); false: the float weight's output on the quantized inputs");
+  }, "AdaRound (Nagel et al. 2020): learn per weight whether to round down or up, layer by layer in graph order, "
+     "minimising the layer's output error on calibration data; weights of <= 4 bits (`adaround: true` for the "
+     "defaults)", &adaround);
   v.section("mixed_precision", [&](recipe::Visitor& s) {
     s.field("candidates", mp_candidates, "weight bit-widths to choose from per layer (2..8)");
     s.field("average_bits", mp_average_bits, "budget: the parameter-weighted average weight bits", Spec::range(1, 8));
@@ -155,6 +170,46 @@ QuantConfig QuantizeOptions::config(recipe::Diagnostics& diag) const {
   return c;
 }
 
+void QuantizeOptions::validate_adaround(const recipe::ConfigNode& n, const QuantConfig& c, recipe::Diagnostics& diag) const {
+  const recipe::ConfigNode* a = at_path(n, {"adaround"});
+  const recipe::Location loc = a ? a->loc() : n.loc();
+  auto loc_in = [&](const char* key) {
+    const recipe::ConfigNode* k = at_path(n, {"adaround", key});
+    return k ? k->loc() : loc;
+  };
+  const std::string key = context + ".adaround";
+  if (mode == "qat") {
+    diag.error(loc, "'" + key + "' is a post-training rounding; with mode: qat the finetune learns the weights itself: "
+                    "remove it or use mode: ptq");
+    return;
+  }
+  if (bias_correction)
+    diag.error(loc, "'" + key + "' and '" + context + ".bias_correction' together: AdaRound already minimises each "
+                    "layer's output error (bias correction would measure the rounded weights against themselves); "
+                    "remove one of them");
+  const auto& b = ada.beta;
+  if (b.size() != 2 || !(b[0] > 0) || !(b[1] > 0) || b[0] < b[1]) {
+    std::string got = "[";
+    for (size_t i = 0; i < b.size(); ++i) got += (i ? ", " : "") + recipe::format_number(b[i]);
+    diag.error(loc_in("beta"), "'" + key + ".beta' = " + got + "] must be two positive numbers [start, end] with start >= end "
+                               "(the exponent is annealed from start to end), e.g. [20, 2]");
+  }
+  if (!(ada.lr > 0))
+    diag.error(loc_in("lr"), "'" + key + ".lr' = " + recipe::format_number(ada.lr) + " must be positive, e.g. 0.01");
+  if (!ada.all_bits) {
+    // The narrowest weight bit-width any layer can get: global, per-layer overrides, mixed precision.
+    int64_t narrowest = weights.type == "int" ? weights.bits : 8;
+    for (const auto& o : c.layers)
+      if (o.has_weights && o.weights.type == "int") narrowest = std::min(narrowest, o.weights.bits);
+    if (mixed_precision)
+      for (int64_t bits : mp_candidates) narrowest = std::min(narrowest, bits);
+    if (narrowest > kAdaRoundMaxBits)
+      diag.error(loc, "'" + key + "' rounds weights of " + std::to_string(kAdaRoundMaxBits) + " bits or fewer, but every weight here "
+                      "has " + std::to_string(narrowest) + " bits or more; set '" + context + ".weights.bits' (or a layer's "
+                      "weights.bits) to 4 or lower, or 'adaround.all_bits: true' to AdaRound wider weights too");
+  }
+}
+
 void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics& diag) const {
   auto loc_of = [&](const char* key) {
     const recipe::ConfigNode* k = at_path(n, {key});
@@ -196,6 +251,7 @@ void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics&
   }
   if (const recipe::ConfigNode* a = at_path(n, {"activations"})) check_spec(activations, *a, context + ".activations", true, diag);
   QuantConfig c = config(diag);
+  if (adaround) validate_adaround(n, c, diag);
   if (mode != "qat") {
     auto trained_only = [&](const QuantSpec& s, const std::string& key, const recipe::Location& loc) {
       if (s.binary_or_ternary())
@@ -315,7 +371,24 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     auto loader = ctx.data.loader("calib", false);
     calib = calibrate(ctx.model, plan, o.observer, *loader, o.calib_samples);
   }
+  ir::Model float_model;
+  if (o.adaround && o.ada.asymmetric) float_model = ctx.model.clone();  // the asymmetric targets
   auto inserted = insert_qdq(ctx.model, plan, calib.qparams);
+  if (o.adaround) {
+    auto loader = ctx.data.loader("calib", false);
+    AdaRoundSummary ar = adaround(ctx.model, float_model, plan, *loader, o.ada);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& l : ar.layers)
+      rows.push_back({{"layer", l.layer}, {"bits", l.bits}, {"weights", l.weights}, {"mse_nearest", l.mse_nearest},
+                      {"mse_adaround", l.mse_adaround}, {"changed_fraction", l.changed_fraction}, {"seconds", l.seconds}});
+    nlohmann::json skipped = nlohmann::json::object();
+    for (const auto& [layer, why] : ar.skipped) skipped[layer] = why;
+    ctx.details["adaround"] = {{"samples", ar.samples},   {"iterations", o.ada.iterations}, {"asymmetric", o.ada.asymmetric},
+                               {"layers", rows},          {"skipped", skipped}};
+    if (ar.layers.empty())
+      spdlog::warn("quantize: adaround found no conv2d/linear weight of <= {} bits to round (after mixed precision)",
+                   kAdaRoundMaxBits);
+  }
   if (qat) {
     QatOptions qo;
     qo.learn_scale = o.learn_scale;
@@ -363,6 +436,23 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
                o.calib_file.empty() ? o.observer.type : o.calib_file, seconds);
 }
 
+namespace {
+
+// `adaround: true` is `adaround: {}` (the defaults); `adaround: false` is no adaround section.
+recipe::ConfigNode with_adaround_shorthand(const recipe::ConfigNode& node) {
+  recipe::ConfigNode n = node;
+  recipe::ConfigNode* a = n.is_map() ? n.find("adaround") : nullptr;
+  if (a && a->is_scalar()) {
+    if (a->value() == "true")
+      *a = recipe::ConfigNode::map(a->loc());
+    else if (a->value() == "false")
+      n.erase("adaround");
+  }
+  return n;
+}
+
+}  // namespace
+
 pipeline::StageInfo quantize_stage_info() {
   pipeline::StageInfo info;
   info.name = "quantize";
@@ -371,11 +461,11 @@ pipeline::StageInfo quantize_stage_info() {
                  const std::string& base_dir) -> std::unique_ptr<pipeline::Stage> {
     QuantizeOptions o;
     o.context = context;
-    o.node = node;
-    recipe::Reader r(&node, diag, context, base_dir);
+    o.node = with_adaround_shorthand(node);
+    recipe::Reader r(&o.node, diag, context, base_dir);
     o.visit(r);
     r.finish();
-    o.validate(node, diag);
+    o.validate(o.node, diag);
     return std::make_unique<QuantizeStage>(std::move(o));
   };
   info.describe = [] {

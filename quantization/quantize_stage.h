@@ -1,10 +1,11 @@
 // The `quantize` stage: post-training quantization (mode: ptq) with fake_quant nodes placed by
 // plan_qdq()/insert_qdq(), activation ranges from calibration data (or a calib.json of an earlier
-// run), optional cross-layer equalization and bias correction. mode: qat places and calibrates the
+// run), optional cross-layer equalization, AdaRound and bias correction. mode: qat places and calibrates the
 // same way, then prepares the graph for quantization-aware training by the next finetune stage
 // (BatchNorm folding simulated, binary/ternary weights, learned scales; quantization/qat.h).
 #pragma once
 #include "pipeline/stage.h"
+#include "quantization/adaround.h"
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
 
@@ -21,6 +22,9 @@ struct QuantizeOptions {
   bool fold_batch_norm = true;
   bool cross_layer_equalization = false;
   bool bias_correction = false;
+  // adaround: learned rounding of low-bit weights (quantization/adaround.h)
+  bool adaround = false;
+  AdaRoundOptions ada;
   // mode: qat (quantization/qat.h)
   bool learn_scale = false;
   int64_t freeze_bn_epoch = -1;
@@ -39,6 +43,7 @@ struct QuantizeOptions {
   void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
   /// The placement config: global specs, per-layer overrides (errors into diag), exclusions.
   QuantConfig config(recipe::Diagnostics& diag) const;
+  void validate_adaround(const recipe::ConfigNode& node, const QuantConfig& c, recipe::Diagnostics& diag) const;
 };
 
 class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
@@ -46,7 +51,7 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
   using StageWithOptions::StageWithOptions;
   void run(pipeline::RunContext& ctx) override;
   std::vector<std::string> needs_data() const override {
-    if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision) return {"calib"};
+    if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision || options_.adaround) return {"calib"};
     return {};
   }
 
