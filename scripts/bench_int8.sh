@@ -9,10 +9,16 @@
 #            (quantize_fx's default, zero-point 0 after a ReLU, where ORT drops the ReLU);
 #      each run's report gives our executor's fake-quant top-1 on the 10k test set and the
 #      quantize stage's seconds (BN folding, placement, calibration, insertion)
-#   3. ORT latency of the three at batch 64 on THREADS threads (run_onnx.js --time, level all),
-#      interleaved, best median of REPEATS; prints the fp32/int8 latency ratios
-#   4. top-1 of each ONNX in ORT on the 10k test set (scripts/bench_int8_data.py, numpy) vs ours
-#   5. PyTorch FX PTQ (scripts/bench_ptq.py: prepare_fx, x86 qconfig, 1024 calibration images,
+#   3. the peer's two ONNX files (scripts/bench_int8_fx.py, same weights loaded into PyTorch):
+#        fx:    PyTorch FX PTQ's own QDQ export (prepare_fx, x86 qconfig, same 1024 calibration
+#               images, convert_to_reference_fx, torch.onnx.export opset 13);
+#        torch: PyTorch's fp32 export of the same network
+#   4. ORT latency of the five at batch 64 on THREADS threads (run_onnx.js --time, level all),
+#      interleaved in each of REPEATS rounds, best median; prints the ratios ours-fp32 / each int8
+#      and torch-fp32 / fx-int8, and the per-round medians (the noise)
+#   5. top-1 of each ONNX in ORT on the 10k test set (scripts/bench_int8_data.py, numpy) vs ours
+#      (executor) and the FX reference model's in PyTorch
+#   6. PyTorch FX PTQ (scripts/bench_ptq.py: prepare_fx, x86 qconfig, 1024 calibration images,
 #      convert_fx) seconds against our quantize stage's, as a ratio
 #
 #   scripts/bench_int8.sh BUILD_DIR     env: MODEL=... (default runs/fmnist_resnet8/resnet8_fmnist.mcm,
@@ -80,22 +86,36 @@ PYEOF
 }
 read -r ours_fp32 ours_s8 secs_s8 < <(report s8)
 read -r _ ours_u8 secs_u8 < <(report u8)
+mkdir "$TMP/fx"
+if ! "$PY" "$HERE/bench_int8_fx.py" "$MODEL" "$TMP/fx" --calib 1024 --threads "$THREADS" \
+    2>"$TMP/fx.err" >"$TMP/fx_export.json"; then
+  echo "bench_int8.sh: the PyTorch FX QDQ export failed:" >&2
+  grep -v Warning "$TMP/fx.err" >&2
+  exit 1
+fi
+fx_ref=$("$PY" -c "import json,sys; print(f'{100 * json.load(open(sys.argv[1]))[\"fx_reference_top1\"]:.2f}')" \
+  "$TMP/fx_export.json")
 
 median() { sed -n 's/.*"median_ms":\([0-9.]*\).*/\1/p'; }
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
-f=() a=() b=()
+# Round r times the five models starting at model r % 5 (no model always runs first or last).
+models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/fx/fx_int8.onnx" "$TMP/fx/torch_fp32.onnx")
+declare -A med
 for ((r = 0; r < REPEATS; r++)); do
-  f+=("$($ORT "$TMP/fp32.onnx" --input "$TMP/x64.npy" --time "$RUNS" --threads "$THREADS" 2>/dev/null | median)")
-  a+=("$($ORT "$TMP/s8/model.onnx" --input "$TMP/x64.npy" --time "$RUNS" --threads "$THREADS" 2>/dev/null | median)")
-  b+=("$($ORT "$TMP/u8/model.onnx" --input "$TMP/x64.npy" --time "$RUNS" --threads "$THREADS" 2>/dev/null | median)")
+  for ((k = 0; k < 5; k++)); do
+    m=$(((r + k) % 5))
+    med[$m]+="$($ORT "${models[$m]}" --input "$TMP/x64.npy" --time "$RUNS" --threads "$THREADS" 2>/dev/null | median) "
+  done
 done
-tf=$(best "${f[@]}") ts8=$(best "${a[@]}") tu8=$(best "${b[@]}")
+f=(${med[0]}) a=(${med[1]}) b=(${med[2]}) x=(${med[3]}) t=(${med[4]})
+tf=$(best "${f[@]}") ts8=$(best "${a[@]}") tu8=$(best "${b[@]}") tfx=$(best "${x[@]}") tt=$(best "${t[@]}")
 hist() { $ORT "$1" --optimized-model "$TMP/opt.onnx" --histogram --threads "$THREADS" 2>/dev/null | sed -n 's/.*"optimized":true.*"histogram":\(.*\)}$/\1/p'; }
 top1() {
   $ORT "$1" --input "$TMP/x.npy" --output "$TMP/logits.npy" --threads "$THREADS" >/dev/null 2>&1
   "$PY" "$HERE/bench_int8_data.py" top1 "$TMP/logits.npy" "$TMP/y.npy"
 }
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
+ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx")
 fx=()
 for ((r = 0; r < 2; r++)); do
   if ! "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>"$TMP/fx.err" >"$TMP/fx.json"; then
@@ -108,14 +128,25 @@ done
 secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-printf '%-30s %10s %10s %10s\n' "" fp32 "int8 s8" "int8 u8"
-printf '%-30s %10s %10s %10s\n' "ORT ms (batch $BATCH)" "$tf" "$ts8" "$tu8"
-printf '%-30s %10s %10s %10s\n' "speed-up (fp32 ms / int8 ms)" "" "$(ratio "$tf" "$ts8")x" "$(ratio "$tf" "$tu8")x"
-printf '%-30s %10s %10s %10s\n' "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8"
-printf '%-30s %10s %10s %10s\n' "top-1 ours (executor)" "$ours_fp32" "$ours_s8" "$ours_u8"
+row() { printf '%-34s %10s %10s %10s %10s %10s\n' "$@"; }
+row "" "ours fp32" "ours s8" "ours u8" "FX int8" "torch fp32"
+row "ORT ms (batch $BATCH)" "$tf" "$ts8" "$tu8" "$tfx" "$tt"
+row "speed-up (ours fp32 ms / ms)" "" "$(ratio "$tf" "$ts8")x" "$(ratio "$tf" "$tu8")x" "$(ratio "$tf" "$tfx")x" "$(ratio "$tf" "$tt")x"
+row "speed-up (torch fp32 ms / ms)" "" "" "" "$(ratio "$tt" "$tfx")x" ""
+row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_fx" "$ort_t"
+row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "$fx_ref" ""
+echo "per-round ORT medians (ms): ours fp32 ${f[*]}; s8 ${a[*]}; u8 ${b[*]}; FX int8 ${x[*]}; torch fp32 ${t[*]}"
+h32=$(hist "$TMP/fp32.onnx") ht32=$(hist "$TMP/fx/torch_fp32.onnx")
+if [ "$h32" = "$ht32" ]; then
+  echo "noise: ours fp32 and torch fp32 have the same optimised graph ($h32): torch ms / ours ms = $(ratio "$tt" "$tf")"
+else
+  echo "ORT's optimised fp32 graphs: ours $h32, torch $ht32"
+fi
 echo "ORT's optimised s8 graph: $(hist "$TMP/s8/model.onnx")"
 echo "ORT's optimised u8 graph: $(hist "$TMP/u8/model.onnx")"
+echo "ORT's optimised FX int8 graph: $(hist "$TMP/fx/fx_int8.onnx")"
 echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) best of 2 ${fx[*]};" \
   "ratio ours/pytorch (best/best) $(ratio "$secs_ours" "$secs_fx")"
 echo "(model $MODEL; s8 = symmetric int8 activations (TensorRT), u8 = affine uint8 activations (FX x86 qconfig);"
+echo " FX int8 = PyTorch FX PTQ's QDQ export (x86 qconfig, convert_to_reference_fx), its PyTorch top-1 = the reference model's;"
 echo " ORT level all, $THREADS threads, $RUNS timed runs after a warm-up, best median of $REPEATS, interleaved)"
