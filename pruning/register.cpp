@@ -1,5 +1,6 @@
 #include "pruning/register.h"
 
+#include "pruning/block_prune_stage.h"
 #include "pruning/channel_prune.h"
 #include "pruning/prune_stage.h"
 #include "pruning/sensitivity_stage.h"
@@ -13,6 +14,8 @@ void register_prune_stages(pipeline::StageRegistry& r) {
       "sensitivity", "prune each layer alone at several ratios and chart top-1 (sensitivity.json/.csv/.svg)"));
   r.add(pipeline::stage_info<ChannelPrune>(
       "prune_channels", "structured pruning: remove whole channels (dependency groups), model shrinks"));
+  r.add(pipeline::stage_info<BlockPrune>(
+      "prune_blocks", "depth pruning: remove whole residual blocks with an identity shortcut"));
 }
 
 }  // namespace mc::prune
