@@ -13,9 +13,14 @@
 #        fx:    PyTorch FX PTQ's own QDQ export (prepare_fx, x86 qconfig, same 1024 calibration
 #               images, convert_to_reference_fx, torch.onnx.export opset 13);
 #        torch: PyTorch's fp32 export of the same network
-#   4. ORT latency of the five at batch 64 on THREADS threads (run_onnx.js --time, level all),
-#      interleaved in each of REPEATS rounds, best median; prints the ratios ours-fp32 / each int8
-#      and torch-fp32 / fx-int8, and the per-round medians (the noise)
+#   4. ORT latency at batch BATCH on THREADS threads (level all) of the five and of u8+qpool (a
+#      what-if: our u8 file with Q/DQ after its GlobalAveragePool, as FX quantizes it), all in one
+#      process, interleaved inference by inference (scripts/bench_int8_time.js: RUNS rounds, ORT's
+#      thread spinning off unless SPIN=1: on a shared machine idle sessions spinning would steal
+#      the cores of the one running), REPEATS times; prints the best median per model, the ratios
+#      ours-fp32 / each and torch-fp32 / FX int8, and the paired ratio per repeat (median over
+#      rounds of fp32 ms / model ms in the same round). Ours fp32 and torch fp32 are the same graph
+#      after ORT's optimiser: their ratio is the noise
 #   5. top-1 of each ONNX in ORT on the 10k test set (scripts/bench_int8_data.py, numpy) vs ours
 #      (executor) and the FX reference model's in PyTorch
 #   6. PyTorch FX PTQ (scripts/bench_ptq.py: prepare_fx, x86 qconfig, 1024 calibration images,
@@ -23,15 +28,16 @@
 #
 #   scripts/bench_int8.sh BUILD_DIR     env: MODEL=... (default runs/fmnist_resnet8/resnet8_fmnist.mcm,
 #                                            else BUILD_DIR/fixtures/resnet8_fmnist/resnet8_fmnist.mcm)
-#                                            THREADS=2 BATCH=64 RUNS=50 REPEATS=3
+#                                            THREADS=2 BATCH=64 RUNS=200 REPEATS=3 SPIN=0
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 THREADS=${THREADS:-2}
 BATCH=${BATCH:-64}
-RUNS=${RUNS:-50}
+RUNS=${RUNS:-200}
 REPEATS=${REPEATS:-3}
+SPIN=${SPIN:-0}
 PY=/usr/bin/python3
 ORT="node $ROOT/tests/ort/run_onnx.js"
 COMPRESS="$BUILD/compress"
@@ -51,7 +57,7 @@ fi
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-"$PY" "$HERE/bench_int8_data.py" testset "$TMP"
+"$PY" "$HERE/bench_int8_data.py" testset "$TMP" "$BATCH"
 
 "$COMPRESS" -q export "$MODEL" --onnx "$TMP/fp32.onnx"
 quantize() {  # NAME INCLUDES STAGES_YAML
@@ -96,26 +102,26 @@ fi
 fx_ref=$("$PY" -c "import json,sys; print(f'{100 * json.load(open(sys.argv[1]))[\"fx_reference_top1\"]:.2f}')" \
   "$TMP/fx_export.json")
 
-median() { sed -n 's/.*"median_ms":\([0-9.]*\).*/\1/p'; }
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
-# Round r times the five models starting at model r % 5 (no model always runs first or last).
-models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/fx/fx_int8.onnx" "$TMP/fx/torch_fp32.onnx")
-declare -A med
+# What-if: our u8 ONNX with Q/DQ after its GlobalAveragePool (FX quantizes the pool's output; ORT then
+# runs QLinearGlobalAveragePool and transposes 64x1x1 instead of 64x7x7 values back to NCHW).
+"$PY" "$HERE/bench_int8_data.py" qpool "$TMP/u8/model.onnx" "$TMP/u8_qpool.onnx"
+names=(fp32 s8 u8 u8_qpool fx torch)
+models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/u8_qpool.onnx" "$TMP/fx/fx_int8.onnx"
+        "$TMP/fx/torch_fp32.onnx")
+args=()
+for ((k = 0; k < ${#names[@]}; k++)); do args+=("${names[$k]}=${models[$k]}"); done
 for ((r = 0; r < REPEATS; r++)); do
-  for ((k = 0; k < 5; k++)); do
-    m=$(((r + k) % 5))
-    med[$m]+="$($ORT "${models[$m]}" --input "$TMP/x64.npy" --time "$RUNS" --threads "$THREADS" 2>/dev/null | median) "
-  done
+  node "$HERE/bench_int8_time.js" --input "$TMP/xb.npy" --threads "$THREADS" --runs "$RUNS" --spin "$SPIN" "${args[@]}" \
+    >>"$TMP/time.jsonl"
 done
-f=(${med[0]}) a=(${med[1]}) b=(${med[2]}) x=(${med[3]}) t=(${med[4]})
-tf=$(best "${f[@]}") ts8=$(best "${a[@]}") tu8=$(best "${b[@]}") tfx=$(best "${x[@]}") tt=$(best "${t[@]}")
 hist() { $ORT "$1" --optimized-model "$TMP/opt.onnx" --histogram --threads "$THREADS" 2>/dev/null | sed -n 's/.*"optimized":true.*"histogram":\(.*\)}$/\1/p'; }
 top1() {
   $ORT "$1" --input "$TMP/x.npy" --output "$TMP/logits.npy" --threads "$THREADS" >/dev/null 2>&1
   "$PY" "$HERE/bench_int8_data.py" top1 "$TMP/logits.npy" "$TMP/y.npy"
 }
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
-ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx")
+ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx") ort_qp=$(top1 "$TMP/u8_qpool.onnx")
 fx=()
 for ((r = 0; r < 2; r++)); do
   if ! "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>"$TMP/fx.err" >"$TMP/fx.json"; then
@@ -128,25 +134,37 @@ done
 secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-row() { printf '%-34s %10s %10s %10s %10s %10s\n' "$@"; }
-row "" "ours fp32" "ours s8" "ours u8" "FX int8" "torch fp32"
-row "ORT ms (batch $BATCH)" "$tf" "$ts8" "$tu8" "$tfx" "$tt"
-row "speed-up (ours fp32 ms / ms)" "" "$(ratio "$tf" "$ts8")x" "$(ratio "$tf" "$tu8")x" "$(ratio "$tf" "$tfx")x" "$(ratio "$tf" "$tt")x"
-row "speed-up (torch fp32 ms / ms)" "" "" "" "$(ratio "$tt" "$tfx")x" ""
-row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_fx" "$ort_t"
-row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "$fx_ref" ""
-echo "per-round ORT medians (ms): ours fp32 ${f[*]}; s8 ${a[*]}; u8 ${b[*]}; FX int8 ${x[*]}; torch fp32 ${t[*]}"
+row() { printf '%-31s %9s %9s %9s %9s %9s %10s\n' "$@"; }
+row "" "ours fp32" "ours s8" "ours u8" "u8+qpool" "FX int8" "torch fp32"
+"$PY" - "$TMP/time.jsonl" "$BATCH" <<'PYEOF'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+names = ["fp32", "s8", "u8", "u8_qpool", "fx", "torch"]
+by = {n: [r for r in runs if r["name"] == n] for n in names}
+best = {n: min(r["median_ms"] for r in by[n]) for n in names}
+def row(label, cells):
+    print(f"{label:<31s} " + " ".join(f"{c:>9s}" for c in cells[:5]) + f" {cells[5]:>10s}")
+row(f"ORT ms (batch {sys.argv[2]}, best median)", [f"{best[n]:.3f}" for n in names])
+row("speed-up ours fp32 / (best/best)", [""] + [f"{best['fp32'] / best[n]:.2f}x" for n in names[1:]])
+row("speed-up torch fp32 / FX int8", ["", "", "", "", f"{best['torch'] / best['fx']:.2f}x", ""])
+print("paired ratios ours fp32 ms / ms, median over rounds, per repeat: " +
+      "; ".join(f"{n} " + "/".join(f"{r['paired_ratio']:.2f}" for r in by[n]) for n in names[1:]))
+print("per-repeat medians (ms): " + "; ".join(f"{n} " + " ".join(f"{r['median_ms']:.2f}" for r in by[n]) for n in names))
+PYEOF
+row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_qp" "$ort_fx" "$ort_t"
+row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "" "$fx_ref" ""
 h32=$(hist "$TMP/fp32.onnx") ht32=$(hist "$TMP/fx/torch_fp32.onnx")
 if [ "$h32" = "$ht32" ]; then
-  echo "noise: ours fp32 and torch fp32 have the same optimised graph ($h32): torch ms / ours ms = $(ratio "$tt" "$tf")"
+  echo "ours fp32 and torch fp32 have the same optimised graph ($h32): their ratio above is the noise"
 else
   echo "ORT's optimised fp32 graphs: ours $h32, torch $ht32"
 fi
 echo "ORT's optimised s8 graph: $(hist "$TMP/s8/model.onnx")"
 echo "ORT's optimised u8 graph: $(hist "$TMP/u8/model.onnx")"
+echo "ORT's optimised u8+qpool graph: $(hist "$TMP/u8_qpool.onnx")"
 echo "ORT's optimised FX int8 graph: $(hist "$TMP/fx/fx_int8.onnx")"
 echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) best of 2 ${fx[*]};" \
   "ratio ours/pytorch (best/best) $(ratio "$secs_ours" "$secs_fx")"
 echo "(model $MODEL; s8 = symmetric int8 activations (TensorRT), u8 = affine uint8 activations (FX x86 qconfig);"
 echo " FX int8 = PyTorch FX PTQ's QDQ export (x86 qconfig, convert_to_reference_fx), its PyTorch top-1 = the reference model's;"
-echo " ORT level all, $THREADS threads, $RUNS timed runs after a warm-up, best median of $REPEATS, interleaved)"
+echo " ORT level all, $THREADS threads, spinning $SPIN, $RUNS interleaved rounds after 3 warm-ups, best median of $REPEATS)"

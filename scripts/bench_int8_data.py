@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """Helpers of scripts/bench_int8.sh (numpy only, not part of the product).
 
-  bench_int8_data.py testset OUT_DIR      writes OUT_DIR/x.npy (the Fashion-MNIST test set, 10000x1x28x28,
+  bench_int8_data.py testset OUT_DIR [BATCH]  writes OUT_DIR/x.npy (the Fashion-MNIST test set, 10000x1x28x28,
                                           normalized as configs/transforms/fmnist_eval.yaml), OUT_DIR/y.npy
-                                          (labels) and OUT_DIR/x64.npy (the first 64 images, for timing)
+                                          (labels) and OUT_DIR/xb.npy (the first BATCH images, default 64, for timing)
   bench_int8_data.py top1 LOGITS.npy LABELS.npy   prints the top-1 accuracy in percent
+  bench_int8_data.py qpool IN.onnx OUT.onnx       what-if (not our export): IN with QuantizeLinear ->
+                                          DequantizeLinear after its GlobalAveragePool, on the grid of the
+                                          pool's input DequantizeLinear, and after the Flatten that follows
+                                          (changes values: the mean is rounded to the grid; needs onnx)
 """
 import gzip
 import sys
@@ -23,13 +27,45 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def testset(out):
+def testset(out, batch=64):
     x = read_idx(f"{DATA}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0
     x = ((x - MEAN) / STD).reshape(-1, 1, 28, 28).astype(np.float32)
     y = read_idx(f"{DATA}/t10k-labels-idx1-ubyte.gz").astype(np.int64)
     np.save(f"{out}/x.npy", x)
     np.save(f"{out}/y.npy", y)
-    np.save(f"{out}/x64.npy", np.ascontiguousarray(x[:64]))
+    np.save(f"{out}/xb.npy", np.ascontiguousarray(x[:batch]))
+
+
+def qpool(src, dst):
+    import onnx
+    from onnx import helper
+
+    m = onnx.load(src)
+    g = m.graph
+    nodes = list(g.node)
+    producer = {o: n for n in nodes for o in n.output}
+    pools = [n for n in nodes if n.op_type == "GlobalAveragePool"]
+    if len(pools) != 1 or producer.get(pools[0].input[0], helper.make_node("Identity", [], [])).op_type != "DequantizeLinear":
+        sys.exit(f"bench_int8_data.py qpool: {src} needs one GlobalAveragePool reading a DequantizeLinear")
+    pool = pools[0]
+    dq = producer[pool.input[0]]
+    flatten = next((n for n in nodes if n.op_type == "Flatten" and n.input[0] == pool.output[0]), None)
+
+    def requantize(node, tag):  # node's output -> Q -> DQ -> node's former readers
+        out = node.output[0]
+        node.output[0] = out + "/" + tag + "_float"
+        q = helper.make_node("QuantizeLinear", [node.output[0], dq.input[1], dq.input[2]], [out + "/" + tag + "_q"],
+                             name=node.name + "/" + tag + "_q")
+        d = helper.make_node("DequantizeLinear", [q.output[0], dq.input[1], dq.input[2]], [out], name=node.name + "/" + tag + "_dq")
+        return [node, q, d]
+
+    out = []
+    for n in nodes:
+        out += requantize(n, "qpool") if n is pool else requantize(n, "qflat") if n is flatten else [n]
+    g.ClearField("node")
+    g.node.extend(out)
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)
 
 
 def top1(logits, labels):
@@ -39,9 +75,11 @@ def top1(logits, labels):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "testset":
-        testset(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "testset":
+        testset(sys.argv[2], *map(int, sys.argv[3:]))
     elif len(sys.argv) == 4 and sys.argv[1] == "top1":
         top1(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "qpool":
+        qpool(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
