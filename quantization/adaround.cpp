@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 
 #include "common/error.h"
 #include "ir/passes/pass_util.h"
@@ -287,6 +288,11 @@ AdaRoundSummary adaround(ir::Model& m, const ir::Model& float_model, const Quant
     at::Tensor& weight = m.tensors.at(s.wq->tensor);
     const at::Tensor w_float = weight.detach().clone();
     LayerGeometry geo = LayerGeometry::of(*s.layer, w_float);
+    train::ProgressOptions popt;
+    popt.label = "adaround";
+    auto bar = std::make_unique<train::Progress>(popt, static_cast<int64_t>(sel.size()), o.iterations);
+    bar->begin_epoch(static_cast<int64_t>(i));
+    bar->status(who + " gathering input statistics");
     LayerStats stats;
     const std::string qname = s.layer->input(0)->name(), fname = float_name(s.layer->input(0));
     if (o.asymmetric && !fm.graph.find_value(fname))
@@ -323,25 +329,23 @@ AdaRoundSummary adaround(ir::Model& m, const ir::Model& float_model, const Quant
 
     RoundingResult r;
     {
-      train::ProgressOptions popt;
-      popt.label = "adaround";
-      train::Progress bar(popt, static_cast<int64_t>(sel.size()), o.iterations);
-      bar.begin_epoch(static_cast<int64_t>(i));
-      auto last = std::chrono::steady_clock::now();
+      const auto t1 = std::chrono::steady_clock::now();
+      auto last = t1;
       r = adaround_weight(w_float, s.grid, stats, o, [&](int64_t it, double loss) {
-        if (!bar.bar()) return;
+        if (!bar->bar()) return;
         auto now = std::chrono::steady_clock::now();
         if (it + 1 != o.iterations && std::chrono::duration<double>(now - last).count() < 0.1) return;
         last = now;
         const double done = static_cast<double>(it + 1) / static_cast<double>(o.iterations);
-        const double el = std::chrono::duration<double>(now - t0).count();
+        const double el = std::chrono::duration<double>(now - t1).count();
         const int filled = static_cast<int>(done * 20);
         char tail[96];
         std::snprintf(tail, sizeof tail, "] %3d%%  loss %.4g  ETA ", static_cast<int>(done * 100), loss);
-        bar.status(who + " [" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(20 - filled), '.') +
+        bar->status(who + " [" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(20 - filled), '.') +
                    tail + train::Progress::format_duration(el / done - el));
       });
     }
+    bar.reset();  // erases the bar before the layer's log line
     weight.copy_(r.weight.to(weight.scalar_type()).reshape(weight.sizes()));
 
     AdaRoundLayer l;
