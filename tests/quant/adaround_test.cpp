@@ -10,6 +10,8 @@
 #include <fstream>
 
 #include "common/atomic_file.h"
+#include "ir/model.h"
+#include "ir/passes/pass_util.h"
 #include "quantization/adaround.h"
 #include "quantization/quantizer.h"
 #include "support/test_env.h"
@@ -174,6 +176,24 @@ TEST(AdaRound, QuantizeStageW4LowersEveryLayersErrorAndKeepsAccuracy) {
   EXPECT_GE(top_ada, top_near - 0.01) << "nearest " << top_near << " adaround " << top_ada;
   // Same quantizers, same stored bits: only the rounding differs.
   EXPECT_EQ(ra["stages"][1]["metrics"]["bytes_stored"], rn["stages"][1]["metrics"]["bytes_stored"]);
+
+  // The checkpoint holds the AdaRounded weights on their grids: each 4-bit weight's fake_quant
+  // reproduces the stored tensor exactly (with nearest rounding the stored weights stay float).
+  for (const char* run : {"ada", "near"}) {
+    SCOPED_TRACE(run);
+    const mc::ir::Model m = mc::ir::Model::load(d.file(std::string(run) + "/ckpt/01_quantize.mcm"));
+    int on_grid = 0, weights = 0;
+    for (const mc::ir::Node* n : m.graph.nodes()) {
+      if (n->op() != "fake_quant" || n->attrs().i("quant_max") != 7 || !n->input(0)->producer() ||
+          n->input(0)->producer()->op() != "param")
+        continue;
+      ++weights;
+      const at::Tensor w = m.tensor(n->input(0)->producer()->attrs().s("name"));
+      if (at::equal(mc::ir::passes::static_value(m, n->output()), w)) ++on_grid;
+    }
+    EXPECT_EQ(weights, 9);
+    EXPECT_EQ(on_grid, std::string(run) == "ada" ? 9 : 0);
+  }
 }
 
 TEST(AdaRound, RecipeErrorsNameKeyAndLocationWithExitCode2) {
