@@ -18,11 +18,8 @@ using mc::test::TempDir;
 
 namespace {
 
-
-std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
-
 std::string recipe_text(const std::string& distill, const std::string& train_transform = "fmnist_eval") {
-  return "name: distill_quick\nseed: 3\nthreads: 2\nmodel: {checkpoint: " + fixture() +
+  return "name: distill_quick\nseed: 3\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() +
          "}\n"
          "data:\n"
          "  train: {dataset: fashion_mnist, limit: 1024, batch_size: 128, transform: " + train_transform + "}\n"
@@ -40,7 +37,7 @@ std::string recipe_text(const std::string& distill, const std::string& train_tra
 }  // namespace
 
 TEST(DistillCli, FinetuneWithAnEarlierStageAsTeacherReportsEveryTerm) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
   std::string recipe = d.write("r.yaml", recipe_text("{teacher: {stage: optimize}, temperature: 3, alpha: 0.8, "
                                                       "hints: [layer2.0.relu], attention: [layer3.0.relu]}"));
@@ -103,7 +100,7 @@ TEST(DistillCli, RecipeErrorsHaveLocationsAndExitCode2) {
 }
 
 TEST(DistillCli, UnknownHintScopeAndTeacherStageFailBeforeTraining) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
   std::string recipe = d.write("scope.yaml", recipe_text("{teacher: original, hints: [layer2.0.rleu]}"));
   auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " --quiet");

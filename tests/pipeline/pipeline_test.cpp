@@ -12,12 +12,11 @@
 
 namespace fs = std::filesystem;
 using mc::test::run_command;
+using mc::test::read_json;
 using mc::test::run_compress;
 using mc::test::TempDir;
 
 namespace {
-
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 
 bool has_temp_files(const std::string& dir) {
   for (auto& e : fs::recursive_directory_iterator(dir))

@@ -16,16 +16,15 @@
 #include "support/test_env.h"
 
 namespace fs = std::filesystem;
+using mc::test::read_json;
 using mc::test::run_command;
 using mc::test::run_compress;
 using mc::test::TempDir;
 
 namespace {
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
-std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
 std::string recipe_head(const std::string& val_limit) {
-  return "name: prune_channels_test\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + fixture() +
+  return "name: prune_channels_test\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() +
          "}\ndata:\n  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_train}\n"
          "  val: {dataset: fashion_mnist, limit: " + val_limit + ", batch_size: 500, transform: fmnist_eval}\n"
          "  calib: {from: train, samples: 256}\n";
@@ -33,7 +32,7 @@ std::string recipe_head(const std::string& val_limit) {
 }  // namespace
 
 TEST(ChannelPruneE2E, Resnet8HalfTheMacsRecoversWithFinetuneAndMatchesOrt) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
   TempDir d;
   std::string recipe = d.write("r.yaml", recipe_head("2000") + R"(stages:
   - prune_channels: {criterion: l1, ratio: 0.5, target: macs, scope: uniform}
@@ -74,7 +73,7 @@ report: {latency: false}
 }
 
 TEST(ChannelPruneE2E, TaylorOnCalibDataGlobalRoundedCounts) {
-  ASSERT_TRUE(fs::exists(fixture()));
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture()));
   TempDir d;
   std::string recipe = d.write("r.yaml", recipe_head("500") + R"(stages:
   - prune_channels: {criterion: taylor, ratio: 0.4, scope: global, round_to: 4, calib_batches: 2,
@@ -98,7 +97,7 @@ report: {latency: false}
 }
 
 TEST(ChannelPruneE2E, BadOptionsAndInputsAreLocatedErrors) {
-  ASSERT_TRUE(fs::exists(fixture()));
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture()));
   TempDir d;
   auto run_stage = [&](const std::string& name, const std::string& stage) {
     std::string recipe = d.write(name + ".yaml", recipe_head("500") + "stages:\n  - prune_channels: " + stage +

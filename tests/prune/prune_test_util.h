@@ -9,8 +9,6 @@
 
 namespace mc::test {
 
-inline std::string resnet8_fixture() { return fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
-
 /// Fraction of zeros of a tensor.
 inline double zero_fraction(const at::Tensor& t) {
   return 1.0 - static_cast<double>(t.count_nonzero().item<int64_t>()) / static_cast<double>(t.numel());
@@ -43,7 +41,5 @@ inline std::string write_text(const TempDir& d, const std::string& name, const s
   std::ofstream(p) << text;
   return p;
 }
-
-inline nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
 
 }  // namespace mc::test

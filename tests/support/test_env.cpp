@@ -1,5 +1,7 @@
 #include "support/test_env.h"
 
+#include "common/atomic_file.h"
+
 #include <sys/wait.h>
 
 #include <array>
@@ -14,6 +16,8 @@ namespace mc::test {
 
 std::string source_dir() { return MC_SOURCE_DIR; }
 std::string fixture_dir() { return MC_FIXTURE_DIR; }
+std::string resnet8_fixture() { return fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
 std::string compress_bin() { return MC_COMPRESS_BIN; }
 
 RunResult run_command(const std::string& cmdline) {

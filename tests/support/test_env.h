@@ -1,5 +1,7 @@
 // Helpers shared by the test binaries: paths, running the `compress` binary, temp dirs.
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace mc::test {
@@ -7,6 +9,10 @@ namespace mc::test {
 std::string source_dir();   // repository root
 std::string fixture_dir();  // <build>/fixtures (made by tests/fixtures/make_torchvision.py)
 std::string compress_bin(); // path of the built `compress` executable
+/// The trained resnet8 fixture (2 epochs on Fashion-MNIST, BatchNorm folded; ctest -R fixtures.resnet8_fmnist).
+std::string resnet8_fixture();
+/// A JSON file (a run's report.json, calib.json, ...), parsed.
+nlohmann::json read_json(const std::string& path);
 
 struct RunResult {
   int exit_code = -1;
