@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # INT8 QDQ export against fp32 in ONNX Runtime, on the trained Fashion-MNIST ResNet-8:
 #   1. fp32 ONNX: `compress export MODEL`
-#   2. two INT8 QDQ ONNX files from PTQ on MODEL (1024 calibration images, min-max), both with
+#   2. three INT8 QDQ ONNX files from PTQ on MODEL (1024 calibration images, min-max), both with
 #      per-channel symmetric int8 weights:
 #        s8: configs/tensorrt_int8.yaml (quantize, export, check_tensorrt): symmetric int8
 #            activations, TensorRT's convention;
 #        u8: affine uint8 activations, the activation grid of PyTorch's x86 qconfig
 #            (quantize_fx's default, zero-point 0 after a ReLU, where ORT drops the ReLU);
+#        u8 stem: u8 with the stem conv (conv1, one input channel) kept in float (exclude: [conv1]);
 #      each run's report gives our executor's fake-quant top-1 on the 10k test set and the
 #      quantize stage's seconds (BN folding, placement, calibration, insertion)
 #   3. the peer's two ONNX files (scripts/bench_int8_fx.py, same weights loaded into PyTorch):
 #        fx:    PyTorch FX PTQ's own QDQ export (prepare_fx, x86 qconfig, same 1024 calibration
 #               images, convert_to_reference_fx, torch.onnx.export opset 13);
 #        torch: PyTorch's fp32 export of the same network
-#   4. ORT latency at batch BATCH on THREADS threads (level all) of the five and of u8+qpool (a
+#   4. ORT latency at batch BATCH on THREADS threads (level all) of the six and of u8+qpool (a
 #      what-if: our u8 file with Q/DQ after its GlobalAveragePool, as FX quantizes it), all in one
 #      process, interleaved inference by inference (scripts/bench_int8_time.js: RUNS rounds, ORT's
 #      thread spinning off unless SPIN=1: on a shared machine idle sessions spinning would steal
-#      the cores of the one running), REPEATS times; prints the best median per model, the ratios
-#      ours-fp32 / each and torch-fp32 / FX int8, and the paired ratio per repeat (median over
-#      rounds of fp32 ms / model ms in the same round). Ours fp32 and torch fp32 are the same graph
+#      the cores of the one running), REPEATS times; prints the best median per model and the
+#      speed-ups ours-fp32 / each and torch-fp32 / FX int8: per repeat the paired ratio (median
+#      over rounds of the two models' ms in the same round), then the median over repeats. Ours fp32 and torch fp32 are the same graph
 #      after ORT's optimiser: their ratio is the noise
 #   5. top-1 of each ONNX in ORT on the 10k test set (scripts/bench_int8_data.py, numpy) vs ours
 #      (executor) and the FX reference model's in PyTorch
@@ -82,6 +83,13 @@ quantize u8 fashion_mnist "stages:
       weights: {bits: 8, qscheme: per_channel_symmetric, dtype: qint8}
       activations: {bits: 8, qscheme: per_tensor_affine, dtype: quint8, observer: minmax}
   - export: {onnx: model.onnx, opset: 13}"
+quantize u8_stem fashion_mnist "stages:
+  - quantize:
+      mode: ptq
+      weights: {bits: 8, qscheme: per_channel_symmetric, dtype: qint8}
+      activations: {bits: 8, qscheme: per_tensor_affine, dtype: quint8, observer: minmax}
+      exclude: [conv1]
+  - export: {onnx: model.onnx, opset: 13}"
 report() { "$PY" - "$TMP/$1/report.json" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -92,6 +100,7 @@ PYEOF
 }
 read -r ours_fp32 ours_s8 secs_s8 < <(report s8)
 read -r _ ours_u8 secs_u8 < <(report u8)
+read -r _ ours_u8_stem _ < <(report u8_stem)
 mkdir "$TMP/fx"
 if ! "$PY" "$HERE/bench_int8_fx.py" "$MODEL" "$TMP/fx" --calib 1024 --threads "$THREADS" \
     2>"$TMP/fx.err" >"$TMP/fx_export.json"; then
@@ -106,9 +115,9 @@ best() { printf '%s\n' "$@" | sort -g | head -n1; }
 # What-if: our u8 ONNX with Q/DQ after its GlobalAveragePool (FX quantizes the pool's output; ORT then
 # runs QLinearGlobalAveragePool and transposes 64x1x1 instead of 64x7x7 values back to NCHW).
 "$PY" "$HERE/bench_int8_data.py" qpool "$TMP/u8/model.onnx" "$TMP/u8_qpool.onnx"
-names=(fp32 s8 u8 u8_qpool fx torch)
-models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/u8_qpool.onnx" "$TMP/fx/fx_int8.onnx"
-        "$TMP/fx/torch_fp32.onnx")
+names=(fp32 s8 u8 u8_stem u8_qpool fx torch)
+models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/u8_stem/model.onnx" "$TMP/u8_qpool.onnx"
+        "$TMP/fx/fx_int8.onnx" "$TMP/fx/torch_fp32.onnx")
 args=()
 for ((k = 0; k < ${#names[@]}; k++)); do args+=("${names[$k]}=${models[$k]}"); done
 for ((r = 0; r < REPEATS; r++)); do
@@ -122,6 +131,7 @@ top1() {
 }
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
 ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx") ort_qp=$(top1 "$TMP/u8_qpool.onnx")
+ort_stem=$(top1 "$TMP/u8_stem/model.onnx")
 fx=()
 for ((r = 0; r < 2; r++)); do
   if ! "$PY" "$HERE/bench_ptq.py" "$MODEL" --calib 1024 --threads "$THREADS" --limit 1000 2>"$TMP/fx.err" >"$TMP/fx.json"; then
@@ -134,25 +144,28 @@ done
 secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-row() { printf '%-31s %9s %9s %9s %9s %9s %10s\n' "$@"; }
-row "" "ours fp32" "ours s8" "ours u8" "u8+qpool" "FX int8" "torch fp32"
+row() { printf '%-31s %9s %9s %9s %9s %9s %9s %10s\n' "$@"; }
+row "" "ours fp32" "ours s8" "ours u8" "u8 stem" "u8+qpool" "FX int8" "torch fp32"
 "$PY" - "$TMP/time.jsonl" "$BATCH" <<'PYEOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-names = ["fp32", "s8", "u8", "u8_qpool", "fx", "torch"]
+names = ["fp32", "s8", "u8", "u8_stem", "u8_qpool", "fx", "torch"]
 by = {n: [r for r in runs if r["name"] == n] for n in names}
 best = {n: min(r["median_ms"] for r in by[n]) for n in names}
+def paired(a, b):  # per repeat: median over rounds of a's ms / b's ms in the same round
+    return [statistics.median(x / y for x, y in zip(ra["ms"], rb["ms"])) for ra, rb in zip(by[a], by[b])]
 def row(label, cells):
-    print(f"{label:<31s} " + " ".join(f"{c:>9s}" for c in cells[:5]) + f" {cells[5]:>10s}")
+    print(f"{label:<31s} " + " ".join(f"{c:>9s}" for c in cells[:6]) + f" {cells[6]:>10s}")
 row(f"ORT ms (batch {sys.argv[2]}, best median)", [f"{best[n]:.3f}" for n in names])
-row("speed-up ours fp32 / (best/best)", [""] + [f"{best['fp32'] / best[n]:.2f}x" for n in names[1:]])
-row("speed-up torch fp32 / FX int8", ["", "", "", "", f"{best['torch'] / best['fx']:.2f}x", ""])
-print("paired ratios ours fp32 ms / ms, median over rounds, per repeat: " +
-      "; ".join(f"{n} " + "/".join(f"{r['paired_ratio']:.2f}" for r in by[n]) for n in names[1:]))
+row("speed-up ours fp32 / (paired)", [""] + [f"{statistics.median(paired('fp32', n)):.2f}x" for n in names[1:]])
+row("speed-up torch fp32 / FX int8", ["", "", "", "", "", f"{statistics.median(paired('torch', 'fx')):.2f}x", ""])
+print("speed-up = median over repeats of the paired ratio (median over rounds of ms / ms in the same round); per repeat: " +
+      "; ".join(f"{n} " + "/".join(f"{v:.2f}" for v in paired("fp32", n)) for n in names[1:]) +
+      "; torch/fx " + "/".join(f"{v:.2f}" for v in paired("torch", "fx")))
 print("per-repeat medians (ms): " + "; ".join(f"{n} " + " ".join(f"{r['median_ms']:.2f}" for r in by[n]) for n in names))
 PYEOF
-row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_qp" "$ort_fx" "$ort_t"
-row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "" "$fx_ref" ""
+row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_stem" "$ort_qp" "$ort_fx" "$ort_t"
+row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "$ours_u8_stem" "" "$fx_ref" ""
 h32=$(hist "$TMP/fp32.onnx") ht32=$(hist "$TMP/fx/torch_fp32.onnx")
 if [ "$h32" = "$ht32" ]; then
   echo "ours fp32 and torch fp32 have the same optimised graph ($h32): their ratio above is the noise"
@@ -161,10 +174,12 @@ else
 fi
 echo "ORT's optimised s8 graph: $(hist "$TMP/s8/model.onnx")"
 echo "ORT's optimised u8 graph: $(hist "$TMP/u8/model.onnx")"
+echo "ORT's optimised u8 stem graph: $(hist "$TMP/u8_stem/model.onnx")"
 echo "ORT's optimised u8+qpool graph: $(hist "$TMP/u8_qpool.onnx")"
 echo "ORT's optimised FX int8 graph: $(hist "$TMP/fx/fx_int8.onnx")"
 echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) best of 2 ${fx[*]};" \
   "ratio ours/pytorch (best/best) $(ratio "$secs_ours" "$secs_fx")"
 echo "(model $MODEL; s8 = symmetric int8 activations (TensorRT), u8 = affine uint8 activations (FX x86 qconfig);"
+echo " u8 stem = u8 with conv1 (1 input channel) in float; u8+qpool = what-if, u8 with Q/DQ after GlobalAveragePool;"
 echo " FX int8 = PyTorch FX PTQ's QDQ export (x86 qconfig, convert_to_reference_fx), its PyTorch top-1 = the reference model's;"
 echo " ORT level all, $THREADS threads, spinning $SPIN, $RUNS interleaved rounds after 3 warm-ups, best median of $REPEATS)"

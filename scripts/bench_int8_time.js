@@ -2,8 +2,8 @@
 // ORT latency of several ONNX models in one process, interleaved inference by inference, for
 // scripts/bench_int8.sh on a shared machine: each round runs every model once (starting at a
 // different model each round), so load from other processes falls on all of them alike. Prints
-// one JSON line per model: median and min ms, and the median over rounds of the paired ratio
-// (first model's ms / this model's ms in the same round).
+// one JSON line per model: median and min ms, the median over rounds of the paired ratio
+// (first model's ms / this model's ms in the same round), and the ms of every round.
 //
 //   node scripts/bench_int8_time.js --input X.npy [--threads 2] [--runs 200] [--spin 0|1] NAME=MODEL.onnx ...
 //
@@ -100,7 +100,7 @@ async function main() {
     process.stdout.write(JSON.stringify({
       name: m.name, median_ms: round(median(ms)), min_ms: round(Math.min(...ms)),
       paired_ratio: round(median(ms.map((v, r) => ref[r] / v))), runs: ms.length, threads: a.threads,
-      spin: Number(a.spin),
+      spin: Number(a.spin), ms: ms.map(round),
     }) + '\n');
   });
 }
