@@ -33,6 +33,30 @@ std::string resolve_path(const ConfigNode& n) {
   return (fs::path(n.loc().file).parent_path() / p).string();
 }
 
+bool all_digits(const std::string& s);
+
+/// The 1-based number of the earlier stage `teacher: {stage: X}` names (X: a stage name, the last
+/// such before `self`, or a number), or 0 with the error message in `error`.
+int teacher_stage_number(const ConfigNode& st, const std::vector<recipe::StageEntry>& stages, int self,
+                         std::string& error) {
+  const std::string& want = st.value();
+  int index = 0;
+  std::vector<std::string> earlier;
+  for (int k = 1; k < self && k <= static_cast<int>(stages.size()); ++k) {
+    earlier.push_back(stages[static_cast<size_t>(k) - 1].name);
+    if (all_digits(want) ? std::stoi(want) == k : earlier.back() == want) index = k;
+  }
+  if (index == 0) {
+    std::string hint = all_digits(want) ? "" : recipe::did_you_mean(want, earlier);
+    std::string list;
+    for (size_t k = 0; k < earlier.size(); ++k) list += (k ? ", " : "") + std::to_string(k + 1) + " " + earlier[k];
+    error = "teacher stage '" + want + "' is not an earlier stage of this recipe (this is stage " +
+            std::to_string(self) + "; earlier: " + (list.empty() ? "none" : list) + ")" +
+            (hint.empty() ? "" : "; did you mean '" + hint + "'?");
+  }
+  return index;
+}
+
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
@@ -111,25 +135,21 @@ void DistillOptions::validate(const ConfigNode& node, recipe::Diagnostics& diag)
                "step: set cache_teacher: false or drop the hints and attention terms");
 }
 
+void DistillExtension::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
+  const ConfigNode& teacher = options_.teacher;
+  if (!teacher.is_map() || !teacher.find("stage") || !teacher.find("stage")->is_scalar()) return;
+  std::string error;
+  if (teacher_stage_number(*teacher.find("stage"), recipe.stages, static_cast<int>(index) + 1, error) == 0)
+    diag.error(teacher.find("stage")->loc(), error);
+}
+
 std::shared_ptr<ir::Model> load_teacher(const ConfigNode& teacher, const pipeline::RunContext& ctx) {
   const std::string where = teacher.loc().str();
   if (teacher.is_map()) {
     const ConfigNode& st = *teacher.find("stage");
-    const std::string& want = st.value();
-    int index = 0;
-    std::vector<std::string> earlier;
-    for (int k = 1; k < ctx.stage_index && k <= static_cast<int>(ctx.recipe.stages.size()); ++k) {
-      earlier.push_back(ctx.recipe.stages[static_cast<size_t>(k) - 1].name);
-      if (all_digits(want) ? std::stoi(want) == k : earlier.back() == want) index = k;
-    }
-    if (index == 0) {
-      std::string hint = all_digits(want) ? "" : recipe::did_you_mean(want, earlier);
-      std::string list;
-      for (size_t k = 0; k < earlier.size(); ++k) list += (k ? ", " : "") + std::to_string(k + 1) + " " + earlier[k];
-      throw InputError(st.loc().str() + ": teacher stage '" + want + "' is not an earlier stage of this recipe (stage " +
-                       std::to_string(ctx.stage_index) + " runs now; earlier: " + (list.empty() ? "none" : list) + ")" +
-                       (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
-    }
+    std::string error;
+    const int index = teacher_stage_number(st, ctx.recipe.stages, ctx.stage_index, error);
+    if (index == 0) throw InputError(st.loc().str() + ": " + error);
     const std::string path =
         pipeline::RunDir(ctx.run_dir).checkpoint(index, ctx.recipe.stages[static_cast<size_t>(index) - 1].name);
     if (!fs::exists(path))

@@ -50,6 +50,8 @@ class DistillExtension : public pipeline::TrainingExtension {
  public:
   void visit(recipe::Visitor& v) override { options_.visit(v); }
   void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const override { options_.validate(node, diag); }
+  /// `teacher: {stage: X}` must name an earlier stage of the recipe.
+  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override;
   std::vector<std::shared_ptr<train::Modifier>> begin(pipeline::RunContext& ctx) override;
   void end(pipeline::RunContext& ctx, const train::TrainResult& result) override;
 

@@ -267,25 +267,27 @@ void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics&
 namespace {
 
 // mode: qat needs a later finetune (or train) stage to train in; the freeze epochs must fall
-// inside it. Checked before the stage changes the model.
-void check_qat_recipe(const QuantizeOptions& o, const pipeline::RunContext& ctx) {
-  const auto& stages = ctx.recipe.stages;
-  const size_t self = static_cast<size_t>(ctx.stage_index) - 1;
-  auto where = [&](const char* key) {
+// inside it. Checked when the plan is built (compress validate reports it; a run stops before any
+// stage ran).
+void check_qat_plan(const QuantizeOptions& o, const recipe::Recipe& recipe, size_t self, recipe::Diagnostics& diag) {
+  const auto& stages = recipe.stages;
+  auto loc_of = [&](const char* key) {
     const recipe::ConfigNode* n = at_path(o.node, {key});
-    recipe::Location loc = n ? n->loc() : (self < stages.size() ? stages[self].loc : recipe::Location{});
-    return (loc.line > 0 ? loc.str() + ": " : std::string()) + "'" + o.context + "." + key + "'";
+    return n ? n->loc() : (self < stages.size() ? stages[self].loc : recipe::Location{});
   };
+  auto name = [&](const char* key) { return "'" + o.context + "." + key + "'"; };
   size_t next = stages.size();
   for (size_t j = self + 1; j < stages.size(); ++j)
     if (stages[j].name == "finetune" || stages[j].name == "train") {
       next = j;
       break;
     }
-  if (next == stages.size())
-    throw InputError(where("mode") + " = qat trains the fake-quantized model in the next finetune stage, but no finetune "
-                     "stage follows stage " + std::to_string(self) + " (" + o.context + "); add one after it, e.g. "
-                     "`- finetune: {epochs: 3, optimizer: {lr: 0.001}}`, or use mode: ptq");
+  if (next == stages.size()) {
+    diag.error(loc_of("mode"), name("mode") + " = qat trains the fake-quantized model in the next finetune stage, but no "
+                               "finetune stage follows stage " + std::to_string(self) + " (" + o.context + "); add one "
+                               "after it, e.g. `- finetune: {epochs: 3, optimizer: {lr: 0.001}}`, or use mode: ptq");
+    return;
+  }
   int64_t epochs = stages[next].name == "finetune" ? pipeline::FinetuneStageDefaults().epochs : pipeline::TrainStageDefaults().epochs;
   if (const recipe::ConfigNode* e = at_path(stages[next].options, {"epochs"}); e && e->is_scalar()) {
     try {
@@ -297,12 +299,16 @@ void check_qat_recipe(const QuantizeOptions& o, const pipeline::RunContext& ctx)
   for (auto [key, v] : {std::pair<const char*, int64_t>{"freeze_bn_epoch", o.freeze_bn_epoch},
                         {"freeze_observers_epoch", o.freeze_observers_epoch}})
     if (v >= epochs)
-      throw InputError(where(key) + " = " + std::to_string(v) + " is out of range: " + ft + " runs " + std::to_string(epochs) +
-                       " epoch(s), so freezing after " + std::to_string(v) + " never happens; use 0.." +
-                       std::to_string(epochs - 1) + " or -1 (never)");
+      diag.error(loc_of(key), name(key) + " = " + std::to_string(v) + " is out of range: " + ft + " runs " +
+                                  std::to_string(epochs) + " epoch(s), so freezing after " + std::to_string(v) +
+                                  " never happens; use 0.." + std::to_string(epochs - 1) + " or -1 (never)");
 }
 
 }  // namespace
+
+void QuantizeStage::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
+  if (options_.mode == "qat") check_qat_plan(options_, recipe, index, diag);
+}
 
 void QuantizeStage::choose_mixed_precision(pipeline::RunContext& ctx, const QuantConfig& cfg, QuantPlan& plan) const {
   const QuantizeOptions& o = options_;
@@ -354,7 +360,6 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
   QuantConfig cfg = o.config(diag);
   diag.throw_if_any();
   const bool qat = o.mode == "qat";
-  if (qat) check_qat_recipe(o, ctx);
   auto t0 = std::chrono::steady_clock::now();
   if (o.fold_batch_norm && !qat) ir::passes::fold_batch_norm(ctx.model);
   if (o.cross_layer_equalization) {

@@ -50,6 +50,8 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
  public:
   using StageWithOptions::StageWithOptions;
   void run(pipeline::RunContext& ctx) override;
+  /// mode: qat needs a later finetune/train stage, and the freeze epochs must fall inside it.
+  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override;
   std::vector<std::string> needs_data() const override {
     if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision || options_.adaround) return {"calib"};
     return {};

@@ -39,6 +39,8 @@ Plan make_plan(const std::string& recipe_path, const std::vector<std::string>& s
     }
     plan.stages.push_back(info->make(e.options, diag, "stages." + std::to_string(i) + "." + e.name, plan.recipe.base_dir));
   }
+  for (size_t i = 0; i < plan.stages.size(); ++i)
+    if (plan.stages[i]) plan.stages[i]->check_plan(plan.recipe, i, diag);
   return plan;
 }
 

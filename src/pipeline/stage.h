@@ -48,6 +48,14 @@ class Stage {
   virtual recipe::ConfigNode effective_options() = 0;
   /// Data the stage needs ("train", "val", "calib"), checked before anything runs.
   virtual std::vector<std::string> needs_data() const { return {}; }
+  /// Checks against the rest of the recipe (e.g. "a later finetune stage must follow"), made when
+  /// the plan is built, so `compress validate` reports them and a run stops before any stage ran.
+  /// `index` is this stage's 0-based position in recipe.stages. Errors go into diag.
+  virtual void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
+    (void)recipe;
+    (void)index;
+    (void)diag;
+  }
 };
 
 /// Implements the option plumbing for a stage whose options type O has `void visit(Visitor&)` and

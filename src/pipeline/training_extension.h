@@ -19,6 +19,9 @@
 
 #include "recipe/options.h"
 
+namespace mc::recipe {
+struct Recipe;
+}
 namespace mc::train {
 class Modifier;
 struct TrainResult;
@@ -36,6 +39,13 @@ class TrainingExtension {
   /// Cross-field checks after parsing; `node` is the section (for locations).
   virtual void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const {
     (void)node;
+    (void)diag;
+  }
+  /// Checks against the rest of the recipe when the plan is built (Stage::check_plan of the
+  /// training stage at 0-based position `index`).
+  virtual void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
+    (void)recipe;
+    (void)index;
     (void)diag;
   }
   /// Before training: checks against the models (InputError with the recipe location) and returns

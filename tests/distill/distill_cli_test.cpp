@@ -114,10 +114,13 @@ TEST(DistillCli, UnknownHintScopeAndTeacherStageFailBeforeTraining) {
   std::string stage = d.write("stage.yaml", recipe_text("{teacher: {stage: optimise}}"));
   auto s = run_compress("--recipe " + stage + " --out " + d.file("run2") + " --quiet");
   EXPECT_EQ(s.exit_code, 2) << s.out;
-  EXPECT_NE(s.out.find("teacher stage 'optimise' is not an earlier stage of this recipe (stage 2 runs now; earlier: 1 "
-                       "optimize); did you mean 'optimize'?"),
-            std::string::npos)
-      << s.out;
+  const std::string msg = "teacher stage 'optimise' is not an earlier stage of this recipe (this is stage 2; earlier: "
+                          "1 optimize); did you mean 'optimize'?";
+  EXPECT_NE(s.out.find(msg), std::string::npos) << s.out;
+  EXPECT_FALSE(fs::exists(d.file("run2") + "/ckpt")) << "checked with the plan, before stage 1 ran";
+  auto v = run_compress("validate " + stage);
+  EXPECT_EQ(v.exit_code, 2) << v.out;
+  EXPECT_NE(v.out.find(msg), std::string::npos) << v.out;
 }
 
 TEST(DistillCli, StagesListsTheDistillSectionOfTrainAndFinetune) {

@@ -378,9 +378,15 @@ TEST(QatStage, RecipeErrors) {
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].stages);
     std::string out = d.file("run" + std::to_string(i));
-    auto r = run_compress("--recipe " + d.write("r" + std::to_string(i) + ".yaml", recipe(cases[i].stages)) + " --out " + out + " -q");
+    const std::string path = d.write("r" + std::to_string(i) + ".yaml", recipe(cases[i].stages));
+    auto r = run_compress("--recipe " + path + " --out " + out + " -q");
     EXPECT_EQ(r.exit_code, 2) << r.out;
     EXPECT_NE(r.out.find(cases[i].message), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("r" + std::to_string(i) + ".yaml:"), std::string::npos) << "no file:line:col: " << r.out;
+    EXPECT_FALSE(fs::exists(out + "/ckpt")) << "the recipe error must stop the run before any stage ran";
+    // Also without running anything: the checks against later stages are part of the plan.
+    auto v = run_compress("validate " + path);
+    EXPECT_EQ(v.exit_code, 2) << v.out;
+    EXPECT_NE(v.out.find(cases[i].message), std::string::npos) << v.out;
   }
 }

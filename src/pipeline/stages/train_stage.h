@@ -18,6 +18,9 @@ class TrainStage : public StageWithOptions<TrainStageDefaults> {
   using StageWithOptions::StageWithOptions;
   void run(RunContext& ctx) override;
   std::vector<std::string> needs_data() const override { return {"train"}; }
+  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override {
+    for (const auto& e : options_.used_extensions()) e->check_plan(recipe, index, diag);
+  }
 };
 
 class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
@@ -25,6 +28,9 @@ class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
   using StageWithOptions::StageWithOptions;
   void run(RunContext& ctx) override;
   std::vector<std::string> needs_data() const override { return {"train"}; }
+  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override {
+    for (const auto& e : options_.used_extensions()) e->check_plan(recipe, index, diag);
+  }
 };
 
 /// Runs the trainer with `opts` and the context's pending modifiers (then clears them); records
