@@ -133,13 +133,12 @@ TEST(AdaRound, StatisticsMatchDirectErrorsForAsymmetricGroupedStridedAndLinearLa
 
 namespace {
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
+using mc::test::read_json;
 
-std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
 // Line 10 holds the quantize stage.
 std::string recipe(const std::string& stage) {
-  return "name: adaround\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + fixture() + R"(, input: {shape: [1, 1, 28, 28]}}
+  return "name: adaround\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() + R"(, input: {shape: [1, 1, 28, 28]}}
 data:
   train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval}
   val: {dataset: fashion_mnist, limit: 300, batch_size: 300, transform: fmnist_eval, shuffle: false}
@@ -151,7 +150,7 @@ stages:
 }  // namespace
 
 TEST(AdaRound, QuantizeStageW4LowersEveryLayersErrorAndKeepsAccuracy) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
   const std::string w4 = "{weights: {bits: 4}, layers: {fc: {weights: {bits: 8}}}";
   auto near = run_compress("--recipe " + d.write("near.yaml", recipe(w4 + "}")) + " --out " + d.file("near") + " -q");
@@ -229,8 +228,11 @@ TEST(AdaRound, RecipeErrorsNameKeyAndLocationWithExitCode2) {
   const std::string out = d.file("run");
   auto r = run_compress("--recipe " + path + " --out " + out + " -q");
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("(" + std::to_string(cases.size()) + " errors)"), std::string::npos) << "one message per mistake\n"
-                                                                                          << r.out;
+  // One message per mistake, plus the plan check's for the qat stage (no finetune follows it).
+  EXPECT_NE(r.out.find("(" + std::to_string(cases.size() + 1) + " errors)"), std::string::npos)
+      << "one message per mistake\n" << r.out;
+  EXPECT_NE(r.out.find("'stages.5.quantize.mode' = qat trains the fake-quantized model in the next finetune stage"),
+            std::string::npos) << r.out;
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].stage);
     const size_t at = r.out.find(cases[i].message);

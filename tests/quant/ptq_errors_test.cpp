@@ -17,11 +17,10 @@ using mc::test::TempDir;
 
 namespace {
 
-std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
 // Line 8 holds the calib split, line 10 the quantize stage.
 std::string recipe(const std::string& train, const std::string& calib, const std::string& stage) {
-  return "name: ptq\nseed: 0\nthreads: 1\nmodel: {checkpoint: " + fixture() +
+  return "name: ptq\nseed: 0\nthreads: 1\nmodel: {checkpoint: " + mc::test::resnet8_fixture() +
          ", input: {shape: [1, 1, 28, 28]}}\ndata:\n  train: " + train + "\n  val: {dataset: fashion_mnist, limit: 64}\n  calib: " +
          calib + "\nstages:\n  - quantize: " + stage + "\nreport: {formats: [json], latency: false}\n";
 }

@@ -224,7 +224,7 @@ namespace {
 using mc::test::run_compress;
 using mc::test::TempDir;
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
+using mc::test::read_json;
 // The trained fixture's checkpoint before its BatchNorm fold (QAT simulates the fold itself).
 std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/ckpt/01_train.mcm"; }
 

@@ -17,12 +17,11 @@ using mc::test::TempDir;
 
 namespace {
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(mc::read_file(path)); }
+using mc::test::read_json;
 
-std::string fixture() { return mc::test::fixture_dir() + "/resnet8_fmnist/resnet8_fmnist.mcm"; }
 
 std::string recipe(const std::string& stage) {
-  return "name: ptq\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + fixture() + R"(, input: {shape: [1, 1, 28, 28]}}
+  return "name: ptq\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() + R"(, input: {shape: [1, 1, 28, 28]}}
 data:
   train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval}
   val: {dataset: fashion_mnist, limit: 2000, batch_size: 500, transform: fmnist_eval, shuffle: false}
@@ -34,7 +33,7 @@ stages:
 }  // namespace
 
 TEST(QuantizeStage, Int8PtqOnTrainedResnet8LosesAtMostAThirdOfAPoint) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
   auto r = run_compress("--recipe " + d.write("r.yaml", recipe("quantize: {mode: ptq}")) + " --out " + d.file("run") + " -q");
   ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -126,7 +125,7 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
 }
 
 TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {
-  ASSERT_TRUE(fs::exists(fixture())) << "run the fixtures.resnet8_fmnist test first";
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
   auto r = run_compress("--recipe " +
                         d.write("r.yaml",
