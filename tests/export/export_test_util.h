@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/npy.h"
+#include "export/onnx_export.h"
 #include "ir/model.h"
 #include "runtime/executor.h"
 #include "support/test_env.h"
@@ -74,6 +75,16 @@ inline ::testing::AssertionResult close_to(const at::Tensor& ref, const at::Tens
   double diff = (r - o).abs().max().item<double>();
   if (diff <= rel * std::max(scale, 1e-12)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "max abs diff " << diff << " > " << rel << " x max abs output " << scale;
+}
+
+/// Exports `model` to a temporary ONNX file (the exporter runs onnx::checker and strict shape
+/// inference) and compares ONNX Runtime's output on `x` with `ours` (close_to).
+inline ::testing::AssertionResult export_matches_ort(const ir::Model& model, const at::Tensor& x, const at::Tensor& ours,
+                                                     const std::string& name = "model") {
+  TempDir dir;
+  const std::string onnx = dir.file(name + ".onnx");
+  exporter::export_onnx(model, onnx);
+  return close_to(ours, run_ort(onnx, x));
 }
 
 inline onnx::ModelProto load_onnx(const std::string& path) {

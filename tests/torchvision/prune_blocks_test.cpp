@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include "export/export_test_util.h"
-#include "export/onnx_export.h"
 #include "frontend/torchscript_test_util.h"
 #include "pruning/channel_prune.h"
 #include "pruning/residual_blocks.h"
@@ -30,12 +29,7 @@ void expect_blocks_removable(const std::string& name, const std::vector<std::str
   const at::Tensor ours = runtime::Executor(model).run1(x);
   ASSERT_EQ(ours.sizes(), dense.sizes());
   EXPECT_TRUE(at::isfinite(ours).all().item<bool>());
-  test::TempDir dir;
-  const std::string onnx = dir.file(name + ".onnx");
-  exporter::export_onnx(model, onnx);  // runs onnx::checker and strict shape inference
-  at::Tensor theirs = test::run_ort(onnx, x);
-  ASSERT_TRUE(theirs.defined());
-  EXPECT_TRUE(test::all_close(theirs, ours));
+  EXPECT_TRUE(test::export_matches_ort(model, x, ours, name));
 }
 
 TEST(PruneBlocksTorchvision, Resnet18) {

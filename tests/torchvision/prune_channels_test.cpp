@@ -48,12 +48,7 @@ TEST_P(PruneTorchvision, ThirtyPercentOfChannelsShrinksAndMatchesOrt) {
   ASSERT_EQ(ours.sizes(), dense.sizes());
   EXPECT_TRUE(at::isfinite(ours).all().item<bool>());
 
-  test::TempDir dir;
-  const std::string onnx = dir.file(name + ".onnx");
-  exporter::export_onnx(model, onnx);  // runs onnx::checker and strict shape inference
-  at::Tensor theirs = test::run_ort(onnx, x);
-  ASSERT_TRUE(theirs.defined());
-  EXPECT_TRUE(test::all_close(theirs, ours));
+  EXPECT_TRUE(test::export_matches_ort(model, x, ours, name));
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, PruneTorchvision,
