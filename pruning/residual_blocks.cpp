@@ -125,16 +125,12 @@ void remove_residual_block(ir::Model& model, const ResidualBlock& block) {
                          ") is no longer a removable block of the model");
   const bool skip_is_relu = skip->producer() != nullptr && skip->producer()->op() == "relu";
   const std::vector<ir::Node*> users = sum->users();
-  if (g.is_graph_output(sum))
-    for (size_t i = 0; i < g.outputs().size(); ++i)
-      if (g.outputs()[i] == sum) g.replace_output(i, skip);
-  g.replace_all_uses(sum, skip);
+  g.replace_all_uses(sum, skip);  // graph outputs included
   // relu(relu(x)) == relu(x): the block's closing relu now reads the skip's relu.
   if (skip_is_relu)
     for (ir::Node* u : users)
       if (u->op() == "relu" && u->input(0) == skip && !g.is_graph_output(u->output())) g.replace_all_uses(u->output(), skip);
-  ir::passes::dead_code_elimination(model);
-  model.drop_unused_tensors();
+  ir::passes::dead_code_elimination(model);  // also drops the branch's tensors
   model.infer_shapes();
   model.verify();
 }

@@ -135,7 +135,6 @@ namespace {
 
 using mc::test::read_json;
 
-
 // Line 10 holds the quantize stage.
 std::string recipe(const std::string& stage) {
   return "name: adaround\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() + R"(, input: {shape: [1, 1, 28, 28]}}

@@ -19,7 +19,6 @@ namespace {
 
 using mc::test::read_json;
 
-
 std::string recipe(const std::string& stage) {
   return "name: ptq\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() + R"(, input: {shape: [1, 1, 28, 28]}}
 data:
