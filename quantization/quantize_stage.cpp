@@ -276,26 +276,15 @@ void check_qat_plan(const QuantizeOptions& o, const recipe::Recipe& recipe, size
     return n ? n->loc() : (self < stages.size() ? stages[self].loc : recipe::Location{});
   };
   auto name = [&](const char* key) { return "'" + o.context + "." + key + "'"; };
-  size_t next = stages.size();
-  for (size_t j = self + 1; j < stages.size(); ++j)
-    if (stages[j].name == "finetune" || stages[j].name == "train") {
-      next = j;
-      break;
-    }
-  if (next == stages.size()) {
+  const std::optional<pipeline::NextTraining> next = pipeline::next_training_stage(recipe, self);
+  if (!next) {
     diag.error(loc_of("mode"), name("mode") + " = qat trains the fake-quantized model in the next finetune stage, but no "
                                "finetune stage follows stage " + std::to_string(self) + " (" + o.context + "); add one "
                                "after it, e.g. `- finetune: {epochs: 3, optimizer: {lr: 0.001}}`, or use mode: ptq");
     return;
   }
-  int64_t epochs = stages[next].name == "finetune" ? pipeline::FinetuneStageDefaults().epochs : pipeline::TrainStageDefaults().epochs;
-  if (const recipe::ConfigNode* e = at_path(stages[next].options, {"epochs"}); e && e->is_scalar()) {
-    try {
-      epochs = std::stoll(e->value());
-    } catch (const std::exception&) {
-    }
-  }
-  const std::string ft = "stages." + std::to_string(next) + "." + stages[next].name;
+  const int64_t epochs = next->epochs;
+  const std::string& ft = next->path;
   for (auto [key, v] : {std::pair<const char*, int64_t>{"freeze_bn_epoch", o.freeze_bn_epoch},
                         {"freeze_observers_epoch", o.freeze_observers_epoch}})
     if (v >= epochs)

@@ -26,6 +26,26 @@ FinetuneStageDefaults::FinetuneStageDefaults() {
   schedule.type = "cosine";
 }
 
+std::optional<NextTraining> next_training_stage(const recipe::Recipe& recipe, size_t self) {
+  for (size_t j = self + 1; j < recipe.stages.size(); ++j) {
+    const recipe::StageEntry& st = recipe.stages[j];
+    if (st.name != "finetune" && st.name != "train") continue;
+    NextTraining n;
+    n.index = j;
+    n.path = "stages." + std::to_string(j) + "." + st.name;
+    n.epochs = st.name == "finetune" ? FinetuneStageDefaults().epochs : TrainStageDefaults().epochs;
+    const recipe::ConfigNode* e = st.options.is_map() ? st.options.find("epochs") : nullptr;
+    if (e && e->is_scalar()) {
+      try {
+        n.epochs = std::stoll(e->value());
+      } catch (const std::exception&) {  // a malformed value is the stage's own option error
+      }
+    }
+    return n;
+  }
+  return std::nullopt;
+}
+
 void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::string& label) {
   auto train_loader = ctx.data.loader("train", true);
   std::unique_ptr<data::DataLoader> val_loader;

@@ -1,6 +1,8 @@
 // `train` (a freshly initialised model, from scratch) and `finetune` (continue training, driving
 // the modifiers earlier stages installed: pruning masks, QAT range freezing, ...).
 #pragma once
+#include <optional>
+
 #include "pipeline/stage.h"
 #include "pipeline/stages/train_options.h"
 
@@ -32,6 +34,16 @@ class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
     for (const auto& e : options_.used_extensions()) e->check_plan(recipe, index, diag);
   }
 };
+
+/// The first `train` or `finetune` stage after stage `self` of `recipe`: the one that runs the
+/// modifiers stage `self` installs. `epochs` is its recipe value (or the stage's default);
+/// `path` names it for messages ("stages.3.finetune").
+struct NextTraining {
+  size_t index = 0;
+  int64_t epochs = 0;
+  std::string path;
+};
+std::optional<NextTraining> next_training_stage(const recipe::Recipe& recipe, size_t self);
 
 /// Runs the trainer with `opts` and the context's pending modifiers (then clears them); records
 /// per-epoch figures in ctx.details.
