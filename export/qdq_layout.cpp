@@ -1,5 +1,6 @@
 #include "export/qdq_layout.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -253,13 +254,65 @@ class Layout {
   std::vector<onnx::TensorProto> new_inits_;
 };
 
+// Step 3 (header): a Gemm on DequantizeLinear inputs whose output is not quantized loses its
+// float bias to an Add right after it.
+int split_float_output_gemm_bias(onnx::GraphProto& g) {
+  std::map<std::string, std::string> producer_op;
+  std::map<std::string, std::vector<std::string>> reader_ops;
+  std::set<std::string> names;
+  for (const auto& t : g.initializer()) names.insert(t.name());
+  for (const auto& n : g.node()) {
+    names.insert(n.name());
+    for (const auto& o : n.output()) producer_op[o] = n.op_type(), names.insert(o);
+    for (const auto& i : n.input()) reader_ops[i].push_back(n.op_type());
+  }
+  auto fresh = [&](const std::string& base) {
+    std::string name = base;
+    for (int k = 1; names.count(name); ++k) name = base + "_" + std::to_string(k);
+    names.insert(name);
+    return name;
+  };
+  std::vector<onnx::NodeProto> order;
+  int split = 0;
+  for (const auto& n : g.node()) {
+    order.push_back(n);
+    if (n.op_type() != "Gemm" || n.input_size() != 3 || n.input(2).empty()) continue;
+    if (producer_op[n.input(0)] != "DequantizeLinear" || producer_op[n.input(1)] != "DequantizeLinear") continue;
+    if (producer_op.count(n.input(2))) continue;  // a computed (or quantized int32) bias: left as it is
+    const auto& rs = reader_ops[n.output(0)];
+    if (std::find(rs.begin(), rs.end(), "QuantizeLinear") != rs.end()) continue;  // ORT fuses it with its Q
+    bool plain = true;  // alpha = beta = 1: Y = A B' + C
+    for (const auto& a : n.attribute())
+      if ((a.name() == "alpha" || a.name() == "beta") && a.f() != 1.0f) plain = false;
+    if (!plain) continue;
+    onnx::NodeProto& gemm = order.back();
+    const std::string out = gemm.output(0), bias = gemm.input(2);
+    gemm.mutable_input()->RemoveLast();
+    gemm.set_output(0, fresh(out + "/no_bias"));
+    onnx::NodeProto add;
+    add.set_op_type("Add");
+    add.set_name(fresh(gemm.name() + "/bias"));
+    add.add_input(gemm.output(0));
+    add.add_input(bias);
+    add.add_output(out);
+    order.push_back(std::move(add));
+    ++split;
+  }
+  if (split == 0) return 0;
+  g.mutable_node()->Clear();
+  for (auto& n : order) *g.mutable_node()->Add() = std::move(n);
+  return split;
+}
+
 }  // namespace
 
 QdqLayoutSummary layout_qdq(onnx::GraphProto& graph) {
   bool quantized = false;
   for (const auto& n : graph.node()) quantized = quantized || n.op_type() == "QuantizeLinear";
   if (!quantized) return {};
-  return Layout(graph).run();
+  QdqLayoutSummary s = Layout(graph).run();
+  s.bias_split = split_float_output_gemm_bias(graph);
+  return s;
 }
 
 }  // namespace mc::exporter

@@ -15,6 +15,10 @@
 //    shared DequantizeLinear itself, but then the QuantizeLinear feeds two of them and its
 //    int8 -> uint8 conversion (QDQS8ToU8, single consumer only) skips it, so the Conv reading it has
 //    an int8 input and a uint8 output and is left in float (likewise the Add).
+// 3. Float-output Gemm without its bias. A Gemm reading DequantizeLinears whose output is not
+//    quantized (a classifier's logits) and that adds a float bias initializer becomes Gemm (no bias)
+//    -> Add(bias): ORT fuses DQ -> Gemm into QGemm with a float output only without a float bias
+//    (with one it leaves the Gemm in float). Same sum, in the same order.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -23,6 +27,7 @@ namespace mc::exporter {
 struct QdqLayoutSummary {
   int requantized = 0;  // Q/DQ pairs inserted after value-preserving ops
   int cloned = 0;       // Q/DQ pairs cloned for extra consumers
+  int bias_split = 0;   // float-output Gemms whose bias became an Add
 };
 
 QdqLayoutSummary layout_qdq(onnx::GraphProto& graph);

@@ -29,8 +29,10 @@ namespace {
 
 bool is_weight_layer(const std::string& op) { return op == "conv2d" || op == "linear" || op == "matmul"; }
 bool shares_input_quantizer(const std::string& op) {
-  return op == "max_pool2d" || op == "avg_pool2d" || op == "adaptive_avg_pool2d" || op == "adaptive_max_pool2d" ||
-         op == "flatten" || op == "reshape";
+  return op == "max_pool2d" || op == "adaptive_max_pool2d" || op == "flatten" || op == "reshape";
+}
+
+bool is_average_pool(const std::string& op) { return op == "avg_pool2d" || op == "adaptive_avg_pool2d";
 }
 bool is_static(const ir::Value* v) {
   return v->producer() && ir::passes::is_source(*v->producer());
@@ -145,6 +147,9 @@ class Planner {
     const ir::Value* v = u->input(i);
     const ir::Node* p = v->producer();
     if (p && shares_input_quantizer(p->op()) && !p->inputs().empty()) return request(p, 0, g, spec);
+    // Averages are new values: the pool's output is quantized too, with its input's scale (one
+    // group), as torch.ao's shared-qparams ops; ONNX Runtime runs DQ -> pool -> Q as an integer pool.
+    if (p && is_average_pool(p->op()) && !p->inputs().empty()) g = request(p, 0, g, spec);
     if (p && p->op() == "cat") {
       if (g < 0) g = new_group(u, spec);
       for (size_t j = 0; j < p->inputs().size(); ++j) g = request(p, j, g, spec);

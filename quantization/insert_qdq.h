@@ -10,9 +10,11 @@
 //     channel along ch_axis (conv2d/linear: output channel 0; matmul [in, out]: the last axis);
 //   - activations at the inputs of conv2d/linear/matmul and at both inputs of an add whose two
 //     inputs are activations (a residual add runs in int8): the `activations` spec, per tensor;
-//   - max/avg pooling, flatten and reshape share their input's quantizer: a request for their
-//     output moves to their input (no new quantizer after them); a concat's inputs share one
-//     quantizer (one scale for all of them);
+//   - max pooling, flatten and reshape share their input's quantizer: a request for their output
+//     moves to their input (no new quantizer after them: they only move values); average pooling
+//     computes new values, so a request for its output quantizes its input and its output with one
+//     shared scale (ONNX Runtime fuses DQ -> AveragePool -> Q into an integer pool); a concat's
+//     inputs share one quantizer (one scale for all of them);
 //   - a value read by several quantized consumers gets one quantizer; users that did not ask
 //     (float ops, graph outputs) keep reading the float value.
 // Per-layer overrides and exclusions match module scopes by glob (fnmatch); a pattern also

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -15,6 +17,9 @@
 #include "export/onnx_export.h"
 #include "export/export_test_util.h"
 #include "export/quant_test_util.h"
+#include "ir/model.h"
+#include "runtime/executor.h"
+#include "support/test_env.h"
 
 namespace mc {
 namespace {
@@ -402,6 +407,43 @@ TEST(QuantExport, QuantizedConstantWeightIsNotFoldedBackToFloat) {
   const onnx::TensorProto* q = initializer(mp, "fc.weight_quantized");
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->data_type(), onnx::TensorProto_DataType_INT8);
+}
+
+
+// The planner's placement on a real network, through `compress` (PTQ + export of the trained
+// resnet8): ORT runs every Conv, the residual adds, the average pool and the classifier in integer
+// (the pool's output is quantized with its input's scale, the classifier's float bias is an Add
+// after the QGemm); with uint8 activations no float Relu is left either.
+TEST(QuantExport, PtqResnet8RunsConvsAddsPoolAndClassifierInIntegerInOrt) {
+  ASSERT_TRUE(std::filesystem::exists(test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+  test::TempDir d;
+  const std::string r = d.write("r.yaml", "name: q\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + test::resnet8_fixture() +
+                                              "}\ndata:\n  train: {dataset: fashion_mnist, limit: 512, batch_size: 128, "
+                                              "transform: fmnist_eval}\n  calib: {from: train, samples: 256}\n"
+                                              "stages:\n  - quantize: {mode: ptq, activations: {qscheme: per_tensor_affine, "
+                                              "dtype: quint8}}\n  - export: {onnx: q.onnx}\nreport: {formats: [json], latency: false}\n");
+  auto res = test::run_compress("--recipe " + r + " --out " + d.file("run") + " -q");
+  ASSERT_EQ(res.exit_code, 0) << res.out;
+  const auto h = ort_optimized_histogram(d.file("run/q.onnx"));
+  for (const char* op : {"Conv", "Gemm", "MatMul", "GlobalAveragePool", "Relu", "DequantizeLinear"})
+    EXPECT_EQ(h.count(op), 0u) << op << " left in float: " << hist_str(h);
+  auto count = [&](const char* op) { return h.count(op) ? h.at(op) : 0; };
+  EXPECT_EQ(count("com.microsoft.QLinearConv"), 9) << hist_str(h);
+  EXPECT_EQ(count("com.microsoft.QLinearAdd"), 3) << hist_str(h);
+  EXPECT_EQ(count("com.microsoft.QLinearGlobalAveragePool"), 1) << hist_str(h);
+  EXPECT_EQ(count("com.microsoft.QGemm"), 1) << hist_str(h);
+  EXPECT_LE(count("Add"), 1) << "only the classifier's bias: " << hist_str(h);
+
+  // Same logits as our executor's fake-quant model, up to where a rounding tie of the pooled mean
+  // falls the other way in ORT (one pool step times the classifier's weights).
+  ir::Model m = ir::Model::load(d.file("run/ckpt/02_export.mcm"));
+  at::manual_seed(0);
+  const at::Tensor x = at::randn({8, 1, 28, 28});
+  const at::Tensor ours = runtime::Executor(m).run1(x), ort = test::run_ort(d.file("run/q.onnx"), x);
+  ASSERT_TRUE(ort.defined());
+  const double diff = (ours - ort).abs().max().item<double>();
+  std::cout << "max |ORT - ours| " << diff << " of max |logit| " << ours.abs().max().item<double>() << "\n";
+  EXPECT_LE(diff, 0.03 * ours.abs().max().item<double>());
 }
 
 }  // namespace
