@@ -7,8 +7,6 @@
 
 #include "common/error.h"
 #include "pipeline/data_context.h"
-#include "pipeline/stages/train_stage.h"
-#include "pruning/block_fade.h"
 #include "pruning/channel_prune.h"
 #include "pruning/prunable.h"
 #include "pruning/residual_blocks.h"
@@ -23,9 +21,6 @@ void BlockPruneOptions::visit(recipe::Visitor& v) {
   v.field("count", count, "remove this many blocks, those whose removal raises the calib loss least",
           Spec::at_least(0));
   v.field("batches", batches, "batches of data.calib measured per candidate (with count)", Spec::range(1, 100000));
-  v.field("fade_epochs", fade_epochs,
-          "0: remove now; > 0: fade the blocks out linearly over this many epochs of the next finetune, then remove them",
-          Spec::at_least(0));
 }
 
 void BlockPruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const {
@@ -37,22 +32,6 @@ void BlockPruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnos
   parse_globs(blocks, "prune_blocks.blocks", diag);
   if (has_blocks && blocks.is_seq() && blocks.items().empty())
     diag.error(blocks.loc(), "'prune_blocks.blocks' is empty: list at least one block scope, e.g. [layer1.0]");
-}
-
-void BlockPrune::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
-  if (options_.fade_epochs <= 0) return;
-  const recipe::StageEntry& self = recipe.stages.at(index);
-  const recipe::ConfigNode* key = self.options.is_map() ? self.options.find("fade_epochs") : nullptr;
-  const recipe::Location loc = key ? key->loc() : self.loc;
-  const std::optional<pipeline::NextTraining> next = pipeline::next_training_stage(recipe, index);
-  if (!next)
-    diag.error(loc, "prune_blocks.fade_epochs fades the blocks out during the next finetune stage, but none follows "
-                    "stage " + std::to_string(index) + "; add one (e.g. `- finetune: {epochs: 3}`) or set fade_epochs: 0 "
-                    "to remove the blocks now");
-  else if (options_.fade_epochs > static_cast<double>(next->epochs))
-    diag.error(loc, "prune_blocks.fade_epochs = " + recipe::format_number(options_.fade_epochs) + " is longer than " +
-                        next->path + " (" + std::to_string(next->epochs) + " epoch(s)); use at most " +
-                        std::to_string(next->epochs) + " (the blocks are removed when the fade ends)");
 }
 
 namespace {
@@ -119,27 +98,14 @@ void BlockPrune::run(pipeline::RunContext& ctx) {
     if (options_.count > 0) row["calib_loss_increase"] = increase[i];
     table.push_back(row);
   }
-  // With a fade the blocks stay (gated) until the next finetune removes them: the figures are
-  // those of the model without them, measured on a copy.
-  const bool fade = options_.fade_epochs > 0;
-  ir::Model pruned = fade ? ctx.model.clone() : ir::Model{};
-  ir::Model& target = fade ? pruned : ctx.model;
-  std::vector<ResidualBlock> faded;
-  std::vector<std::string> gates;
   for (size_t i : chosen) {
-    if (fade) {
-      gates.push_back(gate_residual_block(ctx.model, candidates[i]));
-      faded.push_back(candidates[i]);
-    }
-    remove_residual_block(target, candidates[i]);
+    remove_residual_block(ctx.model, candidates[i]);
     removed.push_back(candidates[i].scope);
   }
-  if (fade) ctx.modifiers.push_back(std::make_shared<BlockFadeModifier>(faded, gates, options_.fade_epochs));
-  const int64_t macs1 = model_macs(target), params1 = target.num_params();
-  spdlog::info("prune_blocks: {} {} of {} residual blocks ({}), MACs {} -> {} (-{:.1f}%), params {} -> {}",
-               fade ? "fading out" : "removed", chosen.size(), candidates.size(), removed.dump(), macs0, macs1,
+  const int64_t macs1 = model_macs(ctx.model), params1 = ctx.model.num_params();
+  spdlog::info("prune_blocks: removed {} of {} residual blocks ({}), MACs {} -> {} (-{:.1f}%), params {} -> {}",
+               chosen.size(), candidates.size(), removed.dump(), macs0, macs1,
                100.0 * (1.0 - static_cast<double>(macs1) / std::max<int64_t>(macs0, 1)), params0, params1);
-  if (fade) ctx.details["fade_epochs"] = options_.fade_epochs;
   ctx.details["candidates"] = table;
   ctx.details["removed"] = removed;
   ctx.details["macs_before"] = macs0;

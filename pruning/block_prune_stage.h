@@ -4,9 +4,6 @@
 ///   - prune_blocks: {blocks: [layer1.0]}        remove the blocks whose scope a glob matches
 ///   - prune_blocks: {count: 1, batches: 8}      remove the `count` blocks whose removal alone
 ///                                               raises the cross-entropy on data.calib least
-///   - prune_blocks: {blocks: [layer1.0], fade_epochs: 1}
-///                                               fade the blocks out over the first epoch of the
-///                                               next finetune, then remove them (block_fade.h)
 ///
 /// Every candidate's MACs (and, with `count`, its loss increase) go into the report, so users see
 /// what each block costs. Channel pruning (`prune_channels`) can follow in the same recipe.
@@ -19,7 +16,6 @@ struct BlockPruneOptions {
   recipe::ConfigNode blocks;
   int64_t count = 0;
   int64_t batches = 8;
-  double fade_epochs = 0.0;
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
 };
@@ -28,7 +24,6 @@ class BlockPrune : public pipeline::StageWithOptions<BlockPruneOptions> {
  public:
   using StageWithOptions::StageWithOptions;
   void run(pipeline::RunContext& ctx) override;
-  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override;
   std::vector<std::string> needs_data() const override {
     return options_.count > 0 ? std::vector<std::string>{"calib"} : std::vector<std::string>{};
   }

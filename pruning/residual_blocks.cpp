@@ -1,10 +1,7 @@
 #include "pruning/residual_blocks.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <set>
-#include <utility>
 
 #include "common/error.h"
 #include "ir/op_registry.h"
@@ -115,67 +112,17 @@ std::vector<ResidualBlock> find_residual_blocks(const ir::Model& model) {
   return out;
 }
 
-namespace {
-
-/// `block`'s add node and the index of its skip input, found again on `model` (an earlier removal
-/// may have rewired the block's skip).
-std::pair<ir::Node*, size_t> locate(ir::Model& model, const ResidualBlock& block) {
+void remove_residual_block(ir::Model& model, const ResidualBlock& block) {
+  ir::Graph& g = model.graph;
+  // Found again on this model: an earlier removal may have rewired the block's skip.
   std::string skip_name;
   for (const ResidualBlock& b : find_residual_blocks(model))
     if (b.add_value == block.add_value) skip_name = b.skip_value;
-  ir::Value* sum = model.graph.find_value(block.add_value);
-  if (sum != nullptr && !skip_name.empty())
-    for (size_t i = 0; i < 2; ++i)
-      if (sum->producer()->input(i)->name() == skip_name) return {sum->producer(), i};
-  throw RuntimeFailure("prune_blocks: block '" + block.scope + "' (add " + block.add_value +
-                       ") is no longer a removable block of the model");
-}
-
-}  // namespace
-
-std::string gate_residual_block(ir::Model& model, const ResidualBlock& block) {
-  auto [add, skip_index] = locate(model, block);
-  ir::Graph& g = model.graph;
-  ir::Value* branch = add->input(1 - skip_index);
-  const at::TensorOptions opt = at::TensorOptions().dtype(at::kFloat).device(
-      model.tensors.empty() ? at::Device(at::kCPU) : model.tensors.begin()->second.device());
-  const std::string gate = model.add_tensor(block.scope + ".fade_gate", at::ones({}, opt));
-  ir::Attrs a;
-  a.set("name", gate);
-  ir::Node* c = g.insert_before(add, "constant", {}, a, add->scope());
-  ir::Node* mul = g.insert_before(add, "mul", {branch, c->output()}, {}, add->scope());
-  g.set_input(add, 1 - skip_index, mul->output());
-  model.infer_shapes();
-  model.verify();
-  return gate;
-}
-
-int64_t freeze_residual_branch(ir::Model& model, const ResidualBlock& block) {
-  auto [add, skip_index] = locate(model, block);
-  ir::Graph& g = model.graph;
-  const std::vector<const ir::Node*> branch = branch_of(g, add->input(1 - skip_index), add->input(skip_index), add);
-  std::vector<std::string> names;
-  for (ir::Node* n : g.nodes()) {
-    if (n->op() != "param" || std::find(branch.begin(), branch.end(), n) == branch.end()) continue;
-    ir::Node* c = g.insert_before(n, "constant", {}, n->attrs(), n->scope());
-    g.replace_all_uses(n->output(), c->output());
-    g.remove_node(n);
-    names.push_back(c->attrs().s("name"));
-  }
-  const std::vector<std::string> still_trained = model.param_names();  // a tensor shared with a param elsewhere
-  for (const std::string& name : names)
-    if (std::find(still_trained.begin(), still_trained.end(), name) == still_trained.end())
-      model.tensors.at(name).requires_grad_(false);
-  model.infer_shapes();
-  model.verify();
-  return static_cast<int64_t>(names.size());
-}
-
-void remove_residual_block(ir::Model& model, const ResidualBlock& block) {
-  ir::Graph& g = model.graph;
-  auto [add, skip_index] = locate(model, block);
-  ir::Value* sum = add->output();
-  ir::Value* skip = add->input(skip_index);
+  ir::Value* sum = g.find_value(block.add_value);
+  ir::Value* skip = skip_name.empty() ? nullptr : g.find_value(skip_name);
+  if (sum == nullptr || skip == nullptr)
+    throw RuntimeFailure("prune_blocks: block '" + block.scope + "' (add " + block.add_value +
+                         ") is no longer a removable block of the model");
   const bool skip_is_relu = skip->producer() != nullptr && skip->producer()->op() == "relu";
   const std::vector<ir::Node*> users = sum->users();
   g.replace_all_uses(sum, skip);  // graph outputs included

@@ -29,17 +29,6 @@ struct ResidualBlock {
 /// The removable residual blocks of `model`, in graph order.
 std::vector<ResidualBlock> find_residual_blocks(const ir::Model& model);
 
-/// Puts a gate on `block`'s branch: add(skip, branch) -> add(skip, mul(branch, g)), g a 0-d float
-/// constant tensor set to 1 (the model computes what it computed before). Returns g's tensor name.
-/// The block stays removable (the gate belongs to its branch); a trainer fades the branch out by
-/// lowering g in place (pruning/block_fade.h). Throws RuntimeFailure like remove_residual_block.
-std::string gate_residual_block(ir::Model& model, const ResidualBlock& block);
-
-/// Turns the `param` nodes only `block`'s branch uses into `constant` nodes (same tensors, no longer
-/// trained), so a fade cannot be undone by the branch's weights growing as its gate shrinks.
-/// Returns the number of frozen tensors. Throws RuntimeFailure like remove_residual_block.
-int64_t freeze_residual_branch(ir::Model& model, const ResidualBlock& block);
-
 /// Removes `block` (found on this model, on a clone of it, or before other blocks were removed) and
 /// every node and tensor only it used. Throws RuntimeFailure when the block's add is no longer a
 /// removable block of the model.

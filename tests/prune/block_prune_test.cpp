@@ -104,9 +104,6 @@ TEST(PruneBlocksE2E, BadOptionsAreLocatedErrorsWithNoExport) {
       {"both", "{blocks: [layer1.0], count: 1}", {"both.yaml:10:", "either `blocks` or `count`"}},
       {"count", "{count: 2}", {"count 2 but the model has only 1 removable blocks: layer1.0"}},
       {"typo", "{block: [layer1.0]}", {"typo.yaml:10:", "did you mean 'blocks'"}},
-      {"fade_alone", "{blocks: [layer1.0], fade_epochs: 1}",
-       {"fade_alone.yaml:10:", "fade_epochs fades the blocks out during the next finetune stage, but none follows"}},
-      {"fade_negative", "{blocks: [layer1.0], fade_epochs: -1}", {"fade_negative.yaml:10:", "fade_epochs"}},
   };
   for (const Case& c : cases) {
     auto r = run_stage(c.name, c.stage);
@@ -114,44 +111,4 @@ TEST(PruneBlocksE2E, BadOptionsAreLocatedErrorsWithNoExport) {
     for (const std::string& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << c.name << ": " << r.out;
     EXPECT_FALSE(fs::exists(d.file(std::string(c.name) + "/m.onnx"))) << c.name;
   }
-  // A fade longer than the fine-tune: found when the plan is built, before any stage ran.
-  const std::string r = d.write("long.yaml", recipe(resnet8(), "  - prune_blocks: {blocks: [layer1.0], fade_epochs: 3}\n"
-                                                               "  - finetune: {epochs: 2}\n"));
-  auto res = run_compress("--recipe " + r + " --out " + d.file("long") + " -q");
-  EXPECT_EQ(res.exit_code, 2) << res.out;
-  EXPECT_NE(res.out.find("long.yaml:10:"), std::string::npos) << res.out;
-  EXPECT_NE(res.out.find("fade_epochs = 3 is longer than stages.1.finetune (2 epoch(s))"), std::string::npos) << res.out;
-  EXPECT_FALSE(fs::exists(d.file("long/ckpt"))) << "no stage may run";
-}
-
-TEST(PruneBlocksE2E, AFadedBlockLeavesDuringTheFinetuneAndTheExportMatchesOrt) {
-  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture()));
-  TempDir d;
-  // 2000 training images, batch 128: 16 steps; the gate reaches 0 after 8 of them.
-  const std::string r = d.write("r.yaml", recipe(resnet8(), "  - prune_blocks: {blocks: [layer1.0], fade_epochs: 0.5}\n"
-                                                            "  - finetune: {epochs: 1, optimizer: {lr: 0.01}}\n"
-                                                            "  - export: {onnx: faded.onnx}\n"));
-  auto res = run_compress("--recipe " + r + " --out " + d.file("run"));
-  ASSERT_EQ(res.exit_code, 0) << res.out;
-  EXPECT_NE(res.out.find("removed 1 faded block(s) after step 8"), std::string::npos) << res.out;
-  const nlohmann::json rep = read_json(d.file("run/report.json"));
-  const nlohmann::json& det = rep["stages"][1]["details"];
-  EXPECT_EQ(det["removed"], nlohmann::json::array({"layer1.0"}));
-  EXPECT_DOUBLE_EQ(det["fade_epochs"].get<double>(), 0.5);
-  const int64_t block_macs = det["candidates"][0]["macs"].get<int64_t>();
-  EXPECT_EQ(det["macs_after"].get<int64_t>(), det["macs_before"].get<int64_t>() - block_macs);
-  // After prune_blocks the gated block is still computed (with its gate at 1: same top-1 as loaded);
-  // after the fine-tune it is gone.
-  EXPECT_GT(rep["stages"][1]["metrics"]["macs"].get<int64_t>(), det["macs_after"].get<int64_t>());
-  EXPECT_EQ(rep["stages"][1]["metrics"]["top1"], rep["stages"][0]["metrics"]["top1"]);
-  EXPECT_EQ(rep["stages"][2]["metrics"]["macs"].get<int64_t>(), det["macs_after"].get<int64_t>());
-
-  mc::ir::Model pruned = mc::ir::Model::load(d.file("run/ckpt/03_export.mcm"));
-  for (const auto& [name, t] : pruned.tensors) {
-    EXPECT_NE(name.rfind("layer1.", 0), 0u) << name << " survived";
-    EXPECT_EQ(name.find("fade_gate"), std::string::npos) << name << " survived";
-  }
-  at::manual_seed(0);
-  const at::Tensor x = at::randn({4, 1, 28, 28});
-  EXPECT_TRUE(mc::test::close_to(mc::runtime::Executor(pruned).run1(x), mc::test::run_ort(d.file("run/faded.onnx"), x)));
 }

@@ -1,20 +1,15 @@
 // Depth pruning on tiny IR graphs: which adds are removable residual blocks (identity shortcut,
 // branch computed from the skip alone, nothing escaping the branch), and that removing a block
 // whose branch outputs zeros leaves the model's outputs unchanged while a live branch changes them.
-// Gradual removal: a gated branch (gate 1: same outputs, gate 0: the block removed) and the
-// BlockFadeModifier driven through its hooks as the trainer calls them (the gate falls linearly,
-// then the block leaves the graph with a rebuild requested).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
 #include "channel_test_util.h"
 #include "common/error.h"
-#include "pruning/block_fade.h"
 #include "pruning/channel_prune.h"
 #include "pruning/residual_blocks.h"
 #include "runtime/executor.h"
-#include "train/modifier.h"
 
 using namespace mc;
 
@@ -115,115 +110,4 @@ TEST(ResidualBlocks, ABranchWhoseValueIsReadOutsideIsNotRemovable) {
   ir::Model m2 = prune::test::tiny_model(two, kShapes);
   auto blocks = prune::find_residual_blocks(m2);
   EXPECT_TRUE(blocks.empty()) << blocks[0].scope;
-}
-
-TEST(ResidualBlocks, AGateAtOneKeepsOutputsAndAtZeroEqualsRemoval) {
-  ir::Model m = prune::test::tiny_model(kNet, kShapes);
-  at::manual_seed(2);
-  const at::Tensor x = at::randn({2, 3, 8, 8});
-  const at::Tensor ref = runtime::Executor(m).run1(x);
-  const auto blocks = prune::find_residual_blocks(m);
-  ASSERT_EQ(blocks.size(), 1u);
-  ir::Model removed = m.clone();
-  prune::remove_residual_block(removed, blocks[0]);
-  const at::Tensor without = runtime::Executor(removed).run1(x);
-
-  const std::string gate = prune::gate_residual_block(m, blocks[0]);
-  EXPECT_EQ(count_op(m, "mul"), 1);
-  ASSERT_EQ(m.tensors.at(gate).dim(), 0);
-  EXPECT_TRUE(at::equal(runtime::Executor(m).run1(x), ref)) << "a gate of 1 must not change the outputs";
-  ASSERT_EQ(prune::find_residual_blocks(m).size(), 1u) << "the gated block stays removable";
-
-  m.tensors.at(gate).fill_(0.5);
-  const at::Tensor half = runtime::Executor(m).run1(x);
-  EXPECT_FALSE(at::allclose(half, ref, 1e-4, 1e-4));
-  EXPECT_FALSE(at::allclose(half, without, 1e-4, 1e-4));
-  m.tensors.at(gate).fill_(0.0);
-  EXPECT_TRUE(at::allclose(runtime::Executor(m).run1(x), without, 1e-6, 1e-6)) << "a gate of 0 is the block removed";
-
-  prune::remove_residual_block(m, blocks[0]);
-  EXPECT_EQ(m.tensors.count(gate), 0u);
-  EXPECT_EQ(count_op(m, "mul"), 0);
-  EXPECT_TRUE(at::allclose(runtime::Executor(m).run1(x), without, 1e-6, 1e-6));
-}
-
-TEST(BlockFade, GateFallsLinearlyThenTheBlockIsRemoved) {
-  EXPECT_DOUBLE_EQ(prune::BlockFadeModifier::gate_at(0, 8), 1.0);
-  EXPECT_DOUBLE_EQ(prune::BlockFadeModifier::gate_at(2, 8), 0.75);
-  EXPECT_DOUBLE_EQ(prune::BlockFadeModifier::gate_at(8, 8), 0.0);
-  EXPECT_DOUBLE_EQ(prune::BlockFadeModifier::gate_at(20, 8), 0.0);
-
-  ir::Model m = prune::test::tiny_model(kNet, kShapes);
-  at::manual_seed(3);
-  const at::Tensor x = at::randn({2, 3, 8, 8});
-  const auto blocks = prune::find_residual_blocks(m);
-  ASSERT_EQ(blocks.size(), 1u);
-  ir::Model removed = m.clone();
-  prune::remove_residual_block(removed, blocks[0]);
-  const at::Tensor with = runtime::Executor(m).run1(x), without = runtime::Executor(removed).run1(x);
-  const std::string gate = prune::gate_residual_block(m, blocks[0]);
-
-  // 2 epochs of 4 steps, fade over 1.5 epochs = 6 steps.
-  prune::BlockFadeModifier mod(blocks, {gate}, 1.5);
-  train::TrainContext ctx;
-  ctx.model = &m;
-  ctx.steps_per_epoch = 4;
-  ctx.epochs = 2;
-  ctx.total_steps = 8;
-  const int64_t params = m.num_params();
-  mod.on_train_begin(ctx);
-  // The branch's weights are frozen (constants), so they cannot grow to undo the gate.
-  EXPECT_TRUE(ctx.rebuild_requested);
-  ctx.rebuild_requested = false;
-  EXPECT_EQ(m.num_params(), params - blocks[0].params);
-  EXPECT_FALSE(m.tensors.at("a.conv1.weight").requires_grad());
-  EXPECT_TRUE(at::equal(runtime::Executor(m).run1(x), with));
-  for (ctx.step = 0; ctx.step < 8; ++ctx.step) {
-    mod.on_step_end(ctx);
-    const int64_t done = ctx.step + 1;
-    if (done < 6) {
-      const double g = 1.0 - done / 6.0;
-      ASSERT_NEAR(m.tensors.at(gate).item<double>(), g, 1e-7) << "after step " << done;
-      // The block's output scales with the gate: between the block's and the removed model's.
-      const at::Tensor y = runtime::Executor(m).run1(x);
-      EXPECT_FALSE(at::allclose(y, with, 1e-5, 1e-5));
-      EXPECT_FALSE(at::allclose(y, without, 1e-5, 1e-5));
-      EXPECT_FALSE(ctx.rebuild_requested);
-    } else if (done == 6) {
-      EXPECT_TRUE(mod.removed());
-      EXPECT_EQ(mod.removed_at_step(), 6);
-      EXPECT_TRUE(ctx.rebuild_requested);
-      ctx.rebuild_requested = false;
-      EXPECT_EQ(m.tensors.count(gate), 0u);
-      EXPECT_EQ(m.tensors.count("a.conv1.weight"), 0u);
-      EXPECT_TRUE(prune::find_residual_blocks(m).empty());
-      EXPECT_TRUE(at::allclose(runtime::Executor(m).run1(x), without, 1e-6, 1e-6));
-    } else {
-      EXPECT_FALSE(ctx.rebuild_requested) << "removed once";
-    }
-  }
-  mod.on_train_end(ctx);
-  EXPECT_FALSE(ctx.rebuild_requested);
-}
-
-TEST(BlockFade, ATrainingThatEndsEarlyRemovesTheBlockAtItsEnd) {
-  ir::Model m = prune::test::tiny_model(kNet, kShapes);
-  const auto blocks = prune::find_residual_blocks(m);
-  ASSERT_EQ(blocks.size(), 1u);
-  const std::string gate = prune::gate_residual_block(m, blocks[0]);
-  prune::BlockFadeModifier mod(blocks, {gate}, 2.0);
-  train::TrainContext ctx;
-  ctx.model = &m;
-  ctx.steps_per_epoch = 4;
-  ctx.epochs = 2;
-  ctx.total_steps = 8;
-  mod.on_train_begin(ctx);
-  for (ctx.step = 0; ctx.step < 3; ++ctx.step) mod.on_step_end(ctx);  // stopped after 3 of 8 steps
-  EXPECT_FALSE(mod.removed());
-  EXPECT_NEAR(m.tensors.at(gate).item<double>(), 1.0 - 3.0 / 8.0, 1e-7);
-  mod.on_train_end(ctx);
-  EXPECT_TRUE(mod.removed());
-  EXPECT_EQ(mod.removed_at_step(), 3);
-  EXPECT_TRUE(prune::find_residual_blocks(m).empty());
-  EXPECT_EQ(m.tensors.count("a.conv2.weight"), 0u);
 }
