@@ -14,14 +14,16 @@
 #        fx:    PyTorch FX PTQ's own QDQ export (prepare_fx, x86 qconfig, same 1024 calibration
 #               images, convert_to_reference_fx, torch.onnx.export opset 13);
 #        torch: PyTorch's fp32 export of the same network
-#   4. ORT latency at batch BATCH on THREADS threads (level all) of the six and of u8+qpool (a
-#      what-if: our u8 file with Q/DQ after its GlobalAveragePool, as FX quantizes it), all in one
-#      process, interleaved inference by inference (scripts/bench_int8_time.js: RUNS rounds, ORT's
-#      thread spinning off unless SPIN=1: on a shared machine idle sessions spinning would steal
-#      the cores of the one running), REPEATS times; prints the best median per model and the
-#      speed-ups ours-fp32 / each and torch-fp32 / FX int8: per repeat the paired ratio (median
-#      over rounds of the two models' ms in the same round), then the median over repeats. Ours fp32 and torch fp32 are the same graph
-#      after ORT's optimiser: their ratio is the noise
+#   4. ORT latency at batch BATCH on THREADS threads (level all) of the six, all in one process
+#      (scripts/bench_int8_time.js), REPEATS times with the order rotated: MODE=blocks (default)
+#      runs each model RUNS times in a row with ORT's default session options (worker threads
+#      spin), as a deployment runs it; MODE=interleaved runs the models inference by inference with
+#      spinning off, for a machine shared with other load (without spinning each of the many short
+#      parallel sections of ORT's int8 convs pays a thread wake-up, so int8 comes out slower).
+#      Prints the best median per model and the speed-ups ours-fp32 / each and torch-fp32 / FX int8
+#      (per repeat: ratio of the medians, or with MODE=interleaved the median over rounds of the
+#      paired ratio), median over repeats. Ours fp32 and torch fp32 are the same graph after ORT's
+#      optimiser: their ratio is the noise
 #   5. top-1 of each ONNX in ORT on the 10k test set (scripts/bench_int8_data.py, numpy) vs ours
 #      (executor) and the FX reference model's in PyTorch
 #   6. PyTorch FX PTQ (scripts/bench_ptq.py: prepare_fx, x86 qconfig, 1024 calibration images,
@@ -29,7 +31,7 @@
 #
 #   scripts/bench_int8.sh BUILD_DIR     env: MODEL=... (default runs/fmnist_resnet8/resnet8_fmnist.mcm,
 #                                            else BUILD_DIR/fixtures/resnet8_fmnist/resnet8_fmnist.mcm)
-#                                            THREADS=2 BATCH=64 RUNS=200 REPEATS=3 SPIN=0
+#                                            THREADS=2 BATCH=64 RUNS=200 REPEATS=3 MODE=blocks
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +40,7 @@ THREADS=${THREADS:-2}
 BATCH=${BATCH:-64}
 RUNS=${RUNS:-200}
 REPEATS=${REPEATS:-3}
-SPIN=${SPIN:-0}
+MODE=${MODE:-blocks}
 PY=/usr/bin/python3
 ORT="node $ROOT/tests/ort/run_onnx.js"
 COMPRESS="$BUILD/compress"
@@ -112,16 +114,13 @@ fx_ref=$("$PY" -c "import json,sys; print(f'{100 * json.load(open(sys.argv[1]))[
   "$TMP/fx_export.json")
 
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
-# What-if: our u8 ONNX with Q/DQ after its GlobalAveragePool (FX quantizes the pool's output; ORT then
-# runs QLinearGlobalAveragePool and transposes 64x1x1 instead of 64x7x7 values back to NCHW).
-"$PY" "$HERE/bench_int8_data.py" qpool "$TMP/u8/model.onnx" "$TMP/u8_qpool.onnx"
-names=(fp32 s8 u8 u8_stem u8_qpool fx torch)
-models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/u8_stem/model.onnx" "$TMP/u8_qpool.onnx"
-        "$TMP/fx/fx_int8.onnx" "$TMP/fx/torch_fp32.onnx")
+names=(fp32 s8 u8 u8_stem fx torch)
+models=("$TMP/fp32.onnx" "$TMP/s8/model.onnx" "$TMP/u8/model.onnx" "$TMP/u8_stem/model.onnx" "$TMP/fx/fx_int8.onnx"
+        "$TMP/fx/torch_fp32.onnx")
 args=()
 for ((k = 0; k < ${#names[@]}; k++)); do args+=("${names[$k]}=${models[$k]}"); done
 for ((r = 0; r < REPEATS; r++)); do
-  node "$HERE/bench_int8_time.js" --input "$TMP/xb.npy" --threads "$THREADS" --runs "$RUNS" --spin "$SPIN" "${args[@]}" \
+  node "$HERE/bench_int8_time.js" --input "$TMP/xb.npy" --threads "$THREADS" --runs "$RUNS" --mode "$MODE" --rotate "$r" "${args[@]}" \
     >>"$TMP/time.jsonl"
 done
 hist() { $ORT "$1" --optimized-model "$TMP/opt.onnx" --histogram --threads "$THREADS" 2>/dev/null | sed -n 's/.*"optimized":true.*"histogram":\(.*\)}$/\1/p'; }
@@ -130,7 +129,7 @@ top1() {
   "$PY" "$HERE/bench_int8_data.py" top1 "$TMP/logits.npy" "$TMP/y.npy"
 }
 ort_fp32=$(top1 "$TMP/fp32.onnx") ort_s8=$(top1 "$TMP/s8/model.onnx") ort_u8=$(top1 "$TMP/u8/model.onnx")
-ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx") ort_qp=$(top1 "$TMP/u8_qpool.onnx")
+ort_fx=$(top1 "$TMP/fx/fx_int8.onnx") ort_t=$(top1 "$TMP/fx/torch_fp32.onnx")
 ort_stem=$(top1 "$TMP/u8_stem/model.onnx")
 fx=()
 for ((r = 0; r < 2; r++)); do
@@ -144,28 +143,34 @@ done
 secs_fx=$(best "${fx[@]}") secs_ours=$(best "$secs_s8" "$secs_u8")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-row() { printf '%-31s %9s %9s %9s %9s %9s %9s %10s\n' "$@"; }
-row "" "ours fp32" "ours s8" "ours u8" "u8 stem" "u8+qpool" "FX int8" "torch fp32"
+row() { printf '%-31s %9s %9s %9s %9s %9s %10s\n' "$@"; }
+row "" "ours fp32" "ours s8" "ours u8" "u8 stem" "FX int8" "torch fp32"
 "$PY" - "$TMP/time.jsonl" "$BATCH" <<'PYEOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-names = ["fp32", "s8", "u8", "u8_stem", "u8_qpool", "fx", "torch"]
+names = ["fp32", "s8", "u8", "u8_stem", "fx", "torch"]
 by = {n: [r for r in runs if r["name"] == n] for n in names}
 best = {n: min(r["median_ms"] for r in by[n]) for n in names}
-def paired(a, b):  # per repeat: median over rounds of a's ms / b's ms in the same round
-    return [statistics.median(x / y for x, y in zip(ra["ms"], rb["ms"])) for ra, rb in zip(by[a], by[b])]
+def ratios(a, b):  # per repeat: a's median / b's median (blocks) or the median paired ratio (interleaved)
+    out = []
+    for ra, rb in zip(by[a], by[b]):
+        if ra["mode"] == "blocks":
+            out.append(statistics.median(ra["ms"]) / statistics.median(rb["ms"]))
+        else:
+            out.append(statistics.median(x / y for x, y in zip(ra["ms"], rb["ms"])))
+    return out
 def row(label, cells):
-    print(f"{label:<31s} " + " ".join(f"{c:>9s}" for c in cells[:6]) + f" {cells[6]:>10s}")
+    print(f"{label:<31s} " + " ".join(f"{c:>9s}" for c in cells[:5]) + f" {cells[5]:>10s}")
 row(f"ORT ms (batch {sys.argv[2]}, best median)", [f"{best[n]:.3f}" for n in names])
-row("speed-up ours fp32 / (paired)", [""] + [f"{statistics.median(paired('fp32', n)):.2f}x" for n in names[1:]])
-row("speed-up torch fp32 / FX int8", ["", "", "", "", "", f"{statistics.median(paired('torch', 'fx')):.2f}x", ""])
-print("speed-up = median over repeats of the paired ratio (median over rounds of ms / ms in the same round); per repeat: " +
-      "; ".join(f"{n} " + "/".join(f"{v:.2f}" for v in paired("fp32", n)) for n in names[1:]) +
-      "; torch/fx " + "/".join(f"{v:.2f}" for v in paired("torch", "fx")))
+row("speed-up ours fp32 /", [""] + [f"{statistics.median(ratios('fp32', n)):.2f}x" for n in names[1:]])
+row("speed-up torch fp32 / FX int8", ["", "", "", "", f"{statistics.median(ratios('torch', 'fx')):.2f}x", ""])
+print(f"speed-up = median over repeats ({runs[0]['mode']}); per repeat: " +
+      "; ".join(f"{n} " + "/".join(f"{v:.2f}" for v in ratios("fp32", n)) for n in names[1:]) +
+      "; torch/fx " + "/".join(f"{v:.2f}" for v in ratios("torch", "fx")))
 print("per-repeat medians (ms): " + "; ".join(f"{n} " + " ".join(f"{r['median_ms']:.2f}" for r in by[n]) for n in names))
 PYEOF
-row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_stem" "$ort_qp" "$ort_fx" "$ort_t"
-row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "$ours_u8_stem" "" "$fx_ref" ""
+row "top-1 ORT (10k test)" "$ort_fp32" "$ort_s8" "$ort_u8" "$ort_stem" "$ort_fx" "$ort_t"
+row "top-1 executor / PyTorch" "$ours_fp32" "$ours_s8" "$ours_u8" "$ours_u8_stem" "$fx_ref" ""
 h32=$(hist "$TMP/fp32.onnx") ht32=$(hist "$TMP/fx/torch_fp32.onnx")
 if [ "$h32" = "$ht32" ]; then
   echo "ours fp32 and torch fp32 have the same optimised graph ($h32): their ratio above is the noise"
@@ -175,11 +180,10 @@ fi
 echo "ORT's optimised s8 graph: $(hist "$TMP/s8/model.onnx")"
 echo "ORT's optimised u8 graph: $(hist "$TMP/u8/model.onnx")"
 echo "ORT's optimised u8 stem graph: $(hist "$TMP/u8_stem/model.onnx")"
-echo "ORT's optimised u8+qpool graph: $(hist "$TMP/u8_qpool.onnx")"
 echo "ORT's optimised FX int8 graph: $(hist "$TMP/fx/fx_int8.onnx")"
 echo "PTQ calibration+quantization s (1024 images): ours s8 $secs_s8, ours u8 $secs_u8, PyTorch FX (x86) best of 2 ${fx[*]};" \
   "ratio ours/pytorch (best/best) $(ratio "$secs_ours" "$secs_fx")"
 echo "(model $MODEL; s8 = symmetric int8 activations (TensorRT), u8 = affine uint8 activations (FX x86 qconfig);"
-echo " u8 stem = u8 with conv1 (1 input channel) in float; u8+qpool = what-if, u8 with Q/DQ after GlobalAveragePool;"
+echo " u8 stem = u8 with conv1 (1 input channel) in float;"
 echo " FX int8 = PyTorch FX PTQ's QDQ export (x86 qconfig, convert_to_reference_fx), its PyTorch top-1 = the reference model's;"
-echo " ORT level all, $THREADS threads, spinning $SPIN, $RUNS interleaved rounds after 3 warm-ups, best median of $REPEATS)"
+echo " ORT level all, $THREADS threads, $MODE: $RUNS runs per model and repeat, best median of $REPEATS)"

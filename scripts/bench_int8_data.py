@@ -1,14 +1,10 @@
 #!/usr/bin/python3
-"""Helpers of scripts/bench_int8.sh (numpy only, not part of the product).
+"""Helpers of scripts/bench_int8.sh and bench_prune.sh (numpy only, not part of the product).
 
   bench_int8_data.py testset OUT_DIR [BATCH]  writes OUT_DIR/x.npy (the Fashion-MNIST test set, 10000x1x28x28,
                                           normalized as configs/transforms/fmnist_eval.yaml), OUT_DIR/y.npy
                                           (labels) and OUT_DIR/xb.npy (the first BATCH images, default 64, for timing)
   bench_int8_data.py top1 LOGITS.npy LABELS.npy   prints the top-1 accuracy in percent
-  bench_int8_data.py qpool IN.onnx OUT.onnx       what-if (not our export): IN with QuantizeLinear ->
-                                          DequantizeLinear after its GlobalAveragePool, on the grid of the
-                                          pool's input DequantizeLinear, and after the Flatten that follows
-                                          (changes values: the mean is rounded to the grid; needs onnx)
 """
 import gzip
 import sys
@@ -36,38 +32,6 @@ def testset(out, batch=64):
     np.save(f"{out}/xb.npy", np.ascontiguousarray(x[:batch]))
 
 
-def qpool(src, dst):
-    import onnx
-    from onnx import helper
-
-    m = onnx.load(src)
-    g = m.graph
-    nodes = list(g.node)
-    producer = {o: n for n in nodes for o in n.output}
-    pools = [n for n in nodes if n.op_type == "GlobalAveragePool"]
-    if len(pools) != 1 or producer.get(pools[0].input[0], helper.make_node("Identity", [], [])).op_type != "DequantizeLinear":
-        sys.exit(f"bench_int8_data.py qpool: {src} needs one GlobalAveragePool reading a DequantizeLinear")
-    pool = pools[0]
-    dq = producer[pool.input[0]]
-    flatten = next((n for n in nodes if n.op_type == "Flatten" and n.input[0] == pool.output[0]), None)
-
-    def requantize(node, tag):  # node's output -> Q -> DQ -> node's former readers
-        out = node.output[0]
-        node.output[0] = out + "/" + tag + "_float"
-        q = helper.make_node("QuantizeLinear", [node.output[0], dq.input[1], dq.input[2]], [out + "/" + tag + "_q"],
-                             name=node.name + "/" + tag + "_q")
-        d = helper.make_node("DequantizeLinear", [q.output[0], dq.input[1], dq.input[2]], [out], name=node.name + "/" + tag + "_dq")
-        return [node, q, d]
-
-    out = []
-    for n in nodes:
-        out += requantize(n, "qpool") if n is pool else requantize(n, "qflat") if n is flatten else [n]
-    g.ClearField("node")
-    g.node.extend(out)
-    onnx.checker.check_model(m)
-    onnx.save(m, dst)
-
-
 def top1(logits, labels):
     z = np.load(logits)
     y = np.load(labels)
@@ -79,7 +43,5 @@ if __name__ == "__main__":
         testset(sys.argv[2], *map(int, sys.argv[3:]))
     elif len(sys.argv) == 4 and sys.argv[1] == "top1":
         top1(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 4 and sys.argv[1] == "qpool":
-        qpool(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
