@@ -121,6 +121,19 @@ const std::vector<Net>& nets() {
   %y2 = linear(%f, %w2, %b2) @fc
   return(%y2))", {1, 3, 6, 6}, {{"c1.weight", {4, 3, 3, 3}}, {"fc.weight", {5, 36}}, {"fc.bias", {5}}},
        {"Conv", "Gemm", "MatMul"}},
+      // an average pool with a quantized output: ORT's pooled mean matches fake_quant(mean) (this
+      // helper leaves the pool's input float, so ORT keeps that pool in float; the planner's
+      // placement, which quantizes both, is checked on resnet8 below).
+      {"avgpool_fc", R"(%w1 = param[name="c1.weight"]() @c1
+  %y1 = conv2d[stride=[1,1], padding=[1,1]](%x, %w1) @c1
+  %r1 = relu(%y1) @r1
+  %p = adaptive_avg_pool2d[output_size=[1,1]](%r1) @pool
+  %f = flatten[start_dim=1](%p) @flatten
+  %w2 = param[name="fc.weight"]() @fc
+  %b2 = param[name="fc.bias"]() @fc
+  %y2 = linear(%f, %w2, %b2) @fc
+  return(%y2))", {1, 3, 6, 6}, {{"c1.weight", {4, 3, 3, 3}}, {"fc.weight", {5, 4}}, {"fc.bias", {5}}},
+       {"Conv", "Gemm", "MatMul"}},
   };
   return v;
 }
@@ -159,6 +172,7 @@ ir::Model quantized(const Net& net, const QuantSpec& spec) {
   QuantSpec q = spec;
   q.quantize_output = true;
   if (net.name == "pool_flatten") q.act_ops.insert("max_pool2d");
+  if (net.name == "avgpool_fc") q.act_ops.insert("adaptive_avg_pool2d");
   insert_fake_quant(m, test::random_input(m, 8, 11, 2.0), q);
   if (net.name == "pool_flatten") {
     // As quantization/'s planner places it: the pool's input is quantized, fc reads
