@@ -304,6 +304,100 @@ int split_float_output_gemm_bias(onnx::GraphProto& g) {
   return split;
 }
 
+// Step 4 (header): a Conv reading a uint8 activation with fewer than 4 input channels gets
+// them padded to 4: Pad (with the zero point) between the Q and the DQ, zero weights for the new
+// channels. Skipped when the weight or the pair is shared, or the layout is not 4-D, group 1.
+int pad_narrow_conv_inputs(onnx::GraphProto& g) {
+  constexpr int64_t kMinChannels = 4;
+  std::map<std::string, int> producer;
+  std::map<std::string, int> readers;
+  std::map<std::string, onnx::TensorProto*> inits;
+  std::set<std::string> names;
+  for (auto& t : *g.mutable_initializer()) inits[t.name()] = &t, names.insert(t.name());
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    names.insert(n.name());
+    for (const auto& o : n.output()) producer[o] = i, names.insert(o);
+    for (const auto& in : n.input()) ++readers[in];
+  }
+  for (const auto& v : g.output()) ++readers[v.name()];
+  auto node_of = [&](const std::string& v) -> onnx::NodeProto* {
+    auto it = producer.find(v);
+    return it == producer.end() ? nullptr : g.mutable_node(it->second);
+  };
+  auto fresh = [&](const std::string& base) {
+    std::string name = base;
+    for (int k = 1; names.count(name); ++k) name = base + "_" + std::to_string(k);
+    names.insert(name);
+    return name;
+  };
+  std::vector<std::pair<int, onnx::NodeProto>> pads;  // (index of the DQ to insert before, Pad)
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto& conv = g.node(i);
+    if (conv.op_type() != "Conv" || conv.input_size() < 2) continue;
+    bool grouped = false;
+    for (const auto& a : conv.attribute()) grouped = grouped || (a.name() == "group" && a.i() != 1);
+    onnx::NodeProto* d = node_of(conv.input(0));
+    onnx::NodeProto* wd = node_of(conv.input(1));
+    if (grouped || !d || !wd || d->op_type() != "DequantizeLinear" || wd->op_type() != "DequantizeLinear" ||
+        d->input_size() < 3 || readers[d->output(0)] != 1 || readers[wd->output(0)] != 1)
+      continue;
+    onnx::NodeProto* q = node_of(d->input(0));
+    auto w = inits.find(wd->input(0));
+    if (!q || q->op_type() != "QuantizeLinear" || w == inits.end() || readers[wd->input(0)] != 1) continue;
+    // uint8 activations only: ORT converts int8 Q -> DQ pairs to uint8 (QDQS8ToU8) only when the DQ
+    // reads the Q directly, so with a Pad between them the Conv would stay in float.
+    auto az = inits.find(d->input(2));
+    if (az == inits.end() || az->second->data_type() != onnx::TensorProto_DataType_UINT8) continue;
+    onnx::TensorProto& wt = *w->second;
+    const bool int8 = wt.data_type() == onnx::TensorProto_DataType_INT8;
+    if ((!int8 && wt.data_type() != onnx::TensorProto_DataType_UINT8) || wt.dims_size() != 4 ||
+        wt.dims(1) >= kMinChannels || !wt.has_raw_data())
+      continue;
+    const int64_t m = wt.dims(0), c = wt.dims(1), k = wt.dims(2) * wt.dims(3);
+    // The new channels hold the weight grid's zero: 0 for int8, the zero point for uint8.
+    char zero = 0;
+    if (!int8) {
+      auto z = wd->input_size() > 2 ? inits.find(wd->input(2)) : inits.end();
+      if (z == inits.end() || z->second->raw_data().size() != 1) continue;  // per-channel uint8 zero points
+      zero = z->second->raw_data()[0];
+    }
+    const std::string& raw = wt.raw_data();
+    std::string padded(static_cast<size_t>(m * kMinChannels * k), zero);
+    for (int64_t o = 0; o < m; ++o)
+      raw.copy(&padded[static_cast<size_t>(o * kMinChannels * k)], static_cast<size_t>(c * k), static_cast<size_t>(o * c * k));
+    wt.set_dims(1, kMinChannels);
+    wt.set_raw_data(padded);
+
+    onnx::TensorProto amounts;
+    amounts.set_name(fresh(conv.name() + "/input_pads"));
+    amounts.set_data_type(onnx::TensorProto_DataType_INT64);
+    amounts.add_dims(8);
+    const int64_t v[8] = {0, 0, 0, 0, 0, kMinChannels - c, 0, 0};
+    amounts.set_raw_data(std::string(reinterpret_cast<const char*>(v), sizeof(v)));
+    onnx::NodeProto pad;
+    pad.set_op_type("Pad");
+    pad.set_name(fresh(conv.name() + "/pad_input_channels"));
+    pad.add_input(d->input(0));
+    pad.add_input(amounts.name());
+    pad.add_input(d->input(2));  // the activation zero point: dequantizes to 0
+    pad.add_output(fresh(conv.name() + "/padded_input"));
+    d->set_input(0, pad.output(0));
+    *g.add_initializer() = std::move(amounts);
+    pads.push_back({producer[conv.input(0)], std::move(pad)});
+  }
+  if (pads.empty()) return 0;
+  std::vector<onnx::NodeProto> order;
+  for (int i = 0; i < g.node_size(); ++i) {
+    for (auto& [at, pad] : pads)
+      if (at == i) order.push_back(std::move(pad));
+    order.push_back(g.node(i));
+  }
+  g.mutable_node()->Clear();
+  for (auto& n : order) *g.mutable_node()->Add() = std::move(n);
+  return static_cast<int>(pads.size());
+}
+
 }  // namespace
 
 QdqLayoutSummary layout_qdq(onnx::GraphProto& graph) {
@@ -312,6 +406,7 @@ QdqLayoutSummary layout_qdq(onnx::GraphProto& graph) {
   if (!quantized) return {};
   QdqLayoutSummary s = Layout(graph).run();
   s.bias_split = split_float_output_gemm_bias(graph);
+  s.padded_inputs = pad_narrow_conv_inputs(graph);
   return s;
 }
 

@@ -447,6 +447,19 @@ TEST(QuantExport, PtqResnet8RunsConvsAddsPoolAndClassifierInIntegerInOrt) {
   EXPECT_EQ(count("com.microsoft.QLinearGlobalAveragePool"), 1) << hist_str(h);
   EXPECT_EQ(count("com.microsoft.QGemm"), 1) << hist_str(h);
   EXPECT_LE(count("Add"), 1) << "only the classifier's bias: " << hist_str(h);
+  // The 1-channel stem reads its input padded to 4 channels (zero weights for the new ones).
+  EXPECT_EQ(count("Pad"), 1) << hist_str(h);
+  const onnx::ModelProto mp = test::load_onnx(d.file("run/q.onnx"));
+  bool stem = false;
+  for (const auto& t : mp.graph().initializer())
+    if (t.name() == "conv1.weight_quantized") {
+      stem = true;
+      ASSERT_EQ(t.dims_size(), 4);
+      EXPECT_EQ(t.dims(1), 4);
+      for (int64_t o = 0; o < t.dims(0); ++o)
+        for (int64_t i = 9; i < 36; ++i) ASSERT_EQ(t.raw_data()[static_cast<size_t>(o * 36 + i)], 0) << o << " " << i;
+    }
+  EXPECT_TRUE(stem);
 
   // Same logits as our executor's fake-quant model, up to where a rounding tie of the pooled mean
   // falls the other way in ORT (one pool step times the classifier's weights).
