@@ -17,23 +17,35 @@ bool value_preserving(const std::string& op) {
          op == "Unsqueeze" || op == "Identity" || op == "Concat";
 }
 
+// Names not yet used in a graph (initializers, inputs, nodes, values): `base`, else base_1, base_2...
+class FreshNames {
+ public:
+  explicit FreshNames(const onnx::GraphProto& g) {
+    for (const auto& t : g.initializer()) used_.insert(t.name());
+    for (const auto& v : g.input()) used_.insert(v.name());
+    for (const auto& n : g.node()) {
+      used_.insert(n.name());
+      for (const auto& o : n.output()) used_.insert(o);
+    }
+  }
+  std::string operator()(const std::string& base) {
+    std::string name = base;
+    for (int k = 1; used_.count(name); ++k) name = base + "_" + std::to_string(k);
+    used_.insert(name);
+    return name;
+  }
+
+ private:
+  std::set<std::string> used_;
+};
+
 class Layout {
  public:
-  explicit Layout(onnx::GraphProto& g) : g_(g) {
-    for (const auto& t : g_.initializer()) {
-      init_[t.name()] = &t;
-      names_.insert(t.name());
-    }
-    for (const auto& v : g_.input()) names_.insert(v.name());
+  explicit Layout(onnx::GraphProto& g) : g_(g), fresh(g) {
+    for (const auto& t : g_.initializer()) init_[t.name()] = &t;
     for (const auto& v : g_.output()) graph_outputs_.insert(v.name());
-    for (int i = 0; i < g_.node_size(); ++i) {
-      const auto& n = g_.node(i);
-      names_.insert(n.name());
-      for (const auto& o : n.output()) {
-        producer_[o] = i;
-        names_.insert(o);
-      }
-    }
+    for (int i = 0; i < g_.node_size(); ++i)
+      for (const auto& o : g_.node(i).output()) producer_[o] = i;
   }
 
   QdqLayoutSummary run() {
@@ -194,13 +206,6 @@ class Layout {
     return nullptr;
   }
 
-  std::string fresh(const std::string& base) {
-    std::string name = base;
-    for (int k = 1; names_.count(name); ++k) name = base + "_" + std::to_string(k);
-    names_.insert(name);
-    return name;
-  }
-
   // A copy of an initializer under a fresh name (clones must not share qparam tensors, see header).
   std::string copy_init(const std::string& name) {
     onnx::TensorProto t = *init(name);
@@ -248,9 +253,10 @@ class Layout {
   }
 
   onnx::GraphProto& g_;
+  FreshNames fresh;
   std::map<std::string, const onnx::TensorProto*> init_;
   std::map<std::string, int> producer_;
-  std::set<std::string> names_, graph_outputs_;
+  std::set<std::string> graph_outputs_;
   std::vector<onnx::TensorProto> new_inits_;
 };
 
@@ -259,19 +265,11 @@ class Layout {
 int split_float_output_gemm_bias(onnx::GraphProto& g) {
   std::map<std::string, std::string> producer_op;
   std::map<std::string, std::vector<std::string>> reader_ops;
-  std::set<std::string> names;
-  for (const auto& t : g.initializer()) names.insert(t.name());
   for (const auto& n : g.node()) {
-    names.insert(n.name());
-    for (const auto& o : n.output()) producer_op[o] = n.op_type(), names.insert(o);
+    for (const auto& o : n.output()) producer_op[o] = n.op_type();
     for (const auto& i : n.input()) reader_ops[i].push_back(n.op_type());
   }
-  auto fresh = [&](const std::string& base) {
-    std::string name = base;
-    for (int k = 1; names.count(name); ++k) name = base + "_" + std::to_string(k);
-    names.insert(name);
-    return name;
-  };
+  FreshNames fresh(g);
   std::vector<onnx::NodeProto> order;
   int split = 0;
   for (const auto& n : g.node()) {
@@ -312,12 +310,10 @@ int pad_narrow_conv_inputs(onnx::GraphProto& g) {
   std::map<std::string, int> producer;
   std::map<std::string, int> readers;
   std::map<std::string, onnx::TensorProto*> inits;
-  std::set<std::string> names;
-  for (auto& t : *g.mutable_initializer()) inits[t.name()] = &t, names.insert(t.name());
+  for (auto& t : *g.mutable_initializer()) inits[t.name()] = &t;
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
-    names.insert(n.name());
-    for (const auto& o : n.output()) producer[o] = i, names.insert(o);
+    for (const auto& o : n.output()) producer[o] = i;
     for (const auto& in : n.input()) ++readers[in];
   }
   for (const auto& v : g.output()) ++readers[v.name()];
@@ -325,12 +321,7 @@ int pad_narrow_conv_inputs(onnx::GraphProto& g) {
     auto it = producer.find(v);
     return it == producer.end() ? nullptr : g.mutable_node(it->second);
   };
-  auto fresh = [&](const std::string& base) {
-    std::string name = base;
-    for (int k = 1; names.count(name); ++k) name = base + "_" + std::to_string(k);
-    names.insert(name);
-    return name;
-  };
+  FreshNames fresh(g);
   std::vector<std::pair<int, onnx::NodeProto>> pads;  // (index of the DQ to insert before, Pad)
   for (int i = 0; i < g.node_size(); ++i) {
     const onnx::NodeProto& conv = g.node(i);

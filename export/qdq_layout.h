@@ -21,11 +21,12 @@
 //    (with one it leaves the Gemm in float). Same sum, in the same order.
 // 4. Narrow conv inputs padded to 4 channels. A Conv on a uint8 activation with fewer than 4
 //    input channels (a grayscale or RGB stem) reads Q -> Pad(zero point) -> DQ with 4 channels and
-//    zero weights for the new ones: the same sums. (Not for int8 activations: ORT converts an int8
-//    Q -> DQ pair to uint8 only when they are adjacent; with the Pad the Conv would stay float.) ORT's QLinearConv cuts each image into tasks of
+//    zero weights for the new ones: the same sums. ORT's QLinearConv cuts each image into tasks of
 //    at least 64K weight x pixel products, so a 1-channel 3x3 stem (16 x 9 weights) got 2 tasks per
 //    image and did not use the second thread; with 4 channels it gets 7 (resnet8, batch 64, 2
-//    threads: the stem 0.92 -> 0.42 ms, the model 1.36x -> ~1.55x over fp32).
+//    threads: the stem 0.92 -> 0.42 ms, the model 1.36x -> 1.62x over fp32, bench_int8.sh).
+//    Not for int8 activations: ORT converts an int8 Q -> DQ pair to uint8 only when they are
+//    adjacent; with the Pad between them the Conv would stay in float.
 #pragma once
 #include <onnx/onnx_pb.h>
 

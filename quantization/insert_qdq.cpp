@@ -32,8 +32,7 @@ bool shares_input_quantizer(const std::string& op) {
   return op == "max_pool2d" || op == "adaptive_max_pool2d" || op == "flatten" || op == "reshape";
 }
 
-bool is_average_pool(const std::string& op) { return op == "avg_pool2d" || op == "adaptive_avg_pool2d";
-}
+bool is_average_pool(const std::string& op) { return op == "avg_pool2d" || op == "adaptive_avg_pool2d"; }
 bool is_static(const ir::Value* v) {
   return v->producer() && ir::passes::is_source(*v->producer());
 }

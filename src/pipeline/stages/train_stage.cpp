@@ -31,7 +31,6 @@ std::optional<NextTraining> next_training_stage(const recipe::Recipe& recipe, si
     const recipe::StageEntry& st = recipe.stages[j];
     if (st.name != "finetune" && st.name != "train") continue;
     NextTraining n;
-    n.index = j;
     n.path = "stages." + std::to_string(j) + "." + st.name;
     n.epochs = st.name == "finetune" ? FinetuneStageDefaults().epochs : TrainStageDefaults().epochs;
     const recipe::ConfigNode* e = st.options.is_map() ? st.options.find("epochs") : nullptr;

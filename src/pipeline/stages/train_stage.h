@@ -39,7 +39,6 @@ class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
 /// modifiers stage `self` installs. `epochs` is its recipe value (or the stage's default);
 /// `path` names it for messages ("stages.3.finetune").
 struct NextTraining {
-  size_t index = 0;
   int64_t epochs = 0;
   std::string path;
 };
