@@ -191,7 +191,9 @@ ir::Value* Importer::invert(const ViewStep& s, ir::Value* in, ir::Value* out, ir
     a.set("dims", inv);
     r = emit_node("permute", {now}, a, 1)->output();
   } else if (s.op == "split") {
-    std::vector<ir::Value*> parts = out->producer()->outputs();
+    ir::Node* p = out->producer();  // after a write, `out` may be the written value: split `in` again
+    if (!p || p->op() != "split" || p->input(0) != in || !(p->attrs() == s.attrs)) p = emit_node("split", {in}, s.attrs, s.nout);
+    std::vector<ir::Value*> parts = p->outputs();
     parts.at(s.index) = now;
     ir::Attrs a;
     a.set("dim", s.attrs.i("dim"));
@@ -237,7 +239,8 @@ AVal Importer::write_inplace(const torch::jit::Node* n, const std::string& kind,
   now.back() = result.value;
   for (size_t i = a.steps.size(); i-- > 0;) now[i] = invert(a.steps[i], a.chain[i], a.chain[i + 1], now[i + 1]);
   a.storage->base = now[0];
-  ++a.storage->version;  // every alias, this one too, re-reads its steps from the new base (sync)
+  a.version = ++a.storage->version;  // every other alias re-reads its steps from the new base (sync)
+  a.chain = std::move(now);          // this one has them: now[i + 1] is step i of now[i]
   AVal r = self;
   r.value = result.value;
   return r;
