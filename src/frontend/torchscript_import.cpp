@@ -109,9 +109,10 @@ ir::Value* Importer::materialize(const AVal& a, const ir::Value* like) {
     auto it = buffers_.find(a.name);
     if (it != buffers_.end()) return it->second;
   }
+  const at::Tensor& held = a.iv.toTensor();  // the same tensor object (detach() makes a new one every call)
   if (!cast && a.name.empty())
-    for (auto& [held, v] : folded_)
-      if (held.unsafeGetTensorImpl() == orig.unsafeGetTensorImpl()) return v;
+    for (auto& f : folded_)
+      if (f.tensor.unsafeGetTensorImpl() == held.unsafeGetTensorImpl() && f.version == held._version()) return f.value;
   std::string hint = !a.name.empty() ? a.name : (scope_.empty() ? std::string("const") : scope_ + ".const");
   ir::Attrs attrs;
   attrs.set("name", model_.add_tensor(hint, t.clone()));
@@ -122,7 +123,7 @@ ir::Value* Importer::materialize(const AVal& a, const ir::Value* like) {
     fail(node_, std::string("constant tensor: ") + e.what());
   }
   if (!cast && !a.name.empty()) buffers_[a.name] = n->output();
-  if (!cast && a.name.empty()) folded_.emplace_back(orig, n->output());
+  if (!cast && a.name.empty()) folded_.push_back({orig, orig._version(), n->output()});
   return n->output();
 }
 

@@ -19,11 +19,47 @@
 
 namespace mc::frontend::ts {
 
+// ---- aliasing (torchscript_alias.cpp) ----
+// A TorchScript tensor is a view of some memory, as in PyTorch: clone and other copying ops make
+// new memory, views (view, transpose, slice, ...) share it. The importer models memory as a
+// Storage whose `base` is the IR value of its current contents, and a tensor as an Alias: the
+// storage and the IR ops (steps) that read the tensor out of it. An in-place op on any alias
+// writes its result back through the inverse steps into a new base and every alias of that
+// storage is re-read from it.
+
+/// The memory of a tensor. `base` is replaced by every in-place write.
+struct Storage {
+  ir::Value* base = nullptr;
+  uint64_t version = 0;
+  std::string param;      // a parameter's name: writing to it would change the model, so it is refused
+  std::string ambiguous;  // where a dropout read it: PyTorch and TorchScript differ on writes (refused)
+};
+
+/// One IR op of a view: reshape, flatten, transpose, permute, squeeze, unsqueeze, or output
+/// `index` of split.
+struct ViewStep {
+  std::string op;
+  ir::Attrs attrs;
+  size_t nout = 1, index = 0;
+  bool batch_major = false;  // of the step's output (handlers override what emit_node derives)
+};
+
+/// A tensor as PyTorch sees it: a view (no steps: the storage itself) of a storage. Every copy of
+/// an AVal shares its Alias, so the tensor's identity survives binding, lists and calls.
+struct Alias {
+  std::shared_ptr<Storage> storage;
+  std::vector<ViewStep> steps;
+  std::vector<int64_t> strides;   // at the import shape: PyTorch's view-or-copy choices follow them
+  std::vector<ir::Value*> chain;  // storage base, then each step's output, as of `version`
+  uint64_t version = 0;
+};
+
 struct AVal {
   enum class Kind { Undef, Const, Tensor, Seq, Poison };
   Kind kind = Kind::Undef;
   c10::IValue iv;                            // Const
-  ir::Value* value = nullptr;                // Tensor
+  ir::Value* value = nullptr;                // Tensor: its current IR value (kept in sync with alias)
+  std::shared_ptr<Alias> alias;              // Tensor: the memory it reads
   std::shared_ptr<std::vector<AVal>> elems;  // Seq (shared: aten::append mutates it for every alias)
   c10::TypePtr type;                         // Seq: its TorchScript type (ListType or TupleType)
   bool batch = false;                        // Const int / 0-d tensor that equals the batch size
@@ -37,12 +73,8 @@ struct AVal {
     a.batch = batch;
     return a;
   }
-  static AVal tensor(ir::Value* v) {
-    AVal a;
-    a.kind = Kind::Tensor;
-    a.value = v;
-    return a;
-  }
+  /// A tensor in new memory of its own (the output of a non-view op, a clone, a parameter).
+  static AVal tensor(ir::Value* v, std::string param = "");
   static AVal seq(std::vector<AVal> e, c10::TypePtr t) {
     AVal a;
     a.kind = Kind::Seq;
@@ -103,6 +135,9 @@ struct OpCtx {
   [[noreturn]] void fail(const std::string& why) const;
 };
 
+/// relu_, add_, ... (not __iadd__ and the like).
+bool is_inplace_kind(const std::string& kind);
+
 using OpHandler = void (*)(OpCtx&);
 /// Handler for an aten op kind (base name, without the in-place underscore); nullptr if none.
 OpHandler find_op_handler(const std::string& kind);
@@ -134,9 +169,10 @@ class Importer {
   std::vector<AVal> call(const torch::jit::Graph& g, std::vector<AVal> args, const std::string& scope);
   void run_block(Frame& f, const torch::jit::Block* b);
   void run_node(Frame& f, const torch::jit::Node* n);
-  const AVal& get(Frame& f, const torch::jit::Value* v) const;
+  /// The binding of v, re-read from its storage if an in-place op wrote there since (sync).
+  const AVal& get(Frame& f, const torch::jit::Value* v);
   void bind(Frame& f, const torch::jit::Value* v, AVal a) { f.env[v] = std::move(a); }
-  std::vector<AVal> inputs_of(Frame& f, const torch::jit::Node* n) const;
+  std::vector<AVal> inputs_of(Frame& f, const torch::jit::Node* n);
 
   // control flow and structure (torchscript_interp.cpp)
   void run_if(Frame& f, const torch::jit::Node* n);
@@ -145,8 +181,24 @@ class Importer {
   void run_get_attr(Frame& f, const torch::jit::Node* n);
   bool run_seq_op(Frame& f, const torch::jit::Node* n, const std::vector<AVal>& in);
   void run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> in);
-  /// After an in-place op on `old_value`, every TS value bound to it now means `now`.
-  void rebind_inplace(const ir::Value* old_value, ir::Value* now);
+
+  // aliasing and in-place ops (torchscript_alias.cpp)
+  /// Brings a tensor (or every tensor of a sequence) up to date with its storage.
+  void sync(AVal& a);
+  ir::Value* replay(const ViewStep& s, ir::Value* x);
+  ir::Value* invert(const ViewStep& s, ir::Value* in, ir::Value* out, ir::Value* now);
+  /// `out`, computed from `src` by single-input ops, as a view of src's storage (or new memory
+  /// where PyTorch copies).
+  AVal view_of(const AVal& src, ir::Value* out);
+  /// After view op `kind` (base name) on inputs `in`: its tensor outputs become views of in[0].
+  void bind_views(const std::string& kind, const std::vector<AVal>& in, std::vector<AVal>& out);
+  /// Writes `result` of in-place op n (base name `kind`) into the memory of `self`; returns the
+  /// op's output (self, with its new value). Refuses writes to parameters and constants.
+  AVal write_inplace(const torch::jit::Node* n, const std::string& kind, const AVal& self, const AVal& result);
+  /// Refuses an in-place op evaluated on constants that changes a module buffer.
+  void check_constant_inplace(const torch::jit::Node* n, const std::vector<AVal>& in);
+  /// The module path of the buffer that `t` is a view of, or "".
+  std::string buffer_of(const at::Tensor& t) const;
 
   // constant evaluation (torchscript_eval.cpp)
   std::vector<AVal> eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta);
@@ -162,7 +214,13 @@ class Importer {
   std::unordered_set<const ir::Value*> batch_major_;
   std::unordered_map<std::string, ir::Value*> params_;
   std::unordered_map<std::string, ir::Value*> buffers_;  // constant nodes by buffer path
-  std::vector<std::pair<at::Tensor, ir::Value*>> folded_;  // constant nodes of folded tensors
+  struct Folded {
+    at::Tensor tensor;
+    int64_t version;  // an in-place op on constants at import time bumps it: the node is then stale
+    ir::Value* value;
+  };
+  std::vector<Folded> folded_;  // constant nodes of folded tensors
+  std::vector<std::pair<std::string, at::Tensor>> module_tensors_;  // buffers read by prim::GetAttr
   int depth_ = 0;
   size_t steps_ = 0;
   friend struct OpCtx;

@@ -25,12 +25,6 @@ bool is_tensor_list_type(const c10::TypePtr& t) {
 
 bool plain(const AVal& a) { return a.is_const() && !a.batch; }
 
-void replace_value(AVal& a, const ir::Value* from, ir::Value* to) {
-  if (a.is_tensor() && a.value == from) a.value = to;
-  if (a.is_seq())
-    for (auto& e : *a.elems) replace_value(e, from, to);
-}
-
 const AVal* find_poison(const AVal& a) {
   if (a.kind == AVal::Kind::Poison) return &a;
   if (a.is_seq())
@@ -48,13 +42,14 @@ bool is_data_dependent(const std::string& kind) {
 
 }  // namespace
 
-const AVal& Importer::get(Frame& f, const torch::jit::Value* v) const {
+const AVal& Importer::get(Frame& f, const torch::jit::Value* v) {
   auto it = f.env.find(v);
   if (it == f.env.end()) throw Error("internal: TorchScript value %" + v->debugName() + " has no binding");
+  sync(it->second);
   return it->second;
 }
 
-std::vector<AVal> Importer::inputs_of(Frame& f, const torch::jit::Node* n) const {
+std::vector<AVal> Importer::inputs_of(Frame& f, const torch::jit::Node* n) {
   std::vector<AVal> in;
   in.reserve(n->inputs().size());
   for (const torch::jit::Value* v : n->inputs()) in.push_back(get(f, v));
@@ -130,9 +125,10 @@ void Importer::run_get_attr(Frame& f, const torch::jit::Node* n) {
   const std::string path = obj.name.empty() ? name : obj.name + "." + name;
   AVal a = AVal::constant(v);
   if (v.isTensor() && v.toTensor().defined() && cls->is_module() && cls->is_parameter(*slot)) {
-    a = AVal::tensor(param(path, v.toTensor(), obj.name));
+    a = AVal::tensor(param(path, v.toTensor(), obj.name), path);
   } else if (v.isTensor() || v.isObject()) {
     a.name = path;  // buffers keep their module path as store name; submodules as scope
+    if (v.isTensor()) module_tensors_.emplace_back(path, v.toTensor());
   }
   bind(f, n->output(), std::move(a));
 }
@@ -323,11 +319,6 @@ bool Importer::run_seq_op(Frame& f, const torch::jit::Node* n, const std::vector
   return false;
 }
 
-void Importer::rebind_inplace(const ir::Value* old_value, ir::Value* now) {
-  for (Frame* fr : frames_)
-    for (auto& [v, a] : fr->env) replace_value(a, old_value, now);
-}
-
 void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> in) {
   const std::string kind = n->kind().toQualString();
   bool any_ir = false;
@@ -338,6 +329,8 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
   }
   if (poison) {  // propagate: the error surfaces where the value is needed (output, branch condition)
     AVal p = *poison;
+    if (is_inplace_kind(kind))  // dropping the write would leave every alias of its tensor wrong
+      fail(n, "in-place '" + kind + "' writes a value the importer cannot compute", p.name);
     if (is_data_dependent(kind) && !p.data_dependent)
       p = AVal::poison("'" + kind + "' turns tensor data into a Python value at " + where(n) + " (the tensor comes from: " +
                        p.name + ")", true);
@@ -346,10 +339,11 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
   }
   std::vector<AVal> out;
   if (!any_ir || is_meta_op(kind)) {
+    check_constant_inplace(n, in);
     out = eval(n, in, any_ir);
   } else {
     std::string base = kind;
-    bool inplace = base.size() > 2 && base.back() == '_' && base.compare(base.size() - 2, 2, "__") != 0;
+    bool inplace = is_inplace_kind(kind);
     if (inplace) base.pop_back();
     OpHandler h = find_op_handler(base);
     if (!h) {
@@ -374,8 +368,8 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
       if (out[i].kind == AVal::Kind::Undef)
         out[i] = AVal::poison("output " + std::to_string(i) + " of '" + kind + "' is not supported by the importer (at " +
                               where(n) + ")");
-    if (inplace && in[0].is_tensor() && !out.empty() && out[0].is_tensor() && out[0].value != in[0].value)
-      rebind_inplace(in[0].value, out[0].value);
+    bind_views(base, in, out);
+    if (inplace) out[0] = write_inplace(n, base, in[0], out[0]);
   }
   for (size_t i = 0; i < out.size(); ++i) bind(f, n->output(i), std::move(out[i]));
 }

@@ -1,7 +1,9 @@
 // The aten -> IR op table of the TorchScript importer. Each handler reads the node's abstract
 // inputs (IR tensors and constants) and emits IR ops with attributes taken from the constant
-// inputs. In-place variants (relu_, add_, ...) reach the handler of their base name; the
-// interpreter rebinds the mutated value. Ops on constants only never get here (they are folded).
+// inputs. In-place variants (relu_, add_, ...) reach the handler of their base name, which
+// computes the result out of place; the interpreter writes it into the tensor's memory, and makes
+// the outputs of view ops views (torchscript_alias.cpp). Ops on constants only never get here (they
+// are folded).
 #include <algorithm>
 #include <cfloat>
 #include <map>
@@ -130,6 +132,15 @@ void softmax(OpCtx& c) {
 }
 void dropout(OpCtx& c) { unary(c, "dropout", attrs({{"p", c.f(1)}})); }
 void alias(OpCtx& c) { c.out[0] = c.in[0]; }
+void copy_of(OpCtx& c) { c.set(c.t(0)); }  // clone (and contiguous, unless it returns its input): new memory
+void copy(OpCtx& c) {                       // copy_(self, src, non_blocking): src's values, in self's memory
+  ir::Value* self = c.t(0);
+  ir::Value* src = c.t(1, self);
+  if (src->type() != self->type())
+    c.fail("copying a " + ir::type_str(src->type()) + " tensor into a " + ir::type_str(self->type()) +
+           " one (broadcast or dtype conversion) is not supported; give the source the destination's shape and dtype");
+  c.set(src);
+}
 void clamp(OpCtx& c) {
   auto bound = [&](size_t k, double dflt) {
     if (c.none(k) || k >= c.size()) return dflt;
@@ -352,6 +363,12 @@ void slice_op(OpCtx& c) {  // slice(x, dim, start, end, step)
   int64_t start = c.none(2) ? 0 : c.i(2), end = c.none(3) ? INT64_MAX : c.i(3);
   c.set(slice(c, c.t(0), c.i(1), start, end));
 }
+void narrow(OpCtx& c) {  // narrow(x, dim, start, length)
+  ir::Value* x = c.t(0);
+  int64_t d = wrap(c, c.i(1), rank(x)), start = c.i(2);
+  if (start < 0) start += x->shape()[static_cast<size_t>(d)];
+  c.set(slice(c, x, d, start, start + c.i(3)));
+}
 void select(OpCtx& c) {  // select(x, dim, index) = x[index] along dim
   ir::Value* x = c.t(0);
   int64_t d = wrap(c, c.i(1), rank(x)), idx = c.i(2);
@@ -444,7 +461,8 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::clamp_min", clamp}, {"aten::clamp_max", clamp},
       {"aten::dropout", dropout}, {"aten::feature_dropout", dropout}, {"aten::alpha_dropout", dropout},
       {"aten::feature_alpha_dropout", dropout},
-      {"aten::contiguous", alias}, {"aten::clone", alias}, {"aten::detach", alias}, {"aten::alias", alias},
+      {"aten::contiguous", copy_of}, {"aten::clone", copy_of}, {"aten::detach", alias}, {"aten::alias", alias},
+      {"aten::copy", copy},
       {"aten::_convolution", convolution}, {"aten::conv2d", conv2d}, {"aten::linear", linear},
       {"aten::addmm", addmm}, {"aten::matmul", matmul}, {"aten::mm", matmul}, {"aten::bmm", matmul},
       {"aten::batch_norm", batch_norm}, {"aten::layer_norm", layer_norm},
@@ -454,7 +472,7 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::reshape", reshape}, {"aten::permute", permute}, {"aten::transpose", transpose},
       {"aten::t", transpose}, {"aten::chunk", split}, {"aten::unsafe_chunk", split}, {"aten::split", split},
       {"aten::unsafe_split", split}, {"aten::split_with_sizes", split}, {"aten::unsafe_split_with_sizes", split},
-      {"aten::slice", slice_op}, {"aten::select", select}, {"aten::squeeze", squeeze},
+      {"aten::slice", slice_op}, {"aten::select", select}, {"aten::narrow", narrow}, {"aten::squeeze", squeeze},
       {"aten::unsqueeze", unsqueeze}, {"aten::constant_pad_nd", pad}, {"aten::pad", pad},
       {"aten::reflection_pad2d", pad}, {"aten::replication_pad2d", pad},
       {"aten::max_pool2d", max_pool}, {"aten::max_pool2d_with_indices", max_pool}, {"aten::avg_pool2d", avg_pool},
