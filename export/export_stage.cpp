@@ -6,6 +6,8 @@
 
 #include "common/error.h"
 #include "export/onnx_export.h"
+#include "export/ort_eval.h"
+#include "pipeline/data_context.h"
 #include "export/tensorrt_check.h"
 #include "ir/passes/optimize.h"
 
@@ -16,6 +18,49 @@ void ExportStageOptions::visit(recipe::Visitor& v) {
   v.field("opset", opset, "ONNX opset", recipe::Spec::range(kMinOpset, kMaxOpset));
   v.field("optimize", optimize, "run the graph clean-up passes (BN folding, ...) on the exported copy");
   v.field("dynamic_batch", dynamic_batch, "symbolic batch dimension");
+  v.field("ort_eval", ort_eval,
+          "top-1 of the written file in ONNX Runtime on data.val, beside ours (auto: when node, onnxruntime-node "
+          "and data.val are there; true: required; false: never)",
+          recipe::Spec::one_of({"auto", "true", "false"}));
+}
+
+void ExportStage::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
+  if (options_.ort_eval != "true") return;
+  const OrtRuntime& rt = find_ort_runtime();
+  if (rt.available()) return;
+  const recipe::ConfigNode& opts = recipe.stages[index].options;
+  const recipe::ConfigNode* key = opts.is_map() ? opts.find("ort_eval") : nullptr;
+  diag.error(key ? key->loc() : recipe.stages[index].loc,
+             "'stages." + std::to_string(index) + ".export.ort_eval' = true needs ONNX Runtime, which is not available: " +
+                 rt.error + " (or set ort_eval: auto to export without it)");
+}
+
+nlohmann::json ExportStage::ort_eval_details(pipeline::RunContext& ctx, const std::string& onnx) const {
+  if (!ctx.data.has("val")) return {{"status", "not_measured"}, {"reason", "no data.val in the recipe"}};
+  const OrtRuntime& rt = find_ort_runtime();
+  if (!rt.available()) {
+    if (options_.ort_eval == "true") throw RuntimeFailure("export: ONNX Runtime is not available: " + rt.error);
+    spdlog::warn("export: ONNX Runtime not available, the exported file's accuracy is not measured: {}", rt.error);
+    return {{"status", "unavailable"}, {"reason", "ONNX Runtime not available: " + rt.error}};
+  }
+  train::ProgressOptions po;
+  po.quiet = ctx.quiet;
+  po.label = "export: ONNX Runtime eval";
+  auto loader = ctx.data.loader("val", false);
+  OrtEvalResult r;
+  try {
+    r = exporter::evaluate_in_ort(rt, onnx, ctx.model, *loader, ctx.recipe.threads, po);
+  } catch (const RuntimeFailure& e) {
+    if (options_.ort_eval == "true") throw;
+    spdlog::warn("export: {}", e.what());
+    return {{"status", "failed"}, {"reason", e.what()}, {"onnxruntime", rt.version}};
+  }
+  spdlog::info("export: ONNX Runtime {} top-1 {:.2f}% (ours {:.2f}%) on {} images of data.val, top-1 agreement {:.2f}%, "
+               "{:.1f} s", rt.version, r.ort.top1 * 100, r.ours.top1 * 100, r.count, r.agreement * 100, r.seconds);
+  return {{"status", "done"},           {"onnxruntime", rt.version},  {"count", r.count},
+          {"top1_ort", r.ort.top1},     {"top1_ours", r.ours.top1},   {"top5_ort", r.ort.top5},
+          {"top5_ours", r.ours.top5},   {"top1_agreement", r.agreement}, {"max_abs_diff", r.max_abs_diff},
+          {"seconds", r.seconds}};
 }
 
 void ExportStage::run(pipeline::RunContext& ctx) {
@@ -36,6 +81,7 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   ctx.details["bytes"] = bytes;
   ctx.details["opset"] = options_.opset;
   ctx.details["nodes"] = copy.graph.num_nodes();
+  if (options_.ort_eval != "false") ctx.details["ort_eval"] = ort_eval_details(ctx, p.string());
 }
 
 void CheckTensorrtOptions::visit(recipe::Visitor& v) {

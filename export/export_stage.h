@@ -9,16 +9,30 @@ struct ExportStageOptions {
   int64_t opset = 13;
   bool optimize = true;
   bool dynamic_batch = true;
+  std::string ort_eval = "auto";  // auto | true | false
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
 };
 
 /// Exports a copy of the model (optimised by ir::passes::optimize unless `optimize: false`); the
 /// model the pipeline carries on is unchanged. Relative paths go into the run directory.
+/// `ort_eval` then measures the written file's top-1 in ONNX Runtime on data.val beside ours on
+/// the same images (export/ort_eval.h; report details `ort_eval`): auto = when ONNX Runtime and
+/// data.val are there (else the report says why not), true = required (validation error when
+/// ONNX Runtime cannot be loaded), false = never.
 class ExportStage : public pipeline::StageWithOptions<ExportStageOptions> {
  public:
   using StageWithOptions::StageWithOptions;
   void run(pipeline::RunContext& ctx) override;
+  std::vector<std::string> needs_data() const override {
+    return options_.ort_eval == "true" ? std::vector<std::string>{"val"} : std::vector<std::string>{};
+  }
+  /// ort_eval: true needs ONNX Runtime: loaded once here, so `compress validate` reports it missing.
+  void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override;
+
+ private:
+  /// The report's `ort_eval` object for the file at `onnx`.
+  nlohmann::json ort_eval_details(pipeline::RunContext& ctx, const std::string& onnx) const;
 };
 
 struct CheckTensorrtOptions {

@@ -27,6 +27,10 @@ class BlockPrune : public pipeline::StageWithOptions<BlockPruneOptions> {
   std::vector<std::string> needs_data() const override {
     return options_.count > 0 ? std::vector<std::string>{"calib"} : std::vector<std::string>{};
   }
+  std::vector<LabelUse> needs_labels() const override {
+    if (needs_data().empty()) return {};
+    return {{"calib", "count: ranks blocks by the loss increase"}};
+  }
 };
 
 }  // namespace mc::prune

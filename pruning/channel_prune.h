@@ -66,6 +66,10 @@ class ChannelPrune : public pipeline::StageWithOptions<ChannelPruneOptions> {
   std::vector<std::string> needs_data() const override {
     return options_.criterion == "taylor" ? std::vector<std::string>{"calib"} : std::vector<std::string>{};
   }
+  std::vector<LabelUse> needs_labels() const override {
+    if (needs_data().empty()) return {};
+    return {{"calib", "criterion: taylor scores channels by loss gradients"}};
+  }
 };
 
 /// Shell-style glob over a whole scope ('*' matches any run, '?' one character).

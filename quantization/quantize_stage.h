@@ -56,6 +56,11 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
     if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision || options_.adaround) return {"calib"};
     return {};
   }
+  /// Calibration, bias correction and AdaRound read images only; mixed precision measures the loss.
+  std::vector<LabelUse> needs_labels() const override {
+    if (options_.mixed_precision) return {{"calib", "mixed_precision measures the loss increase per layer"}};
+    return {};
+  }
 
  private:
   /// Measures per-layer sensitivities on the calib split and sets the plan's weight bits.

@@ -1,6 +1,7 @@
 // The dataset interface of the data layer, plus views over datasets (Subset, limit, calib_subset).
 //
-// A Dataset is an indexable collection of labelled images. Every image is a float32 tensor
+// A Dataset is an indexable collection of images, labelled except for calibration sets
+// (has_labels() false: every label is kNoLabel). Every image is a float32 tensor
 // C x H x W with values in [0, 1] (before any Normalize transform). Datasets are immutable after
 // construction and all const methods are safe to call from several threads at once (the
 // DataLoader's workers do).
@@ -15,10 +16,13 @@
 
 namespace mc::data {
 
-/// One labelled sample.
+/// The label of every sample of an unlabelled dataset (calibration images).
+constexpr int64_t kNoLabel = -1;
+
+/// One sample.
 struct Example {
   at::Tensor image;   // float32 C x H x W, values in [0, 1]
-  int64_t label = 0;  // class index in [0, num_classes)
+  int64_t label = 0;  // class index in [0, num_classes), kNoLabel when the dataset has no labels
 };
 
 /// A batch of samples.
@@ -40,8 +44,11 @@ class Dataset {
   /// Label of sample i without decoding the image (cheap for every built-in dataset).
   virtual int64_t label(size_t i) const { return get(i).label; }
 
-  /// Number of classes (labels are in [0, num_classes)).
+  /// Number of classes (labels are in [0, num_classes)); 0 for an unlabelled dataset.
   virtual int64_t num_classes() const = 0;
+  /// False for an unlabelled dataset (npy without labels, a flat image folder): only stages that
+  /// read images alone (calibration) may use it.
+  virtual bool has_labels() const { return true; }
   /// Shape {C, H, W} of a sample. For image folders it is the shape of the first image;
   /// other images may differ (add a resize / center_crop transform to batch them).
   virtual std::vector<int64_t> sample_shape() const = 0;
@@ -71,6 +78,7 @@ class Subset : public Dataset {
   Example get(size_t i) const override;
   int64_t label(size_t i) const override;
   int64_t num_classes() const override { return base_->num_classes(); }
+  bool has_labels() const override { return base_->has_labels(); }
   std::vector<int64_t> sample_shape() const override { return base_->sample_shape(); }
   std::string name() const override { return base_->name(); }
   std::vector<std::string> class_names() const override { return base_->class_names(); }

@@ -38,11 +38,13 @@ std::shared_ptr<const Dataset> make_dataset(const DatasetSpec& spec) {
     need_path("the cifar-10-batches-bin directory");
     ds = open_cifar10(spec.path, split, key);
   } else if (spec.kind == "imagefolder") {
-    need_path("a folder laid out as <root>/<class>/<image>");
-    ds = std::make_shared<ImageFolderDataset>(spec.path, spec.channels == 0 ? 3 : spec.channels, key);
+    need_path(spec.labels_optional ? "a folder laid out as <root>/<class>/<image> or <root>/<image>"
+                                   : "a folder laid out as <root>/<class>/<image>");
+    ds = std::make_shared<ImageFolderDataset>(spec.path, spec.channels == 0 ? 3 : spec.channels, key,
+                                              spec.labels_optional);
   } else if (spec.kind == "npy") {
     need_path("an N x C x H x W images .npy");
-    ds = open_npy(spec.path, spec.labels_path, key);
+    ds = open_npy(spec.path, spec.labels_path, key, spec.labels_optional);
   } else {
     std::string list;
     for (const auto& k : dataset_kinds()) list += (list.empty() ? "" : ", ") + k;

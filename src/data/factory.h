@@ -29,6 +29,9 @@ struct DatasetSpec {
   std::string labels_path;
   /// imagefolder only: 3 = RGB (default), 1 = grayscale. 0 = the dataset's default.
   int64_t channels = 0;
+  /// The split may be unlabelled (data.calib): npy without a labels file, an imagefolder with
+  /// the images directly in the root. The dataset's has_labels() then says false.
+  bool labels_optional = false;
   /// > 0: keep only `limit` samples (the first ones, or a seeded random choice with limit_shuffle).
   int64_t limit = 0;
   bool limit_shuffle = false;

@@ -28,9 +28,19 @@ bool is_hidden(const fs::path& p) {
   return !n.empty() && n[0] == '.';
 }
 
+std::vector<fs::path> image_files(const fs::path& dir) {
+  std::vector<fs::path> imgs;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!is_hidden(e.path()) && !e.is_directory() && is_image_file(e.path())) imgs.push_back(e.path());
+  }
+  std::sort(imgs.begin(), imgs.end());
+  return imgs;
+}
+
 }  // namespace
 
-ImageFolderDataset::ImageFolderDataset(const std::string& root, int64_t channels, const std::string& config_key)
+ImageFolderDataset::ImageFolderDataset(const std::string& root, int64_t channels, const std::string& config_key,
+                                       bool allow_flat)
     : root_(root), channels_(channels) {
   const std::string key = config_key.empty() ? "data.train" : config_key;
   if (channels != 1 && channels != 3) {
@@ -39,32 +49,34 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, int64_t channels
   }
   if (!fs::is_directory(root)) {
     throw InputError("dataset 'imagefolder': directory " + root + " not found (set " + key +
-                     ".path to a folder laid out as <root>/<class>/<image>)");
+                     ".path to a folder laid out as <root>/<class>/<image>" +
+                     (allow_flat ? " or <root>/<image> without labels" : "") + ")");
   }
   std::vector<fs::path> class_dirs;
   for (const auto& e : fs::directory_iterator(root)) {
     if (e.is_directory() && !is_hidden(e.path())) class_dirs.push_back(e.path());
   }
   std::sort(class_dirs.begin(), class_dirs.end());
-  if (class_dirs.empty()) {
-    throw InputError("dataset 'imagefolder': " + root +
-                     " has no class subdirectories (expected <root>/<class>/<image>, one folder per class)");
+  if (class_dirs.empty() && allow_flat) {  // unlabelled: the images lie in the root
+    has_labels_ = false;
+    for (const auto& p : image_files(root)) {
+      files_.push_back(p.string());
+      labels_.push_back(kNoLabel);
+    }
+  } else if (class_dirs.empty()) {
+    throw InputError("dataset 'imagefolder': " + root + " has no class subdirectories (expected <root>/<class>/<image>, "
+                     "one folder per class; only data.calib may be a flat folder of unlabelled images)");
   }
   for (size_t c = 0; c < class_dirs.size(); ++c) {
     classes_.push_back(class_dirs[c].filename().string());
-    std::vector<fs::path> imgs;
-    for (const auto& e : fs::directory_iterator(class_dirs[c])) {
-      if (!is_hidden(e.path()) && !e.is_directory() && is_image_file(e.path())) imgs.push_back(e.path());
-    }
-    std::sort(imgs.begin(), imgs.end());
-    for (const auto& p : imgs) {
+    for (const auto& p : image_files(class_dirs[c])) {
       files_.push_back(p.string());
       labels_.push_back(static_cast<int64_t>(c));
     }
   }
   if (files_.empty()) {
-    throw InputError("dataset 'imagefolder': no images found under " + root +
-                     " (expected <root>/<class>/<image> with .png/.jpg/.bmp/... files)");
+    throw InputError("dataset 'imagefolder': no images found under " + root + " (expected " +
+                     (has_labels_ ? "<root>/<class>/<image>" : "<root>/<image>") + " with .png/.jpg/.bmp/... files)");
   }
 }
 

@@ -1,4 +1,5 @@
-// A directory of images, one subdirectory per class: root/<class>/<image>.
+// A directory of images, one subdirectory per class: root/<class>/<image>; for calibration also
+// a flat folder of unlabelled images: root/<image>.
 #pragma once
 #include <memory>
 #include <mutex>
@@ -17,7 +18,10 @@ class ImageFolderDataset : public Dataset {
   /// ignored. `channels` is 3 (RGB, default) or 1 (grayscale).
   /// Throws InputError when `root` is missing, has no class subdirectories or no images.
   /// `config_key` (e.g. "data.train") names the recipe setting in error messages.
-  explicit ImageFolderDataset(const std::string& root, int64_t channels = 3, const std::string& config_key = "");
+  /// `allow_flat` (data.calib): a root without subdirectories is an unlabelled dataset of the
+  /// images in it (has_labels() false, labels kNoLabel) instead of an error.
+  explicit ImageFolderDataset(const std::string& root, int64_t channels = 3, const std::string& config_key = "",
+                              bool allow_flat = false);
 
   size_t size() const override { return files_.size(); }
   /// Decodes the image with OpenCV (BGR converted to RGB). Throws InputError naming the file
@@ -25,6 +29,7 @@ class ImageFolderDataset : public Dataset {
   Example get(size_t i) const override;
   int64_t label(size_t i) const override { return labels_.at(i); }
   int64_t num_classes() const override { return static_cast<int64_t>(classes_.size()); }
+  bool has_labels() const override { return has_labels_; }
   /// Shape of the first image (decoded once, on first call).
   std::vector<int64_t> sample_shape() const override;
   std::string name() const override { return "imagefolder(" + root_ + ")"; }
@@ -35,6 +40,7 @@ class ImageFolderDataset : public Dataset {
  private:
   std::string root_;
   int64_t channels_ = 3;
+  bool has_labels_ = true;
   std::vector<std::string> classes_;
   std::vector<std::string> files_;
   std::vector<int64_t> labels_;

@@ -11,7 +11,7 @@ namespace mc::data {
 namespace fs = std::filesystem;
 
 std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const std::string& labels_path,
-                                        const std::string& config_key) {
+                                        const std::string& config_key, bool labels_optional) {
   const std::string& key = config_key;
   if (images_path.empty()) {
     throw InputError("dataset 'npy': no images file given (set " + key + ".path to an N x C x H x W .npy file)");
@@ -20,14 +20,15 @@ std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const st
   std::string labels_file = labels_path;
   if (fs::is_directory(images_path)) {
     images_file = (fs::path(images_path) / "images.npy").string();
-    if (labels_file.empty()) labels_file = (fs::path(images_path) / "labels.npy").string();
+    const std::string in_dir = (fs::path(images_path) / "labels.npy").string();
+    if (labels_file.empty() && (!labels_optional || fs::exists(in_dir))) labels_file = in_dir;
   }
-  if (labels_file.empty()) {
+  if (labels_file.empty() && !labels_optional) {
     throw InputError("dataset 'npy': no labels file given for " + images_file + " (set " + key +
-                     ".labels to a .npy of N integer labels)");
+                     ".labels to a .npy of N integer labels; only data.calib may be unlabelled)");
   }
   for (const auto& [f, what] : {std::pair{images_file, ".path"}, std::pair{labels_file, ".labels"}}) {
-    if (!fs::is_regular_file(f)) {
+    if (!f.empty() && !fs::is_regular_file(f)) {
       throw InputError("dataset 'npy': " + f + " not found (check " + key + what + ")");
     }
   }
@@ -41,6 +42,9 @@ std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const st
     throw InputError("dataset 'npy': " + images_file + " has dtype " + std::string(at::toString(images.scalar_type())) +
                      "; images must be uint8 (0..255) or float (0..1)");
   }
+  if (labels_file.empty())  // unlabelled calibration images
+    return std::make_shared<TensorDataset>("npy(" + images_file + ")", images, at::Tensor(), 0,
+                                           std::vector<std::string>{}, images_file);
   at::Tensor labels = read_npy(labels_file);
   if (labels.dim() != 1 || at::isFloatingType(labels.scalar_type()) || labels.scalar_type() == at::kBool) {
     throw InputError("dataset 'npy': " + labels_file + " must hold a 1-D array of integer labels (got a " +

@@ -13,9 +13,11 @@ namespace mc::data {
 ///   labels: N integers (int64, int32, or any integer dtype) in [0, num_classes).
 /// `images_path` may also be a directory holding images.npy and labels.npy; a non-empty
 /// `labels_path` always wins. num_classes = max(label) + 1.
+/// `labels_optional` (data.calib): without a labels file the dataset is unlabelled
+/// (has_labels() false) instead of an error.
 /// Throws InputError (naming the path and the recipe key `config_key`, e.g. "data.train") for
 /// missing files, wrong ranks/dtypes or mismatched lengths.
 std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const std::string& labels_path,
-                                        const std::string& config_key = "data.train");
+                                        const std::string& config_key = "data.train", bool labels_optional = false);
 
 }  // namespace mc::data

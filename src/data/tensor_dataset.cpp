@@ -27,10 +27,11 @@ TensorDataset::TensorDataset(std::string name, at::Tensor images, at::Tensor lab
     throw InputError(where + ": images must be uint8 or floating point, got " +
                      std::string(at::toString(images.scalar_type())));
   }
-  if (!labels.defined() || labels.dim() != 1) {
-    throw InputError(where + ": labels must be a 1-D array, got shape " +
-                     (labels.defined() ? shape_str(labels) : std::string("<none>")));
+  if (!labels.defined()) {  // unlabelled (calibration images)
+    has_labels_ = false;
+    labels = at::full({images.size(0)}, kNoLabel, at::kLong);
   }
+  if (labels.dim() != 1) throw InputError(where + ": labels must be a 1-D array, got shape " + shape_str(labels));
   if (at::isFloatingType(labels.scalar_type()) || labels.scalar_type() == at::kBool) {
     throw InputError(where + ": labels must be integers, got " + std::string(at::toString(labels.scalar_type())));
   }
@@ -42,7 +43,7 @@ TensorDataset::TensorDataset(std::string name, at::Tensor images, at::Tensor lab
   labels_ = labels.to(at::kLong).contiguous();
   label_ptr_ = labels_.data_ptr<int64_t>();
 
-  if (labels_.numel() > 0) {
+  if (has_labels_ && labels_.numel() > 0) {
     const int64_t lo = labels_.min().item<int64_t>();
     const int64_t hi = labels_.max().item<int64_t>();
     if (lo < 0) throw InputError(where + ": negative label " + std::to_string(lo));

@@ -53,62 +53,85 @@ std::vector<data::TransformSpec> parse_transforms(const ConfigNode& node, const 
 const recipe::DataSplitSpec& DataContext::spec_of(const std::string& split) const {
   if (split == "train") return recipe_.data.train;
   if (split == "val") return recipe_.data.val;
-  return recipe_.data.calib.from == "val" ? recipe_.data.val : recipe_.data.train;
+  const recipe::CalibSpec& c = recipe_.data.calib;
+  if (c.own_dataset()) return c.source;
+  return c.from_split() == "val" ? recipe_.data.val : recipe_.data.train;
+}
+
+void DataContext::open_split(const std::string& split, const recipe::DataSplitSpec& s, recipe::Diagnostics& diag) {
+  const ConfigNode* node = recipe_.tree.find("data") ? recipe_.tree.find("data")->find(split) : nullptr;
+  recipe::Location loc = node ? node->loc() : recipe::Location{recipe_.source_path, 1, 1};
+  if (s.dataset.empty()) {
+    diag.error(loc, "'data." + split + "' needs 'dataset:' (fashion_mnist, mnist, cifar10, imagefolder, npy)");
+    return;
+  }
+  auto resolve = [&](const std::string& p) {
+    return p.empty() || fs::path(p).is_absolute() ? p : (fs::path(recipe_.base_dir) / p).string();
+  };
+  data::DatasetSpec ds;
+  ds.kind = s.dataset;
+  ds.path = resolve(s.path);
+  ds.split = !s.split.empty() ? s.split : split == "val" ? "test" : "train";
+  ds.labels_path = resolve(s.labels);
+  ds.channels = s.channels;
+  ds.labels_optional = split == "calib";
+  ds.limit = s.limit;
+  ds.limit_shuffle = true;
+  ds.seed = static_cast<uint64_t>(recipe_.seed);
+  ds.config_key = "data." + split;
+  try {
+    datasets_[split] = data::make_dataset(ds);
+  } catch (const InputError& e) {
+    diag.error(loc, e.what());
+    return;
+  }
+  auto specs = parse_transforms(s.transform, "data." + split + ".transform", recipe_.base_dir, diag);
+  try {
+    transforms_[split] = data::make_transforms(specs, "data." + split + ".transform");
+  } catch (const InputError& e) {
+    diag.error(loc, e.what());
+  }
+}
+
+void DataContext::open_calib(recipe::Diagnostics& diag) {
+  const recipe::CalibSpec& c = recipe_.data.calib;
+  const ConfigNode* data_node = recipe_.tree.find("data");
+  const ConfigNode* calib_node = data_node ? data_node->find("calib") : nullptr;
+  const ConfigNode* from_node = calib_node && calib_node->is_map() ? calib_node->find("from") : nullptr;
+  const recipe::Location calib_loc = calib_node ? calib_node->loc() : recipe::Location{recipe_.source_path, 1, 1};
+  const std::string from = c.own_dataset() ? "calib" : c.from_split();
+  if (c.own_dataset() && !c.from.empty()) {
+    diag.error(from_node ? from_node->loc() : calib_loc,
+               "'data.calib' has both 'from: " + c.from + "' and 'dataset: " + c.source.dataset +
+                   "': give one (from: train|val draws from that split; dataset: ... is a calibration set of its own)");
+  }
+  if (c.own_dataset()) {
+    open_split("calib", c.source, diag);
+  } else if (!has(from)) {
+    diag.error(from_node ? from_node->loc() : calib_loc, "'data.calib.from: " + from + "' needs a 'data." + from + "' section");
+  }
+  if (!has(from)) return;
+  try {
+    datasets_["calib"] = data::calib_subset(datasets_[from], c.samples, static_cast<uint64_t>(recipe_.seed));
+  } catch (const InputError& e) {
+    diag.error(calib_loc, e.what());
+    datasets_["calib"] = datasets_[from];  // reported once here, not again as a missing split by the stages
+  }
+  // Calibration uses evaluation transforms (no random augmentation): its own `transform:` when it
+  // has a dataset and gives one, else data.val's, else those of the split it is drawn from.
+  if (c.own_dataset() && !c.source.transform.is_null()) return;
+  if (transforms_.count("val")) transforms_["calib"] = transforms_["val"];
+  else if (transforms_.count(from)) transforms_["calib"] = transforms_[from];
 }
 
 void DataContext::open(recipe::Diagnostics& diag) {
   const auto& d = recipe_.data;
-  auto open_split = [&](const std::string& split, const recipe::DataSplitSpec& s) {
-    const ConfigNode* node = recipe_.tree.find("data") ? recipe_.tree.find("data")->find(split) : nullptr;
-    recipe::Location loc = node ? node->loc() : recipe::Location{recipe_.source_path, 1, 1};
-    if (s.dataset.empty()) {
-      diag.error(loc, "'data." + split + "' needs 'dataset:' (fashion_mnist, mnist, cifar10, imagefolder, npy)");
-      return;
-    }
-    data::DatasetSpec ds;
-    ds.kind = s.dataset;
-    ds.path = s.path.empty() || fs::path(s.path).is_absolute() ? s.path : (fs::path(recipe_.base_dir) / s.path).string();
-    ds.split = !s.split.empty() ? s.split : split == "val" ? "test" : "train";
-    ds.labels_path = s.labels.empty() || fs::path(s.labels).is_absolute() ? s.labels : (fs::path(recipe_.base_dir) / s.labels).string();
-    ds.limit = s.limit;
-    ds.limit_shuffle = true;
-    ds.seed = static_cast<uint64_t>(recipe_.seed);
-    ds.config_key = "data." + split;
-    try {
-      datasets_[split] = data::make_dataset(ds);
-    } catch (const InputError& e) {
-      diag.error(loc, e.what());
-      return;
-    }
-    auto specs = parse_transforms(s.transform, "data." + split + ".transform", recipe_.base_dir, diag);
-    try {
-      transforms_[split] = data::make_transforms(specs, "data." + split + ".transform");
-    } catch (const InputError& e) {
-      diag.error(loc, e.what());
-    }
-  };
-  if (d.train.present) open_split("train", d.train);
-  if (d.val.present) open_split("val", d.val);
-  if (d.calib.present) {
-    const std::string from = d.calib.from;
-    const ConfigNode* data_node = recipe_.tree.find("data");
-    const ConfigNode* calib_node = data_node ? data_node->find("calib") : nullptr;
-    const ConfigNode* from_node = calib_node && calib_node->is_map() ? calib_node->find("from") : nullptr;
-    const recipe::Location calib_loc = calib_node ? calib_node->loc() : recipe::Location{recipe_.source_path, 1, 1};
-    if (!has(from)) {
-      diag.error(from_node ? from_node->loc() : calib_loc, "'data.calib.from: " + from + "' needs a 'data." + from + "' section");
-    } else {
-      try {
-        datasets_["calib"] = data::calib_subset(datasets_[from], d.calib.samples, static_cast<uint64_t>(recipe_.seed));
-      } catch (const InputError& e) {
-        diag.error(calib_loc, e.what());
-        datasets_["calib"] = datasets_[from];  // reported once here, not again as a missing split by the stages
-      }
-      // Calibration uses evaluation transforms (no random augmentation) when a val split exists.
-      transforms_["calib"] = transforms_.count("val") ? transforms_["val"] : transforms_[from];
-    }
-  }
+  if (d.train.present) open_split("train", d.train, diag);
+  if (d.val.present) open_split("val", d.val, diag);
+  if (d.calib.present) open_calib(diag);
 }
+
+bool DataContext::has_labels(const std::string& split) const { return has(split) && dataset(split)->has_labels(); }
 
 std::shared_ptr<const data::Dataset> DataContext::dataset(const std::string& split) const {
   auto it = datasets_.find(split);

@@ -18,6 +18,8 @@ class DataContext {
   /// Opens every split the recipe names; errors go to `diag` with the recipe location.
   void open(recipe::Diagnostics& diag);
   bool has(const std::string& split) const { return datasets_.count(split) != 0; }
+  /// False for a split without labels (data.calib given as unlabelled images) or not open.
+  bool has_labels(const std::string& split) const;
   std::shared_ptr<const data::Dataset> dataset(const std::string& split) const;
   /// A loader over `split` ("train", "val", "calib"). Training loaders shuffle (seeded per epoch).
   std::unique_ptr<data::DataLoader> loader(const std::string& split, bool training) const;
@@ -27,6 +29,9 @@ class DataContext {
 
  private:
   const recipe::DataSplitSpec& spec_of(const std::string& split) const;
+  void open_split(const std::string& split, const recipe::DataSplitSpec& s, recipe::Diagnostics& diag);
+  /// data.calib: a seeded subset of its own dataset or of the split named by `from`.
+  void open_calib(recipe::Diagnostics& diag);
   const recipe::Recipe& recipe_;
   std::map<std::string, std::shared_ptr<const data::Dataset>> datasets_;
   std::map<std::string, std::shared_ptr<const data::Compose>> transforms_;

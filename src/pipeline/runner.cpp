@@ -46,11 +46,21 @@ Plan make_plan(const std::string& recipe_path, const std::vector<std::string>& s
 
 void check_stage_data(const Plan& plan, const DataContext& data, recipe::Diagnostics& diag) {
   const auto& r = plan.recipe;
-  for (size_t i = 0; i < plan.stages.size(); ++i)
-    if (plan.stages[i])
-      for (auto& split : plan.stages[i]->needs_data())
-      if (!data.has(split))
-        diag.error(r.stages[i].loc, "stage '" + r.stages[i].name + "' needs 'data." + split + "' in the recipe");
+  const recipe::ConfigNode* data_node = r.tree.find("data");
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    if (!plan.stages[i]) continue;
+    const std::string stage = "stage '" + r.stages[i].name + "'";
+    for (auto& split : plan.stages[i]->needs_data())
+      if (!data.has(split)) diag.error(r.stages[i].loc, stage + " needs 'data." + split + "' in the recipe");
+    for (auto& use : plan.stages[i]->needs_labels()) {
+      if (!data.has(use.split) || data.has_labels(use.split)) continue;
+      const recipe::ConfigNode* split_node = data_node ? data_node->find(use.split) : nullptr;
+      diag.error(r.stages[i].loc, stage + " needs labels on 'data." + use.split + "' (" + use.why + "), but data." +
+                                      use.split + (split_node ? " (" + split_node->loc().str() + ")" : "") +
+                                      " is unlabelled: give it labels (npy: labels: y.npy; imagefolder: one "
+                                      "subfolder per class) or draw it from a labelled split (calib: {from: train})");
+    }
+  }
 }
 
 recipe::ConfigNode effective_recipe(const Plan& plan) {

@@ -48,6 +48,17 @@ class Stage {
   virtual recipe::ConfigNode effective_options() = 0;
   /// Data the stage needs ("train", "val", "calib"), checked before anything runs.
   virtual std::vector<std::string> needs_data() const { return {}; }
+  /// The splits of needs_data() whose labels the stage reads, each with what reads them (for the
+  /// message when data.calib is unlabelled). Default: all of them ("measures a loss or accuracy").
+  /// Stages that read images only (calibration) override it.
+  struct LabelUse {
+    std::string split, why;
+  };
+  virtual std::vector<LabelUse> needs_labels() const {
+    std::vector<LabelUse> out;
+    for (auto& s : needs_data()) out.push_back({s, "it measures a loss or accuracy on it"});
+    return out;
+  }
   /// Checks against the rest of the recipe (e.g. "a later finetune stage must follow"), made when
   /// the plan is built, so `compress validate` reports them and a run stops before any stage ran.
   /// `index` is this stage's 0-based position in recipe.stages. Errors go into diag.

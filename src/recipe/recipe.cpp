@@ -27,7 +27,8 @@ void DataSplitSpec::visit(Visitor& v) {
   v.field("dataset", dataset, "dataset kind", Spec::one_of({"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy"}));
   v.field("path", path, "dataset directory or images .npy (empty: the installed default)");
   v.field("split", split, "train or test (default: train for train/calib, test for val)", Spec::one_of({"", "train", "test"}));
-  v.field("labels", labels, "labels .npy (npy datasets)");
+  v.field("labels", labels, "labels .npy (npy datasets; optional in data.calib)");
+  v.field("channels", channels, "imagefolder: 1 = grayscale, 3 = RGB (0: RGB)", Spec::range(0, 3));
   v.field("transform", transform, "preset name (configs/transforms/NAME.yaml) or a list of transforms");
   v.field("batch_size", batch_size, "samples per batch", Spec::range(1, 65536));
   v.field("limit", limit, "use only this many samples (0 = all)", Spec::at_least(0));
@@ -36,8 +37,11 @@ void DataSplitSpec::visit(Visitor& v) {
 }
 
 void CalibSpec::visit(Visitor& v) {
-  v.field("from", from, "split to draw calibration samples from", Spec::one_of({"train", "val"}));
+  v.field("from", from, "split to draw calibration samples from (default train; or give a dataset of its own below)",
+          Spec::one_of({"", "train", "val"}));
   v.field("samples", samples, "number of calibration samples", Spec::range(1, 1000000));
+  // A dataset of its own: labels optional (npy without labels, imagefolder of <root>/<image>).
+  source.visit(v);
 }
 
 void DataSpec::visit(Visitor& v) {

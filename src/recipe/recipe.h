@@ -26,6 +26,7 @@ struct DataSplitSpec {
   std::string path;           // dataset directory or file ("" = the installed default)
   std::string split;          // train | test ("" = from the section: train/calib -> train, val -> test)
   std::string labels;         // labels .npy for `npy`
+  int64_t channels = 0;       // imagefolder: 1 = grayscale, 3 = RGB (0 = RGB)
   ConfigNode transform;       // preset name (configs/transforms/<name>.yaml) or a list of transforms
   int64_t batch_size = 128;
   int64_t limit = 0;          // 0 = all samples
@@ -36,10 +37,16 @@ struct DataSplitSpec {
   void visit(Visitor& v);
 };
 
+/// data.calib: drawn from another split (`from: train`) or a dataset of its own (`dataset: ...`,
+/// the DataSplitSpec fields; labels optional: calibration reads images only).
 struct CalibSpec {
-  std::string from = "train";  // train | val
+  std::string from;  // train | val ("" = train, unless `dataset` is given)
   int64_t samples = 512;
+  DataSplitSpec source;  // the calib set's own dataset (source.dataset empty = use `from`)
   bool present = false;
+  bool own_dataset() const { return !source.dataset.empty(); }
+  /// The split the samples are drawn from when there is no own dataset.
+  std::string from_split() const { return from.empty() ? "train" : from; }
   void visit(Visitor& v);
 };
 

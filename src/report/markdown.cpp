@@ -160,6 +160,27 @@ std::string layer_table(const std::vector<LayerRow>& layers) {
   return t.render();
 }
 
+// One line per stage whose details hold `ort_eval` (export stages): the exported file's top-1 in
+// ONNX Runtime beside ours on the same images, or why it was not measured.
+std::string deployment_lines(const std::vector<StageRecord>& stages) {
+  std::ostringstream out;
+  for (const StageRecord& s : stages) {
+    if (!s.details.is_object() || !s.details.contains("ort_eval") || !s.details["ort_eval"].is_object()) continue;
+    const nlohmann::json& e = s.details["ort_eval"];
+    std::string file = s.details.contains("onnx") && s.details["onnx"].is_string() ? s.details["onnx"].get<std::string>() : "";
+    file = file.substr(file.find_last_of('/') + 1);
+    out << "- Stage " << stage_title(s) << (file.empty() ? "" : " (`" + escape(file) + "`)") << ": ";
+    if (e.value("status", "") == "done") {
+      out << "ONNX Runtime " << escape(e.value("onnxruntime", "")) << " top-1 " << percent(e.value("top1_ort", 0.0))
+          << ", ours " << percent(e.value("top1_ours", 0.0)) << " on the same " << e.value("count", int64_t(0))
+          << " images, same top-1 class on " << percent(e.value("top1_agreement", 0.0)) << "\n";
+    } else {
+      out << "ONNX Runtime top-1 not measured: " << escape(e.value("reason", e.value("status", ""))) << "\n";
+    }
+  }
+  return out.str();
+}
+
 }  // namespace
 
 std::string Report::to_markdown() const {
@@ -224,6 +245,9 @@ std::string Report::to_markdown() const {
     }
     out << "\n";
   }
+
+  const std::string deployment = deployment_lines(stages);
+  if (!deployment.empty()) out << "## Deployment accuracy (ONNX Runtime, data.val)\n\n" << deployment << "\n";
 
   bool any_details = false;
   for (const StageRecord& s : stages) any_details |= s.details.is_object() ? !s.details.empty() : !s.details.is_null();

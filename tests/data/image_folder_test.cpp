@@ -120,6 +120,23 @@ TEST_F(ImageFolder, UnreadableImageNamesTheFile) {
   EXPECT_FALSE(loader.next(b));
 }
 
+TEST(ImageFolderFlat, UnlabelledOnlyWhenAllowed) {
+  mc::test::TempDir tmp;
+  write_png(tmp.file("b.png"), 4, 5, 10, 20, 30);
+  write_png(tmp.file("a.png"), 4, 5, 40, 50, 60);
+  test::write_bytes(tmp.file("notes.txt"), "ignored");
+  ImageFolderDataset ds(tmp.path(), 3, "data.calib", /*allow_flat=*/true);
+  ASSERT_EQ(ds.size(), 2u);
+  EXPECT_FALSE(ds.has_labels());
+  EXPECT_EQ(ds.num_classes(), 0);
+  EXPECT_EQ(ds.files()[0], tmp.file("a.png"));
+  EXPECT_EQ(ds.label(1), kNoLabel);
+  EXPECT_EQ(ds.get(1).label, kNoLabel);
+  EXPECT_FLOAT_EQ(ds.get(0).image[0][0][0].item<float>(), 60.0f / 255.0f);  // R of a.png
+  expect_input_error([&] { ImageFolderDataset flat(tmp.path()); },
+                     {tmp.path(), "no class subdirectories", "only data.calib may be a flat folder"});
+}
+
 TEST(ImageFolderErrors, MissingEmptyAndNoImages) {
   mc::test::TempDir tmp;
   expect_input_error([&] { ImageFolderDataset ds(tmp.file("missing")); }, {tmp.file("missing"), "not found"});

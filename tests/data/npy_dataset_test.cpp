@@ -85,6 +85,22 @@ TEST_F(NpyData, DirectoryWithImagesAndLabels) {
   EXPECT_EQ(ds->label(0), 5);
 }
 
+TEST_F(NpyData, UnlabelledOnlyWhenLabelsAreOptional) {
+  auto ds = open_npy(f("imgs_u8.npy"), "", "data.calib", /*labels_optional=*/true);
+  ASSERT_EQ(ds->size(), 6u);
+  EXPECT_FALSE(ds->has_labels());
+  EXPECT_EQ(ds->num_classes(), 0);
+  EXPECT_EQ(ds->label(3), kNoLabel);
+  Batch b = ds->get_batch({0, 5});
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_TRUE(b.images.equal(open_npy(f("imgs_u8.npy"), f("labels_i64.npy"))->get_batch({0, 5}).images));
+  // A directory without labels.npy is unlabelled too; with one, labelled.
+  EXPECT_TRUE(open_npy(dir->file("dir"), "", "data.calib", true)->has_labels());
+  EXPECT_TRUE(open_npy(f("imgs_u8.npy"), f("labels_i64.npy"), "data.calib", true)->has_labels());
+  expect_input_error([&] { open_npy(f("imgs_u8.npy"), "", "data.train"); },
+                     {"set data.train.labels", "only data.calib may be unlabelled"});
+}
+
 TEST_F(NpyData, Errors) {
   expect_input_error([&] { open_npy(f("imgs_u8.npy"), f("labels_short.npy")); },
                      {"6 images", "2 labels", f("labels_short.npy")});

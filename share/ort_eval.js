@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// ONNX Runtime (onnxruntime-node) evaluation for `compress`: the `export` stage's `ort_eval` runs
+// this script to measure the exported file's accuracy in ONNX Runtime. compress sends batches on
+// stdin and reads the model's outputs back on stdout, one batch at a time (lock step).
+//
+//   node ort_eval.js --probe [--modules DIR]
+//       prints {"onnxruntime": VERSION, "module": PATH} and exits 0 when onnxruntime-node loads
+//   node ort_eval.js MODEL.onnx [--modules DIR] [--threads N]
+//       evaluates: see the protocol below
+//
+// --modules DIR: a node_modules folder holding onnxruntime-node (default: Node's own resolution
+// from this file's folder and NODE_PATH).
+//
+// Protocol, little-endian, on fd 0 / fd 1 (fd 1 carries nothing else; messages go to stderr):
+//   compress -> script, per batch: int64 ndim, ndim x int64 dims, float32 data (C order).
+//                                  ndim 0 ends the stream.
+//   script -> compress, per batch: int64 rows, int64 cols, rows x cols float32: the first graph
+//                                  output of the batch, flattened to [rows, cols].
+// A model with a fixed batch dimension B is run on slices of B samples (the last one padded).
+// Exit codes: 0 ok, 2 bad usage, 1 ONNX Runtime could not be loaded or failed.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+function die(msg, code) {
+  process.stderr.write(`ort_eval.js: error: ${msg}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const args = {model: null, modules: null, threads: 0, probe: false};
+  for (let i = 0; i < argv.length; ++i) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) die(`${a} needs a value`, 2);
+      return argv[++i];
+    };
+    if (a === '--probe') args.probe = true;
+    else if (a === '--modules') args.modules = value();
+    else if (a === '--threads') {
+      args.threads = Number(value());
+      if (!Number.isInteger(args.threads) || args.threads < 0) die('--threads needs an integer >= 0', 2);
+    } else if (a.startsWith('-')) die(`unknown option '${a}'`, 2);
+    else if (args.model === null) args.model = a;
+    else die(`unexpected argument '${a}'`, 2);
+  }
+  if (!args.probe && args.model === null) die('no model file given (usage: ort_eval.js MODEL.onnx | --probe)', 2);
+  return args;
+}
+
+// onnxruntime-node and its package.json path, from --modules or Node's resolution.
+function loadOrt(modules) {
+  const name = modules ? path.join(path.resolve(modules), 'onnxruntime-node') : 'onnxruntime-node';
+  let pkg;
+  try {
+    pkg = require.resolve(`${name}/package.json`);
+  } catch (e) {
+    die(`onnxruntime-node not found (${modules ? `in ${modules}` : 'by Node\'s module resolution'}): ${e.message.split('\n')[0]}`, 1);
+  }
+  try {
+    return {ort: require(name), version: require(pkg).version, module: path.dirname(pkg)};
+  } catch (e) {
+    die(`onnxruntime-node in ${path.dirname(pkg)} does not load: ${e.message.split('\n')[0]}`, 1);
+  }
+  return null;
+}
+
+// Blocking reads and writes on fd 0 / 1 (retried on EAGAIN: the fds may be non-blocking).
+function sleepMs(ms) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
+
+function readExact(n) {
+  const buf = Buffer.allocUnsafe(n);
+  let got = 0;
+  while (got < n) {
+    let k;
+    try {
+      k = fs.readSync(0, buf, got, n - got, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { sleepMs(1); continue; }
+      throw e;
+    }
+    if (k === 0) return got === 0 ? null : die(`input ended inside a message (${got} of ${n} bytes)`, 2);
+    got += k;
+  }
+  return buf;
+}
+
+function writeAll(buf) {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(1, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { sleepMs(1); continue; }
+      throw e;
+    }
+  }
+}
+
+function readBatch() {
+  const head = readExact(8);
+  if (head === null) die('input ended without the end marker', 2);
+  const ndim = Number(head.readBigInt64LE(0));
+  if (ndim === 0) return null;
+  if (ndim < 1 || ndim > 8) die(`bad batch header (ndim ${ndim})`, 2);
+  const dimsBuf = readExact(8 * ndim);
+  const dims = [];
+  for (let k = 0; k < ndim; ++k) dims.push(Number(dimsBuf.readBigInt64LE(8 * k)));
+  const numel = dims.reduce((a, b) => a * b, 1);
+  const bytes = readExact(4 * numel);
+  const data = new Float32Array(numel);
+  new Uint8Array(data.buffer).set(bytes);
+  return {dims, data};
+}
+
+async function runBatch(ort, session, fixedBatch, batch) {
+  const n = batch.dims[0];
+  const per = batch.data.length / Math.max(n, 1);
+  const step = fixedBatch > 0 ? fixedBatch : n;
+  const rows = [];
+  let cols = 0;
+  for (let s = 0; s < n; s += step) {
+    const take = Math.min(step, n - s);
+    const x = new Float32Array(step * per);  // zero padding for a short last slice
+    x.set(batch.data.subarray(s * per, (s + take) * per));
+    const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', x, [step, ...batch.dims.slice(1)])};
+    const out = (await session.run(feeds))[session.outputNames[0]];
+    cols = out.data.length / step;
+    rows.push(Float32Array.from(out.data.subarray(0, take * cols)));
+  }
+  const head = Buffer.alloc(16);
+  head.writeBigInt64LE(BigInt(n), 0);
+  head.writeBigInt64LE(BigInt(cols), 8);
+  writeAll(head);
+  for (const r of rows) writeAll(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const {ort, version, module} = loadOrt(args.modules);
+  if (args.probe) {
+    writeAll(Buffer.from(JSON.stringify({onnxruntime: version, module}) + '\n'));
+    return;
+  }
+  if (!fs.existsSync(args.model)) die(`model file '${args.model}' does not exist`, 2);
+  const options = {graphOptimizationLevel: 'all', logSeverityLevel: 3};
+  if (args.threads) options.intraOpNumThreads = args.threads;
+  let session;
+  try {
+    session = await ort.InferenceSession.create(args.model, options);
+  } catch (e) {
+    die(`ONNX Runtime ${version} cannot load '${args.model}': ${e.message}`, 1);
+  }
+  if (session.inputNames.length !== 1) die(`the model has ${session.inputNames.length} inputs; ort_eval feeds one`, 2);
+  const meta = (session.inputMetadata || [])[0];
+  const d0 = meta && meta.isTensor && Array.isArray(meta.shape) ? meta.shape[0] : null;
+  const fixedBatch = typeof d0 === 'number' && d0 > 0 ? d0 : 0;
+  for (let batch = readBatch(); batch !== null; batch = readBatch()) {
+    try {
+      await runBatch(ort, session, fixedBatch, batch);
+    } catch (e) {
+      die(`ONNX Runtime ${version} failed to run '${args.model}' on a batch of shape [${batch.dims}]: ${e.message}`, 1);
+    }
+  }
+}
+
+main().catch((e) => die(e.message, 1));
