@@ -210,6 +210,33 @@ ir::Attrs fq_attrs(const QuantSpec& s, int64_t axis) {
   return a;
 }
 
+bool same_quantizer(const ir::Node& a, const ir::Node& b) {
+  return b.op() == "fake_quant" && a.input(1) == b.input(1) && a.input(2) == b.input(2) &&
+         a.attrs().i("quant_min") == b.attrs().i("quant_min") && a.attrs().i("quant_max") == b.attrs().i("quant_max") &&
+         a.attrs().i("axis", -1) == b.attrs().i("axis", -1);
+}
+
+// A global average pool that reads a per-tensor fake_quant and whose every user is a fake_quant
+// of the same quantizer (the planner's shared group) is what ONNX Runtime runs as
+// QLinearGlobalAveragePool: it gets the quantizer's scale and zero point, so the executor
+// computes the same integer average (src/ir/ops/pool.cpp).
+void quantize_global_pools(ir::Graph& g) {
+  for (ir::Node* p : g.nodes()) {
+    if (p->op() != "adaptive_avg_pool2d" || p->inputs().size() != 1) continue;
+    const auto os = p->attrs().is("output_size", {});
+    if (!(os == std::vector<int64_t>{1, 1} || os == std::vector<int64_t>{1})) continue;
+    const ir::Node* in = p->input(0)->producer();
+    if (!in || in->op() != "fake_quant" || in->attrs().i("axis", -1) != -1 || g.is_graph_output(p->output())) continue;
+    const auto& users = p->output()->users();
+    bool shared = !users.empty();
+    for (const ir::Node* u : users) shared = shared && u->input(0) == p->output() && same_quantizer(*in, *u);
+    if (!shared) continue;
+    g.set_inputs(p, {p->input(0), in->input(1), in->input(2)});
+    p->attrs().set("quant_min", in->attrs().i("quant_min"));
+    p->attrs().set("quant_max", in->attrs().i("quant_max"));
+  }
+}
+
 }  // namespace
 
 QuantPlan plan_qdq(const ir::Model& m, const QuantConfig& cfg) { return Planner(m, cfg).run(); }
@@ -267,6 +294,7 @@ std::vector<InsertedQuantizer> insert_qdq(ir::Model& m, const QuantPlan& plan,
     }
     out.push_back(std::move(iq));
   }
+  quantize_global_pools(g);
   m.infer_shapes();
   m.verify();
   return out;

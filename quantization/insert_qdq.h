@@ -13,8 +13,10 @@
 //   - max pooling, flatten and reshape share their input's quantizer: a request for their output
 //     moves to their input (no new quantizer after them: they only move values); average pooling
 //     computes new values, so a request for its output quantizes its input and its output with one
-//     shared scale (ONNX Runtime fuses DQ -> AveragePool -> Q into an integer pool); a concat's
-//     inputs share one quantizer (one scale for all of them);
+//     shared scale (ONNX Runtime fuses DQ -> AveragePool -> Q into an integer pool); a global pool
+//     between two fake_quants of that quantizer gets its scale and zero point as inputs and computes
+//     ORT's integer average (src/ir/ops/pool.cpp); a concat's inputs share one quantizer (one
+//     scale for all of them);
 //   - a value read by several quantized consumers gets one quantizer; users that did not ask
 //     (float ops, graph outputs) keep reading the float value.
 // Per-layer overrides and exclusions match module scopes by glob (fnmatch); a pattern also

@@ -85,6 +85,15 @@ void write_qparams(ir::Model& m, const QatQuantizer& q, const QParams& p) {
   z.copy_(p.zero_point.reshape(z.sizes()));
 }
 
+// The output of the last fake_quant (in graph order, the executor's order) that uses `q`'s scale.
+std::string last_quantizer_output(const ir::Graph& g, const QatQuantizer& q) {
+  std::string last;
+  for (const ir::Node* n : g.nodes())
+    if (n->op() == "fake_quant" && source_tensor_name(n->input(1)) == q.scale) last = n->output()->name();
+  if (last.empty()) throw Error("qat: no fake_quant uses the scale '" + q.scale + "' of quantizer " + q.name);
+  return last;
+}
+
 }  // namespace
 
 QatState prepare_qat(ir::Model& m, const QuantPlan& plan, const std::vector<InsertedQuantizer>& inserted,
@@ -158,13 +167,15 @@ QatState prepare_qat(ir::Model& m, const QuantPlan& plan, const std::vector<Inse
   m.infer_shapes();
   if (o.learn_scale) {
     for (ir::Node* fq : g.nodes()) {
-      if (fq->op() != "fake_quant") continue;
+      // A quantized global pool (insert_qdq) applies its output quantizer's LSQ step-size gradient.
+      const bool pool = fq->op() == "adaptive_avg_pool2d" && fq->inputs().size() == 3;
+      if (fq->op() != "fake_quant" && !pool) continue;
       ir::Node* src = fq->input(1)->producer();
       if (src->op() == "constant") swap_source_op(g, src, "param");
       const ir::Node* xp = fq->input(0)->producer();
-      const bool weight = xp && (is_source_value(fq->input(0)) || xp->op() == "bn_fold_weight");
+      const bool weight = !pool && xp && (is_source_value(fq->input(0)) || xp->op() == "bn_fold_weight");
       const double qmax = static_cast<double>(std::max<int64_t>(fq->attrs().i("quant_max"), 1));
-      const double n = static_cast<double>(weight ? numel(fq->input(0)) : per_sample_numel(fq->input(0)));
+      const double n = static_cast<double>(weight ? numel(fq->input(0)) : per_sample_numel(pool ? fq->output() : fq->input(0)));
       fq->attrs().set("grad_factor", 1.0 / std::sqrt(n * qmax));
     }
   }
@@ -276,22 +287,42 @@ void QatModifier::attach(train::TrainContext& ctx) {
   attached_ = ctx.executor;
   if (state_.options.learn_scale) return;  // LSQ: the optimizer moves the scales
   ir::Model* m = ctx.model;
+  batch_range_.assign(state_.quantizers.size(), {});
+  // Training forwards only (inference runs without autograd), until the ranges freeze.
+  auto observing = [this] { return !observers_frozen_ && at::GradMode::is_enabled(); };
   for (size_t i = 0; i < state_.quantizers.size(); ++i) {
-    for (auto& v : state_.quantizers[i].values) {
-      ctx.executor->add_hook(v, [this, m, i](const ir::Value&, const at::Tensor& t) {
-        // Training forwards only (inference runs without autograd), until the ranges freeze.
-        if (observers_frozen_ || !at::GradMode::is_enabled()) return;
+    const QatQuantizer& q = state_.quantizers[i];
+    if (q.weight) {  // the current weight's range, before its fake_quant runs
+      ctx.executor->add_hook(q.values.at(0), [this, m, i, observing](const ir::Value&, const at::Tensor& t) {
+        if (!observing()) return;
         at::NoGradGuard no_grad;
         const QatQuantizer& q = state_.quantizers[i];
-        if (q.weight) {
-          auto [lo, hi] = tensor_range(q.spec, t);
-          write_qparams(*m, q, compute_qparams(q.spec, lo, hi));
-        } else {
-          observers_[i]->observe(t.detach());
-          write_qparams(*m, q, observers_[i]->qparams());
-        }
+        auto [lo, hi] = tensor_range(q.spec, t);
+        write_qparams(*m, q, compute_qparams(q.spec, lo, hi));
       });
+      continue;
     }
+    // Activations: one moving-average step per forward from the range of all the values the
+    // quantizer covers (a concat's inputs, a pool's input and output), applied after its last
+    // fake_quant ran, so every value of the group is quantized with the same qparams in a forward
+    // (the next forward uses the updated ones).
+    for (auto& v : q.values)
+      ctx.executor->add_hook(v, [this, i, observing](const ir::Value&, const at::Tensor& t) {
+        if (!observing()) return;
+        at::NoGradGuard no_grad;
+        auto& r = batch_range_[i];
+        at::Tensor x = t.detach();
+        r.first = r.first.defined() ? at::minimum(r.first, x.min()) : x.min();
+        r.second = r.second.defined() ? at::maximum(r.second, x.max()) : x.max();
+      });
+    ctx.executor->add_hook(last_quantizer_output(m->graph, q), [this, m, i, observing](const ir::Value&, const at::Tensor&) {
+      auto& r = batch_range_[i];
+      if (!observing() || !r.first.defined()) return;
+      at::NoGradGuard no_grad;
+      observers_[i]->observe(at::stack({r.first, r.second}));
+      write_qparams(*m, state_.quantizers[i], observers_[i]->qparams());
+      r = {};
+    });
   }
 }
 

@@ -68,9 +68,10 @@ int64_t freeze_batch_norms(ir::Model& m);
 /// Folds the QAT graph back into plain conv2d + fake_quant (see header). Verifies the graph.
 void convert_qat(ir::Model& m);
 
-/// Observes the QAT model's quantizer inputs in training forwards (moving-average min/max for
-/// activations, the current min/max for weights) and writes the qparams in place before each
-/// fake_quant runs, until freeze_observers_epoch; freezes BatchNorm at freeze_bn_epoch; clamps
+/// Observes the QAT model's quantizer inputs in training forwards and writes the qparams in place,
+/// until freeze_observers_epoch: weights from their current min/max before their fake_quant runs;
+/// activations by one moving-average min/max step per forward over all the values a quantizer
+/// covers, written after its last fake_quant (a shared quantizer keeps one scale within a forward); freezes BatchNorm at freeze_bn_epoch; clamps
 /// learned scales to >= eps after each step; convert_qat() at the end of training.
 class QatModifier : public train::Modifier {
  public:
@@ -89,6 +90,7 @@ class QatModifier : public train::Modifier {
   void attach(train::TrainContext& ctx);
   QatState state_;
   std::vector<std::unique_ptr<Observer>> observers_;  // per quantizer (activations)
+  std::vector<std::pair<at::Tensor, at::Tensor>> batch_range_;  // per quantizer: [min, max] seen in this forward
   runtime::Executor* attached_ = nullptr;
   bool observers_frozen_ = false, bn_frozen_ = false;
 };

@@ -4,11 +4,13 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,30 @@ inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const st
   fs::remove(in);
   fs::remove(out);
   return y;
+}
+
+/// ORT's op histogram of its optimised graph (level all) for `onnx`.
+inline std::map<std::string, int> ort_optimized_histogram(const std::string& onnx) {
+  std::string opt = onnx + ".opt.onnx";
+  RunResult r = run_command("node " + ort_runner() + " '" + onnx + "' --optimized-model '" + opt +
+                            "' --histogram --level all --threads 1 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::map<std::string, int> h;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.value("optimized", false)) continue;
+    for (auto& [k, v] : j["histogram"].items()) h[k] = v.get<int>();
+  }
+  EXPECT_FALSE(h.empty()) << "no optimised histogram in:\n" << r.out;
+  return h;
+}
+
+inline std::string hist_str(const std::map<std::string, int>& h) {
+  std::string s;
+  for (auto& [k, v] : h) s += k + ":" + std::to_string(v) + " ";
+  return s;
 }
 
 /// max |a - b| <= rel * max |ref| (and equal shapes).

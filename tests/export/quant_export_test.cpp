@@ -25,30 +25,8 @@ namespace mc {
 namespace {
 
 using test::QuantSpec;
-
-/// ORT's op histogram of its optimised graph (level all) for `onnx`.
-std::map<std::string, int> ort_optimized_histogram(const std::string& onnx) {
-  std::string opt = onnx + ".opt.onnx";
-  test::RunResult r = test::run_command("node " + test::ort_runner() + " '" + onnx + "' --optimized-model '" + opt +
-                                        "' --histogram --level all --threads 1 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  std::map<std::string, int> h;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.value("optimized", false)) continue;
-    for (auto& [k, v] : j["histogram"].items()) h[k] = v.get<int>();
-  }
-  EXPECT_FALSE(h.empty()) << "no optimised histogram in:\n" << r.out;
-  return h;
-}
-
-std::string hist_str(const std::map<std::string, int>& h) {
-  std::string s;
-  for (auto& [k, v] : h) s += k + ":" + std::to_string(v) + " ";
-  return s;
-}
+using test::hist_str;
+using test::ort_optimized_histogram;
 
 const onnx::TensorProto* initializer(const onnx::ModelProto& mp, const std::string& name) {
   for (const auto& t : mp.graph().initializer())
@@ -461,8 +439,10 @@ TEST(QuantExport, PtqResnet8RunsConvsAddsPoolAndClassifierInIntegerInOrt) {
     }
   EXPECT_TRUE(stem);
 
-  // Same logits as our executor's fake-quant model, up to where a rounding tie of the pooled mean
-  // falls the other way in ORT (one pool step times the classifier's weights).
+  // Same logits as our executor's fake-quant model up to ORT's integer convs: the pool itself is
+  // computed as ORT's QLinearGlobalAveragePool (bit for bit, QuantizedPool tests), but a conv output
+  // that ORT's requantization rounds the other way can move a channel's mean across a rounding
+  // boundary, one pool step times the classifier's weights (measured 0.095 of 3.68, 2.6 %).
   ir::Model m = ir::Model::load(d.file("run/ckpt/02_export.mcm"));
   at::manual_seed(0);
   const at::Tensor x = at::randn({8, 1, 28, 28});

@@ -255,10 +255,11 @@ at::Tensor test_images() {
 }
 
 // The run's final model and its ONNX export agree in ONNX Runtime (same class for almost every
-// image; outputs within a few quantization steps). The pooled features are quantized too (with the
-// last block's scale), so where an upstream rounding differs a channel's mean can land one pool
-// step away, which the classifier passes on to every logit: `rel_tol` of the largest logit.
-void expect_ort_matches(const std::string& ckpt, const std::string& onnx, int64_t max_disagree, double rel_tol = 0.05) {
+// image; outputs within a few quantization steps: max |ORT - ours| <= 5 % of the largest logit).
+// The pooled features are quantized with the last block's scale; our executor computes that pool
+// as ORT's integer QLinearGlobalAveragePool does, so what differs comes from ORT's integer convs
+// (requantization ties) moving a channel's mean across a rounding boundary.
+void expect_ort_matches(const std::string& ckpt, const std::string& onnx, int64_t max_disagree) {
   Model m = Model::load(ckpt);
   for (auto* n : m.graph.nodes())
     EXPECT_TRUE(n->op() != "bn_qat" && n->op() != "bn_fold_weight" && n->op() != "binary_quant" &&
@@ -272,7 +273,7 @@ void expect_ort_matches(const std::string& ckpt, const std::string& onnx, int64_
   int64_t disagree = ours.argmax(1).ne(ort.argmax(1)).sum().item<int64_t>();
   EXPECT_LE(disagree, max_disagree) << "of 1000 test images";
   double diff = (ours - ort).abs().max().item<double>(), scale = ours.abs().max().item<double>();
-  EXPECT_LE(diff, rel_tol * scale) << "max |ORT - ours| " << diff << " (max |logit| " << scale << ")";
+  EXPECT_LE(diff, 0.05 * scale) << "max |ORT - ours| " << diff << " (max |logit| " << scale << ")";
   std::cout << "max |ORT - ours| " << diff << " of max |logit| " << scale << ", " << disagree << " of 1000 classes differ\n";
 }
 
@@ -346,24 +347,18 @@ TEST(QatStage, BinaryAndTernaryWeightsWithLearnedScalesExportExactGrids) {
   EXPECT_EQ(binary, nb);
   EXPECT_EQ(ternary, nt);
   // 30 steps leave a model with small margins: ORT's rounding ties (it divides by the scale, ATen
-  // multiplies by the reciprocal) flip up to ~1-2% of the classes.
-  expect_ort_matches(d.file("run/ckpt/02_finetune.mcm"), d.file("run/model.onnx"), 25, 0.1);
+  // multiplies by the reciprocal) flip up to ~1-2% of the classes. Measured with the integer pool:
+  // 12 of 1000 classes differ, max |ORT - ours| 0.33 of 7.65 (4.3 %; the float pool gave 13 and
+  // 0.356 of 6.31, 5.6 %, where the bound had been raised to 10 %).
+  expect_ort_matches(d.file("run/ckpt/02_finetune.mcm"), d.file("run/model.onnx"), 25);
 
-  // Learned activation scales moved away from the calibrated ones and stayed positive.
+  // Learned activation scales stayed positive (what LSQ moves them to: QatLsq.* in qat_ranges_test.cpp).
   auto calib = read_json(d.file("run/calib.json"));
   Model m = Model::load(d.file("run/ckpt/02_finetune.mcm"));
-  // (LSQ's gradient scale 1/sqrt(numel * quant_max) makes them move slowly: ~1e-4 relative here.)
-  int changed = 0, n = 0;
-  std::string moves;
   for (auto& [name, e] : calib["quantizers"].items()) {
     ASSERT_TRUE(m.tensors.count(name + ".scale")) << name;
-    double s = m.tensors.at(name + ".scale").item<double>(), s0 = e["scale"].get<double>();
-    EXPECT_GT(s, 0) << name;
-    changed += std::abs(s - s0) > 1e-5 * s0;
-    moves += " " + std::to_string((s - s0) / s0);
-    ++n;
+    EXPECT_GT(m.tensors.at(name + ".scale").item<double>(), 0) << name;
   }
-  EXPECT_GE(changed, n / 2) << changed << " of " << n << " scales changed; relative changes:" << moves;
 }
 
 TEST(QatStage, RecipeErrors) {
