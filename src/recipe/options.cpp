@@ -62,6 +62,26 @@ std::string format_number(double v) {
 }
 
 namespace {
+// The YAML 1.2 spellings of infinity and not-a-number (strtod knows the C ones: nan, inf, infinity).
+bool yaml_nonfinite(const std::string& s) {
+  std::string t = s.empty() || (s[0] != '+' && s[0] != '-') ? s : s.substr(1);
+  for (const char* w : {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"})
+    if (t == w) return true;
+  return false;
+}
+}  // namespace
+
+std::string parse_number(const std::string& s, double* out) {
+  if (s.empty()) return "a number";
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (*end != '\0') return yaml_nonfinite(s) ? "a finite number" : "a number";
+  if (!std::isfinite(v)) return "a finite number";  // nan, inf, infinity, and overflow (1e999 -> inf)
+  *out = v;
+  return "";
+}
+
+namespace {
 bool parse_int(const std::string& s, int64_t* out) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -71,14 +91,7 @@ bool parse_int(const std::string& s, int64_t* out) {
   *out = v;
   return true;
 }
-bool parse_double(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (*end != '\0') return false;
-  *out = v;
-  return true;
-}
+bool parse_double(const std::string& s, double* out) { return parse_number(s, out).empty(); }
 bool parse_bool(const std::string& s, bool* out) {
   static const char* t[] = {"true", "True", "TRUE", "yes", "on"};
   static const char* f[] = {"false", "False", "FALSE", "no", "off"};
@@ -153,8 +166,9 @@ void Reader::field(const char* key, double& v, const char*, const Spec& s) {
   const ConfigNode* n = get(key, s);
   if (!n) return;
   double x;
-  if (!n->is_scalar() || !parse_double(n->value(), &x)) {
-    diag_.error(n->loc(), "'" + context_ + "." + key + "' must be a number, got " + kind_name(*n));
+  std::string why = n->is_scalar() ? parse_number(n->value(), &x) : "a number";
+  if (!why.empty()) {
+    diag_.error(n->loc(), "'" + context_ + "." + key + "' must be " + why + ", got " + kind_name(*n));
     return;
   }
   check_number(key, *n, x, s);
@@ -225,7 +239,7 @@ void Reader::field(const char* key, std::vector<int64_t>& v, const char*, const 
   if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "integers", parse_int);
 }
 void Reader::field(const char* key, std::vector<double>& v, const char*, const Spec& s) {
-  if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "numbers", parse_double);
+  if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "finite numbers", parse_double);
 }
 void Reader::field(const char* key, std::vector<std::string>& v, const char*, const Spec& s) {
   if (const ConfigNode* n = get(key, s))

@@ -165,4 +165,10 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 /// Number formatting shared by writers/describers (shortest round-trip form).
 std::string format_number(double v);
 
+/// Parses a recipe number: decimal or exponent notation, finite only. Returns "" and sets `out`,
+/// or why the text is refused ("a number" when it is none, "a finite number" for nan, inf, .inf,
+/// 1e999 (overflow), ...): a NaN passes every range check (every comparison is false) and would
+/// reach the technique as is.
+std::string parse_number(const std::string& text, double* out);
+
 }  // namespace mc::recipe
