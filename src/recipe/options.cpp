@@ -23,7 +23,7 @@ void Diagnostics::throw_if_any(const std::string& what) const {
   throw InputError(msg);
 }
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates) {
   auto dist = [](const std::string& a, const std::string& b) {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -35,16 +35,21 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
     }
     return prev[b.size()];
   };
-  std::string best;
-  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  const size_t limit = std::max<size_t>(2, word.size() / 3);
+  std::vector<std::pair<size_t, std::string>> scored;
   for (auto& c : candidates) {
     size_t d = dist(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
+    if (d <= limit) scored.emplace_back(d, c);
   }
-  return best;
+  std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& [d, c] : scored) out.push_back(c);
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto m = close_matches(word, candidates);
+  return m.empty() ? "" : m.front();
 }
 
 std::string format_number(double v) {

@@ -159,7 +159,9 @@ class Writer : public Visitor {
   ConfigNode out_ = ConfigNode::map({});
 };
 
-/// Closest candidate within a small edit distance, or "".
+/// Candidates within a small edit distance (max(2, |word| / 3)), closest first (ties: input order).
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates);
+/// Closest candidate within that distance, or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 /// Number formatting shared by writers/describers (shortest round-trip form).
