@@ -16,53 +16,47 @@ test::RunResult compress_in(const test::TempDir& d, const std::string& args) {
   return test::run_command("cd '" + d.path() + "' && " + test::compress_bin() + " " + args);
 }
 
+// Exit code, then strings the output must hold and strings it must not.
+void expect_run(const test::RunResult& r, int code, const std::vector<std::string>& has,
+                const std::vector<std::string>& lacks = {}) {
+  EXPECT_EQ(r.exit_code, code) << r.out;
+  for (auto& h : has) EXPECT_NE(r.out.find(h), std::string::npos) << "'" << h << "' missing in:\n" << r.out;
+  for (auto& l : lacks) EXPECT_EQ(r.out.find(l), std::string::npos) << "'" << l << "' unexpected in:\n" << r.out;
+}
+
 std::string shipped(const std::string& name) { return (fs::path(test::source_dir()) / "recipes" / (name + ".yaml")).string(); }
 
 TEST(RecipeLookup, ValidateFindsAShippedRecipeByBareName) {
   test::TempDir d;
   for (const char* arg : {"resnet_int8", "resnet_int8.yaml"}) {
-    auto r = compress_in(d, std::string("validate ") + arg);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_NE(r.out.find("using the shipped recipe " + shipped("resnet_int8")), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
+    expect_run(compress_in(d, std::string("validate ") + arg), 0,
+               {"using the shipped recipe " + shipped("resnet_int8"), ": ok ("});
   }
 }
 
 TEST(RecipeLookup, RunByBareNameUsesTheShippedRecipe) {
   test::TempDir d;
-  auto r = compress_in(d, "--recipe resnet_int8 --dry-run");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("using the shipped recipe " + shipped("resnet_int8")), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("recipe 'resnet_int8' is valid"), std::string::npos) << r.out;
+  expect_run(compress_in(d, "--recipe resnet_int8 --dry-run"), 0,
+             {"using the shipped recipe " + shipped("resnet_int8"), "recipe 'resnet_int8' is valid"});
 }
 
 TEST(RecipeLookup, AFileInTheWorkingDirectoryWins) {
   test::TempDir d;
   d.write("resnet_int8.yaml", "name: local_copy\nmodel: {zoo: lenet5}\ndata: {val: {dataset: fashion_mnist}}\nstages: [evaluate]\n");
-  auto r = compress_in(d, "--recipe resnet_int8.yaml --dry-run");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("recipe 'local_copy' is valid"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("shipped"), std::string::npos) << r.out;
+  expect_run(compress_in(d, "--recipe resnet_int8.yaml --dry-run"), 0, {"recipe 'local_copy' is valid"}, {"shipped"});
 }
 
 TEST(RecipeLookup, UnknownNameListsCloseMatches) {
   test::TempDir d;
-  auto r = compress_in(d, "--recipe resnet8_int8");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("'resnet8_int8'"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("did you mean 'resnet_int8'"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("compress recipes"), std::string::npos) << r.out;
-  auto v = compress_in(d, "validate resnet8_sparse42.yaml");
-  EXPECT_EQ(v.exit_code, 2) << v.out;
-  EXPECT_NE(v.out.find("did you mean 'resnet8_sparse24'"), std::string::npos) << v.out;
+  expect_run(compress_in(d, "--recipe resnet8_int8"), 2,
+             {"'resnet8_int8'", "did you mean 'resnet_int8'", "compress recipes"});
+  expect_run(compress_in(d, "validate resnet8_sparse42.yaml"), 2, {"did you mean 'resnet8_sparse24'"});
 }
 
 TEST(RecipeLookup, APathWithADirectoryIsNotLookedUp) {
   test::TempDir d;
-  auto r = compress_in(d, "validate somewhere/resnet_int8.yaml");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("recipe file 'somewhere/resnet_int8.yaml' does not exist"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("using the shipped recipe"), std::string::npos) << r.out;
+  expect_run(compress_in(d, "validate somewhere/resnet_int8.yaml"), 2,
+             {"recipe file 'somewhere/resnet_int8.yaml' does not exist"}, {"using the shipped recipe"});
 }
 
 // Every recipes/*.yaml appears with its first comment line, read here from the files themselves.
