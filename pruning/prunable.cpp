@@ -79,11 +79,11 @@ std::vector<LayerOverride> parse_overrides(const recipe::ConfigNode& node, const
     return out;
   }
   for (const auto& [glob, value] : node.entries()) {
-    char* end = nullptr;
     const std::string& text = value.value();
-    double s = value.is_scalar() && !text.empty() ? std::strtod(text.c_str(), &end) : 0.0;
-    if (!value.is_scalar() || text.empty() || *end != '\0') {
-      diag.error(value.loc(), "'" + key + "." + glob + "' must be a sparsity (a number in [0, 1))");
+    double s = 0;
+    std::string why = value.is_scalar() ? recipe::parse_number(text, &s) : "a number";
+    if (!why.empty()) {
+      diag.error(value.loc(), "'" + key + "." + glob + "' must be a sparsity (" + why + " in [0, 1)), got '" + text + "'");
       continue;
     }
     if (!(s >= 0.0 && s < 1.0)) {

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 
@@ -18,6 +19,7 @@
 #include "pipeline/stage.h"
 #include "quantization/register.h"
 #include "pruning/register.h"
+#include "recipe/shipped_recipes.h"
 #include "train/evaluator.h"
 
 namespace mc::cli {
@@ -46,11 +48,30 @@ RecipeArgs& args() {
   static RecipeArgs a;
   return a;
 }
+
+// The recipe file for a --recipe / validate argument (a shipped recipe by bare name: said on stderr).
+std::string recipe_file(const std::string& arg) {
+  recipe::ResolvedRecipe r = recipe::resolve_recipe(arg);
+  if (r.shipped) std::cerr << "using the shipped recipe " << r.path << "\n";
+  return r.path;
+}
+
+void add_recipes_command(CLI::App& app, CommandTable& t) {
+  CLI::App* l = app.add_subcommand("recipes", "List the shipped recipes (run one by name: compress --recipe NAME)");
+  t.add(l, [] {
+    auto all = recipe::shipped_recipes();
+    size_t w = 0;
+    for (auto& r : all) w = std::max(w, r.name.size());
+    for (auto& r : all) std::cout << std::left << std::setw(static_cast<int>(w + 2)) << r.name << r.summary << "\n";
+    if (all.empty()) std::cout << "no shipped recipes found (set MC_RECIPE_DIR to a folder of recipes)\n";
+    return 0;
+  });
+}
 }  // namespace
 
 void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g) {
   auto& a = args();
-  app.add_option("--recipe", a.run.recipe_path, "Run a recipe (YAML)")->check(CLI::ExistingFile);
+  app.add_option("--recipe", a.run.recipe_path, "Run a recipe: a YAML file or the name of a shipped one (`compress recipes`)");
   app.add_option("--set", a.run.sets, "Override a recipe value: KEY.PATH=VALUE (e.g. stages.1.finetune.epochs=1)");
   app.add_option("--out", a.run.out_dir, "Run directory (default runs/<recipe name>)");
   app.add_option("--device", a.run.device, "cpu or cuda (overrides the recipe)");
@@ -59,14 +80,16 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
   app.add_flag("--resume", a.run.resume, "Continue an interrupted run after its last finished stage");
   t.set_main([&a] { return !a.run.recipe_path.empty(); }, [&a, &g] {
     a.run.quiet = g.quiet;
+    a.run.recipe_path = recipe_file(a.run.recipe_path);
     return pipeline::run_recipe(a.run, stage_registry());
   });
 
   CLI::App* v = app.add_subcommand("validate", "Check a recipe (all errors at once) without running it");
-  v->add_option("recipe", a.validate_path, "Recipe file")->required();
+  v->add_option("recipe", a.validate_path, "Recipe file or the name of a shipped recipe")->required();
   v->add_option("--set", a.run.sets, "Override a recipe value: KEY.PATH=VALUE");
   t.add(v, [&a] {
     recipe::Diagnostics diag;
+    a.validate_path = recipe_file(a.validate_path);
     pipeline::Plan plan = pipeline::make_plan(a.validate_path, a.run.sets, stage_registry(), diag);
     pipeline::DataContext data(plan.recipe);
     data.open(diag);
@@ -75,6 +98,8 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
     std::cout << a.validate_path << ": ok (" << plan.stages.size() << " stages)\n";
     return 0;
   });
+
+  add_recipes_command(app, t);
 
   CLI::App* s = app.add_subcommand("stages", "List every stage with its options, types, defaults and docs");
   t.add(s, [] {

@@ -25,4 +25,8 @@ class RuntimeFailure : public Error {
   explicit RuntimeFailure(const std::string& msg) : Error(msg) {}
 };
 
+/// The first line of a message. LibTorch's errors (c10::Error, and the std::runtime_error some ATen
+/// checks throw) put the cause on the first line, then context and the backtrace: users see the cause.
+inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
 }  // namespace mc

@@ -100,8 +100,7 @@ std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AV
   try {
     (*op)(stack);
   } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    fail(n, "evaluating '" + kind + "' at import time failed: " + msg.substr(0, msg.find('\n')));
+    fail(n, "evaluating '" + kind + "' at import time failed: " + first_line(e.what_without_backtrace()));
   }
   if (stack.size() != n->outputs().size())
     fail(n, "internal: '" + kind + "' left " + std::to_string(stack.size()) + " values, expected " +

@@ -16,7 +16,6 @@
 namespace mc::frontend {
 
 namespace {
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 }  // namespace
 
 namespace ts {

@@ -130,6 +130,22 @@ void log_metrics(const std::string& what, const report::Metrics& m) {
                report::human_count(m.nonzero_params), report::human_count(m.macs), report::human_bytes(m.bytes_stored));
 }
 
+// Runs `f` (a stage, or measuring after one); any failure leaves as one line starting with `where`:
+// LibTorch errors as RuntimeFailure with the first line of their cause (no backtrace), mc::Errors
+// keep their kind (InputError: exit 2).
+template <typename F>
+void at_stage_boundary(const std::string& where, F f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    throw InputError(where + ": " + e.what());
+  } catch (const Error& e) {
+    throw RuntimeFailure(where + ": " + e.what());
+  } catch (const std::exception& e) {  // c10::Error (backtrace after the first line), std::runtime_error
+    throw RuntimeFailure(where + ": " + first_line(e.what()));
+  }
+}
+
 std::string now_iso() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -215,7 +231,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     rec.index = 0;
     rec.stage = "load";
     rec.status = "done";
-    rec.metrics = measure(model, r, data, storage_bits);
+    at_stage_boundary("measuring the loaded model", [&] { rec.metrics = measure(model, r, data, storage_bits); });
     rec.details = {{"source", rep.model_source}, {"input_shape", model.input_shape()}};
     log_metrics("loaded " + rep.model_source, rec.metrics);
     rep.stages.push_back(rec);
@@ -227,11 +243,14 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
     nlohmann::json details = nlohmann::json::object();
     RunContext ctx{r, model, original, data, dir.path(), static_cast<int>(i + 1), modifiers, details, storage_bits, opts.quiet};
+    const std::string where = "stage " + std::to_string(i + 1) + "/" + std::to_string(plan.stages.size()) + " '" + entry.name + "'";
     auto t0 = std::chrono::steady_clock::now();
-    plan.stages[i]->run(ctx);
+    at_stage_boundary(where, [&] {
+      plan.stages[i]->run(ctx);
+      model.infer_shapes();
+      model.verify();
+    });
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    model.infer_shapes();
-    model.verify();
     std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
     model.save(ck);
 
@@ -241,7 +260,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     rec.status = "done";
     rec.seconds = seconds;
     rec.details = details;
-    rec.metrics = measure(model, r, data, storage_bits);
+    at_stage_boundary("measuring the model after " + where, [&] { rec.metrics = measure(model, r, data, storage_bits); });
     log_metrics("after " + entry.name, rec.metrics);
     rep.stages.push_back(rec);
     rep.write(dir.path(), r.report.formats);

@@ -23,7 +23,7 @@ void Diagnostics::throw_if_any(const std::string& what) const {
   throw InputError(msg);
 }
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates) {
   auto dist = [](const std::string& a, const std::string& b) {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -35,16 +35,21 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
     }
     return prev[b.size()];
   };
-  std::string best;
-  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  const size_t limit = std::max<size_t>(2, word.size() / 3);
+  std::vector<std::pair<size_t, std::string>> scored;
   for (auto& c : candidates) {
     size_t d = dist(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
+    if (d <= limit) scored.emplace_back(d, c);
   }
-  return best;
+  std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& [d, c] : scored) out.push_back(c);
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto m = close_matches(word, candidates);
+  return m.empty() ? "" : m.front();
 }
 
 std::string format_number(double v) {
@@ -62,6 +67,26 @@ std::string format_number(double v) {
 }
 
 namespace {
+// The YAML 1.2 spellings of infinity and not-a-number (strtod knows the C ones: nan, inf, infinity).
+bool yaml_nonfinite(const std::string& s) {
+  std::string t = s.empty() || (s[0] != '+' && s[0] != '-') ? s : s.substr(1);
+  for (const char* w : {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"})
+    if (t == w) return true;
+  return false;
+}
+}  // namespace
+
+std::string parse_number(const std::string& s, double* out) {
+  if (s.empty()) return "a number";
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (*end != '\0') return yaml_nonfinite(s) ? "a finite number" : "a number";
+  if (!std::isfinite(v)) return "a finite number";  // nan, inf, infinity, and overflow (1e999 -> inf)
+  *out = v;
+  return "";
+}
+
+namespace {
 bool parse_int(const std::string& s, int64_t* out) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -71,14 +96,7 @@ bool parse_int(const std::string& s, int64_t* out) {
   *out = v;
   return true;
 }
-bool parse_double(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (*end != '\0') return false;
-  *out = v;
-  return true;
-}
+bool parse_double(const std::string& s, double* out) { return parse_number(s, out).empty(); }
 bool parse_bool(const std::string& s, bool* out) {
   static const char* t[] = {"true", "True", "TRUE", "yes", "on"};
   static const char* f[] = {"false", "False", "FALSE", "no", "off"};
@@ -153,8 +171,9 @@ void Reader::field(const char* key, double& v, const char*, const Spec& s) {
   const ConfigNode* n = get(key, s);
   if (!n) return;
   double x;
-  if (!n->is_scalar() || !parse_double(n->value(), &x)) {
-    diag_.error(n->loc(), "'" + context_ + "." + key + "' must be a number, got " + kind_name(*n));
+  std::string why = n->is_scalar() ? parse_number(n->value(), &x) : "a number";
+  if (!why.empty()) {
+    diag_.error(n->loc(), "'" + context_ + "." + key + "' must be " + why + ", got " + kind_name(*n));
     return;
   }
   check_number(key, *n, x, s);
@@ -225,7 +244,7 @@ void Reader::field(const char* key, std::vector<int64_t>& v, const char*, const 
   if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "integers", parse_int);
 }
 void Reader::field(const char* key, std::vector<double>& v, const char*, const Spec& s) {
-  if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "numbers", parse_double);
+  if (const ConfigNode* n = get(key, s)) read_list(n, v, diag_, context_ + "." + key, "finite numbers", parse_double);
 }
 void Reader::field(const char* key, std::vector<std::string>& v, const char*, const Spec& s) {
   if (const ConfigNode* n = get(key, s))

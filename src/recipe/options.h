@@ -159,10 +159,18 @@ class Writer : public Visitor {
   ConfigNode out_ = ConfigNode::map({});
 };
 
-/// Closest candidate within a small edit distance, or "".
+/// Candidates within a small edit distance (max(2, |word| / 3)), closest first (ties: input order).
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates);
+/// Closest candidate within that distance, or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 /// Number formatting shared by writers/describers (shortest round-trip form).
 std::string format_number(double v);
+
+/// Parses a recipe number: decimal or exponent notation, finite only. Returns "" and sets `out`,
+/// or why the text is refused ("a number" when it is none, "a finite number" for nan, inf, .inf,
+/// 1e999 (overflow), ...): a NaN passes every range check (every comparison is false) and would
+/// reach the technique as is.
+std::string parse_number(const std::string& text, double* out);
 
 }  // namespace mc::recipe

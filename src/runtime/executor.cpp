@@ -91,9 +91,22 @@ std::vector<at::Tensor> Executor::execute(const std::vector<at::Tensor>& inputs,
   }
   std::vector<std::vector<const Hook*>> hooks_at(num_slots_);
   for (auto& h : hooks_) hooks_at[h.slot].push_back(&h);
+  // A hook's LibTorch error names the value and the node that made it. LibTorch's messages put
+  // their backtrace after the first line; only that line is kept.
+  auto call_hook = [](const Hook& h, const at::Tensor& t, const ir::Node* producer) {
+    try {
+      h.fn(*h.value, t);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw RuntimeFailure("in a hook on value '%" + h.value->name() + "'" +
+                           (producer ? " (output of " + producer->describe() + ")" : std::string(" (graph input)")) + ": " +
+                           first_line(e.what()));
+    }
+  };
   for (auto& h : hooks_)
     for (size_t s : input_slots_)
-      if (h.slot == s) h.fn(*h.value, slots[s]);
+      if (h.slot == s) call_hook(h, slots[s], nullptr);
 
   ir::KernelContext ctx;
   ctx.training = training;
@@ -107,14 +120,15 @@ std::vector<at::Tensor> Executor::execute(const std::vector<at::Tensor>& inputs,
       std::vector<at::Tensor> out;
       try {
         out = reg.get(*s.node).kernel(*s.node, in, ctx);
-      } catch (const c10::Error& e) {
-        std::string msg = e.what_without_backtrace();
-        throw RuntimeFailure("running " + s.node->describe() + ": " + msg.substr(0, msg.find('\n')));
+      } catch (const Error&) {
+        throw;
+      } catch (const std::exception& e) {  // c10::Error, or std::runtime_error from some ATen checks
+        throw RuntimeFailure("running " + s.node->describe() + ": " + first_line(e.what()));
       }
       for (size_t i = 0; i < s.out.size(); ++i) slots[s.out[i]] = std::move(out.at(i));
     }
     for (size_t sl : s.out)
-      for (const Hook* h : hooks_at[sl]) h->fn(*h->value, slots[sl]);
+      for (const Hook* h : hooks_at[sl]) call_hook(*h, slots[sl], s.node);
     if (free_early)
       for (size_t sl : s.free) slots[sl] = at::Tensor();
   }

@@ -42,8 +42,7 @@ std::vector<TensorType> meta_shapes(const Node& n, const std::vector<TensorType>
   try {
     outs = kernel(n, ts, KernelContext{});
   } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    throw Error(msg.substr(0, msg.find('\n')));
+    throw Error(first_line(e.what_without_backtrace()));
   }
   std::vector<TensorType> types;
   for (auto& o : outs) types.push_back(type_of(o));
