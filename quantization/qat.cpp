@@ -272,13 +272,12 @@ QatModifier::QatModifier(QatState state) : state_(std::move(state)) {
 }
 
 void QatModifier::attach(train::TrainContext& ctx) {
-  if (ctx.executor == attached_) return;
-  attached_ = ctx.executor;
   if (state_.options.learn_scale) return;  // LSQ: the optimizer moves the scales
   ir::Model* m = ctx.model;
   for (size_t i = 0; i < state_.quantizers.size(); ++i) {
     for (auto& v : state_.quantizers[i].values) {
-      ctx.executor->add_hook(v, [this, m, i](const ir::Value&, const at::Tensor& t) {
+      // The trainer keeps the hook on every executor it rebuilds (TrainContext::add_hook).
+      ctx.add_hook(v, [this, m, i](const ir::Value&, const at::Tensor& t) {
         // Training forwards only (inference runs without autograd), until the ranges freeze.
         if (observers_frozen_ || !at::GradMode::is_enabled()) return;
         at::NoGradGuard no_grad;
@@ -309,7 +308,6 @@ void QatModifier::on_train_begin(train::TrainContext& ctx) {
 }
 
 void QatModifier::on_epoch_begin(train::TrainContext& ctx, int64_t epoch) {
-  attach(ctx);
   if (epoch == state_.options.freeze_bn_epoch) {
     int64_t n = freeze_batch_norms(*ctx.model);
     bn_frozen_ = true;
@@ -322,7 +320,6 @@ void QatModifier::on_epoch_begin(train::TrainContext& ctx, int64_t epoch) {
 }
 
 void QatModifier::on_step_end(train::TrainContext& ctx) {
-  attach(ctx);
   if (!state_.options.learn_scale) return;
   at::NoGradGuard no_grad;
   for (auto& q : state_.quantizers) ctx.model->tensors.at(q.scale).clamp_min_(kScaleEps);
