@@ -56,6 +56,14 @@ train::TrainOptions quick(int64_t epochs, int64_t max_steps = 0) {
   return o;
 }
 
+// resnet8 -> resnet8: a hint on layer2.0's output and attention transfer on layer3.0's.
+distill::DistillSettings hint_and_attention() {
+  distill::DistillSettings s;
+  s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
+  s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
+  return s;
+}
+
 }  // namespace
 
 TEST(DistillModifier, LossTermsArePresentAndTheTeacherStaysFrozen) {
@@ -65,10 +73,7 @@ TEST(DistillModifier, LossTermsArePresentAndTheTeacherStaysFrozen) {
   ir::Model student = zoo("resnet8", 1);
   const at::Tensor w_before = student.tensors.at(student.param_names().front()).clone();
 
-  distill::DistillSettings s;
-  s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
-  s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
-  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, hint_and_attention());
   train::Trainer trainer(student, quick(2, 3));
   trainer.add_modifier(mod);
   auto val = fmnist_loader(256, 128);
@@ -142,10 +147,7 @@ TEST(DistillModifier, TapsSurviveRebuildsRequestedByAnotherModifier) {
   std::vector<std::vector<distill::DistillEpoch>> runs;
   for (bool rebuild : {false, true}) {
     ir::Model student = zoo("resnet8", 1);
-    distill::DistillSettings s;
-    s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
-    s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
-    auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+    auto mod = std::make_shared<distill::DistillModifier>(teacher, student, hint_and_attention());
     train::Trainer trainer(student, quick(2, 3));
     trainer.add_modifier(mod);
     auto rebuilder = std::make_shared<RebuildEveryStep>();
