@@ -175,6 +175,49 @@ Progress resume_progress(const RunDir& dir, const Plan& plan, const StageRegistr
   return p;
 }
 
+// The report's first record (the model as loaded) and the state after it.
+void record_load(const recipe::Recipe& r, DataContext& data, const RunDir& dir, Progress& run) {
+  report::StageRecord rec;
+  rec.index = 0;
+  rec.stage = "load";
+  rec.status = "done";
+  rec.metrics = measure(run.model, r, data, run.storage_bits);
+  rec.details = {{"source", run.rep.model_source}, {"input_shape", run.model.input_shape()}};
+  log_metrics("loaded " + run.rep.model_source, rec.metrics);
+  run.rep.stages.push_back(rec);
+  run.rep.write(dir.path(), r.report.formats);
+  dir.write_state({r.hash, 0, dir.checkpoint(0, "load"), {}, {}});
+}
+
+// Runs stage i, checkpoints, measures and reports it, then writes the state --resume reads.
+void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir, Progress& run, bool quiet) {
+  const recipe::Recipe& r = plan.recipe;
+  const auto& entry = r.stages[i];
+  spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
+  nlohmann::json details = nlohmann::json::object();
+  RunContext ctx{r,       run.model, run.original, data, dir.path(), static_cast<int>(i + 1), run.modifiers,
+                 details, run.storage_bits, quiet};
+  auto t0 = std::chrono::steady_clock::now();
+  plan.stages[i]->run(ctx);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  run.model.infer_shapes();
+  run.model.verify();
+  std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
+  run.model.save(ck);
+
+  report::StageRecord rec;
+  rec.index = static_cast<int>(i + 1);
+  rec.stage = entry.name;
+  rec.status = "done";
+  rec.seconds = seconds;
+  rec.details = details;
+  rec.metrics = measure(run.model, r, data, run.storage_bits);
+  log_metrics("after " + entry.name, rec.metrics);
+  run.rep.stages.push_back(rec);
+  run.rep.write(dir.path(), r.report.formats);
+  dir.write_state({r.hash, static_cast<int>(i + 1), ck, run.storage_bits, pending_states(run.modifiers)});
+}
+
 std::string now_iso() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -233,7 +276,6 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   }
   runtime::move_model(original, device);
   runtime::move_model(run.model, device);
-  ir::Model& model = run.model;
   report::Report& rep = run.rep;
   rep.recipe_name = r.name;
   rep.recipe_hash = r.hash;
@@ -241,47 +283,8 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   rep.tool_version = MC_TOOL_VERSION;
   if (rep.created_at.empty()) rep.created_at = now_iso();
 
-  std::map<std::string, int>& storage_bits = run.storage_bits;
-  std::vector<std::shared_ptr<train::Modifier>>& modifiers = run.modifiers;
-
-  if (rep.stages.empty()) {
-    report::StageRecord rec;
-    rec.index = 0;
-    rec.stage = "load";
-    rec.status = "done";
-    rec.metrics = measure(model, r, data, storage_bits);
-    rec.details = {{"source", rep.model_source}, {"input_shape", model.input_shape()}};
-    log_metrics("loaded " + rep.model_source, rec.metrics);
-    rep.stages.push_back(rec);
-    rep.write(dir.path(), r.report.formats);
-    dir.write_state({r.hash, 0, dir.checkpoint(0, "load"), {}, {}});
-  }
-
-  for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) {
-    const auto& entry = r.stages[i];
-    spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
-    nlohmann::json details = nlohmann::json::object();
-    RunContext ctx{r, model, original, data, dir.path(), static_cast<int>(i + 1), modifiers, details, storage_bits, opts.quiet};
-    auto t0 = std::chrono::steady_clock::now();
-    plan.stages[i]->run(ctx);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    model.infer_shapes();
-    model.verify();
-    std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
-    model.save(ck);
-
-    report::StageRecord rec;
-    rec.index = static_cast<int>(i + 1);
-    rec.stage = entry.name;
-    rec.status = "done";
-    rec.seconds = seconds;
-    rec.details = details;
-    rec.metrics = measure(model, r, data, storage_bits);
-    log_metrics("after " + entry.name, rec.metrics);
-    rep.stages.push_back(rec);
-    rep.write(dir.path(), r.report.formats);
-    dir.write_state({r.hash, static_cast<int>(i + 1), ck, storage_bits, pending_states(modifiers)});
-  }
+  if (rep.stages.empty()) record_load(r, data, dir, run);
+  for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) run_stage(i, plan, data, dir, run, opts.quiet);
   std::string where = dir.file(r.report.formats.empty() ? "report.json" : "report." + r.report.formats.back());
   if (!opts.quiet) std::cout << "report: " << where << "\n";
   spdlog::info("done: report in {}", where);
