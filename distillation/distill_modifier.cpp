@@ -1,6 +1,7 @@
 #include "distillation/distill_modifier.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 #include <set>
@@ -83,10 +84,12 @@ DistillModifier::DistillModifier(std::shared_ptr<ir::Model> teacher, const ir::M
       f.teacher_value = tv->name();
       if (hint && ss[1] != ts[1]) {
         // PyTorch's Conv2d default initialisation: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        at::manual_seed(s_.seed + hints_.size());
+        // Its own generator (seed + hint index): the same draws as torch.manual_seed(seed + i), and
+        // ATen's global generator is left alone.
+        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s_.seed + hints_.size());
         const double bound = 1.0 / std::sqrt(static_cast<double>(ss[1]));
-        f.weight = at::empty({ts[1], ss[1], 1, 1}, at::kFloat).uniform_(-bound, bound).requires_grad_(true);
-        f.bias = at::empty({ts[1]}, at::kFloat).uniform_(-bound, bound).requires_grad_(true);
+        f.weight = at::empty({ts[1], ss[1], 1, 1}, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
+        f.bias = at::empty({ts[1]}, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
       }
       (hint ? hints_ : attention_).push_back(std::move(f));
     }
@@ -105,32 +108,24 @@ std::pair<at::Tensor, at::Tensor> DistillModifier::adapter(size_t hint) const {
 }
 
 void DistillModifier::attach_student(train::TrainContext& ctx) {
-  if (ctx.executor == student_exec_) return;
-  student_hooks_.clear();  // hooks of a replaced executor went with it
-  student_exec_ = ctx.executor;
+  // The trainer keeps these hooks on every executor it rebuilds (TrainContext::add_hook).
   for (auto* group : {&hints_, &attention_})
     for (auto& f : *group)
-      student_hooks_.push_back(
-          student_exec_->add_hook(f.student_value, [&f](const ir::Value&, const at::Tensor& t) { f.student_out = t; }));
+      student_hooks_.push_back(ctx.add_hook(f.student_value, [&f](const ir::Value&, const at::Tensor& t) { f.student_out = t; }));
 }
 
-void DistillModifier::detach_student() {
-  if (student_exec_)
-    for (int id : student_hooks_) student_exec_->remove_hook(id);
+void DistillModifier::detach_student(train::TrainContext& ctx) {
+  for (int id : student_hooks_) ctx.remove_hook(id);
   student_hooks_.clear();
-  student_exec_ = nullptr;
 }
 
 void DistillModifier::on_train_begin(train::TrainContext& ctx) { attach_student(ctx); }
 
-void DistillModifier::on_epoch_begin(train::TrainContext& ctx, int64_t) {
-  attach_student(ctx);
+void DistillModifier::on_epoch_begin(train::TrainContext&, int64_t) {
   sums_.clear();
   seen_ = 0;
   teacher_samples_ = 0;
 }
-
-void DistillModifier::on_step_end(train::TrainContext& ctx) { attach_student(ctx); }
 
 double DistillModifier::task_loss_weight(train::TrainContext&) { return 1.0 - s_.alpha; }
 
@@ -221,6 +216,6 @@ void DistillModifier::on_epoch_end(train::TrainContext& ctx, int64_t epoch) {
   epochs_.push_back(std::move(e));
 }
 
-void DistillModifier::on_train_end(train::TrainContext&) { detach_student(); }
+void DistillModifier::on_train_end(train::TrainContext& ctx) { detach_student(ctx); }
 
 }  // namespace mc::distill

@@ -74,7 +74,6 @@ class DistillModifier : public train::Modifier {
   at::Tensor extra_loss(train::TrainContext& ctx, const at::Tensor& images, const at::Tensor& outputs,
                         const at::Tensor& labels) override;
   std::vector<std::pair<std::string, at::Tensor>> extra_parameters() override;
-  void on_step_end(train::TrainContext& ctx) override;
   void on_epoch_end(train::TrainContext& ctx, int64_t epoch) override;
   void on_train_end(train::TrainContext& ctx) override;
 
@@ -93,14 +92,13 @@ class DistillModifier : public train::Modifier {
     at::Tensor student_out, teacher_out;  // captured this step
   };
   void attach_student(train::TrainContext& ctx);
-  void detach_student();
+  void detach_student(train::TrainContext& ctx);
   at::Tensor teacher_logits(train::TrainContext& ctx, const at::Tensor& images);
 
   std::shared_ptr<ir::Model> teacher_;
   std::unique_ptr<runtime::Executor> teacher_exec_;
   DistillSettings s_;
   std::vector<Feature> hints_, attention_;
-  runtime::Executor* student_exec_ = nullptr;
   std::vector<int> student_hooks_;
   at::Tensor cache_;          // cache_size x C
   std::vector<char> cached_;  // per dataset index

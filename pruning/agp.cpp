@@ -70,6 +70,34 @@ void AgpModifier::enforce(train::TrainContext& ctx, bool grads) {
   }
 }
 
+std::optional<train::ModifierState> AgpModifier::pending_state() const {
+  nlohmann::json weights = nlohmann::json::array();
+  for (const auto& w : weights_)
+    weights.push_back({{"scope", w.scope}, {"op", w.op}, {"param", w.param}, {"input_dim", w.input_dim}});
+  train::ModifierState s;
+  s.kind = "agp_pruning";
+  s.settings = {{"weights", weights},
+                {"layer_targets", final_.layer},
+                {"global_target", final_.global},
+                {"start_epoch", schedule_.start_epoch},
+                {"end_epoch", schedule_.end_epoch},
+                {"frequency", schedule_.frequency},
+                {"initial_sparsity", schedule_.initial_sparsity}};
+  return s;
+}
+
+std::shared_ptr<AgpModifier> AgpModifier::from_state(const train::ModifierState& state) {
+  const nlohmann::json& j = state.settings;
+  std::vector<PrunableWeight> weights;
+  for (const auto& w : j.at("weights"))
+    weights.push_back({w.at("scope").get<std::string>(), w.at("op").get<std::string>(), w.at("param").get<std::string>(),
+                       w.at("input_dim").get<int64_t>()});
+  SparsityTargets t{j.at("layer_targets").get<std::vector<double>>(), j.at("global_target").get<double>()};
+  AgpSchedule s{j.at("start_epoch").get<double>(), j.at("end_epoch").get<double>(), j.at("frequency").get<int64_t>(),
+                j.at("initial_sparsity").get<double>()};
+  return std::make_shared<AgpModifier>(std::move(weights), std::move(t), s);
+}
+
 void AgpModifier::on_after_backward(train::TrainContext& ctx) { enforce(ctx, /*grads=*/true); }
 
 void AgpModifier::on_step_end(train::TrainContext& ctx) {

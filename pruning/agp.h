@@ -13,6 +13,8 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +52,10 @@ class AgpModifier : public train::Modifier {
   const std::vector<std::pair<int64_t, double>>& updates() const { return updates_; }
   int64_t start_step() const { return t0_; }
   int64_t end_step() const { return t_end_; }
+
+  /// kind "agp_pruning": the weights, final targets and schedule (the masks start at on_train_begin).
+  std::optional<train::ModifierState> pending_state() const override;
+  static std::shared_ptr<AgpModifier> from_state(const train::ModifierState& state);
 
  private:
   void maybe_update(train::TrainContext& ctx, int64_t t);

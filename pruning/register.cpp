@@ -1,5 +1,6 @@
 #include "pruning/register.h"
 
+#include "pruning/agp.h"
 #include "pruning/block_prune_stage.h"
 #include "pruning/channel_prune.h"
 #include "pruning/prune_stage.h"
@@ -16,6 +17,7 @@ void register_prune_stages(pipeline::StageRegistry& r) {
       "prune_channels", "structured pruning: remove whole channels (dependency groups), model shrinks"));
   r.add(pipeline::stage_info<BlockPrune>(
       "prune_blocks", "depth pruning: remove whole residual blocks with an identity shortcut"));
+  r.modifier_restorers().add("agp_pruning", [](const train::ModifierState& s) { return AgpModifier::from_state(s); });
 }
 
 }  // namespace mc::prune

@@ -283,17 +283,16 @@ QatModifier::QatModifier(QatState state) : state_(std::move(state)) {
 }
 
 void QatModifier::attach(train::TrainContext& ctx) {
-  if (ctx.executor == attached_) return;
-  attached_ = ctx.executor;
   if (state_.options.learn_scale) return;  // LSQ: the optimizer moves the scales
   ir::Model* m = ctx.model;
   batch_range_.assign(state_.quantizers.size(), {});
+  // The trainer keeps these hooks on every executor it rebuilds (TrainContext::add_hook).
   // Training forwards only (inference runs without autograd), until the ranges freeze.
   auto observing = [this] { return !observers_frozen_ && at::GradMode::is_enabled(); };
   for (size_t i = 0; i < state_.quantizers.size(); ++i) {
     const QatQuantizer& q = state_.quantizers[i];
     if (q.weight) {  // the current weight's range, before its fake_quant runs
-      ctx.executor->add_hook(q.values.at(0), [this, m, i, observing](const ir::Value&, const at::Tensor& t) {
+      ctx.add_hook(q.values.at(0), [this, m, i, observing](const ir::Value&, const at::Tensor& t) {
         if (!observing()) return;
         at::NoGradGuard no_grad;
         const QatQuantizer& q = state_.quantizers[i];
@@ -307,7 +306,7 @@ void QatModifier::attach(train::TrainContext& ctx) {
     // fake_quant ran, so every value of the group is quantized with the same qparams in a forward
     // (the next forward uses the updated ones).
     for (auto& v : q.values)
-      ctx.executor->add_hook(v, [this, i, observing](const ir::Value&, const at::Tensor& t) {
+      ctx.add_hook(v, [this, i, observing](const ir::Value&, const at::Tensor& t) {
         if (!observing()) return;
         at::NoGradGuard no_grad;
         auto& r = batch_range_[i];
@@ -315,7 +314,7 @@ void QatModifier::attach(train::TrainContext& ctx) {
         r.first = r.first.defined() ? at::minimum(r.first, x.min()) : x.min();
         r.second = r.second.defined() ? at::maximum(r.second, x.max()) : x.max();
       });
-    ctx.executor->add_hook(last_quantizer_output(m->graph, q), [this, m, i, observing](const ir::Value&, const at::Tensor&) {
+    ctx.add_hook(last_quantizer_output(m->graph, q), [this, m, i, observing](const ir::Value&, const at::Tensor&) {
       auto& r = batch_range_[i];
       if (!observing() || !r.first.defined()) return;
       at::NoGradGuard no_grad;
@@ -340,7 +339,6 @@ void QatModifier::on_train_begin(train::TrainContext& ctx) {
 }
 
 void QatModifier::on_epoch_begin(train::TrainContext& ctx, int64_t epoch) {
-  attach(ctx);
   if (epoch == state_.options.freeze_bn_epoch) {
     int64_t n = freeze_batch_norms(*ctx.model);
     bn_frozen_ = true;
@@ -353,7 +351,6 @@ void QatModifier::on_epoch_begin(train::TrainContext& ctx, int64_t epoch) {
 }
 
 void QatModifier::on_step_end(train::TrainContext& ctx) {
-  attach(ctx);
   if (!state_.options.learn_scale) return;
   at::NoGradGuard no_grad;
   for (auto& q : state_.quantizers) ctx.model->tensors.at(q.scale).clamp_min_(kScaleEps);

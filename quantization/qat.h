@@ -68,6 +68,11 @@ int64_t freeze_batch_norms(ir::Model& m);
 /// Folds the QAT graph back into plain conv2d + fake_quant (see header). Verifies the graph.
 void convert_qat(ir::Model& m);
 
+/// QatState as JSON and back (nlohmann::json exceptions on a malformed document); doubles round-trip
+/// exactly.
+nlohmann::json qat_state_json(const QatState& state);
+QatState qat_state_from_json(const nlohmann::json& j);
+
 /// Observes the QAT model's quantizer inputs in training forwards and writes the qparams in place,
 /// until freeze_observers_epoch: weights from their current min/max before their fake_quant runs;
 /// activations by one moving-average min/max step per forward over all the values a quantizer
@@ -85,13 +90,15 @@ class QatModifier : public train::Modifier {
   bool observers_frozen() const { return observers_frozen_; }
   bool batch_norm_frozen() const { return bn_frozen_; }
   const QatState& state() const { return state_; }
+  /// kind "qat": the QatState (the observers restart from the calibrated ranges, as before training).
+  std::optional<train::ModifierState> pending_state() const override;
+  static std::shared_ptr<QatModifier> from_state(const train::ModifierState& state);
 
  private:
   void attach(train::TrainContext& ctx);
   QatState state_;
   std::vector<std::unique_ptr<Observer>> observers_;  // per quantizer (activations)
   std::vector<std::pair<at::Tensor, at::Tensor>> batch_range_;  // per quantizer: [min, max] seen in this forward
-  runtime::Executor* attached_ = nullptr;
   bool observers_frozen_ = false, bn_frozen_ = false;
 };
 

@@ -1,7 +1,9 @@
 // Registry of op semantics: schema, shape inference, ATen kernel and MAC count, keyed by op name.
 // Techniques register their own per-op knowledge in their folders (export mappings, channel flow).
 #pragma once
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
 
 #include <functional>
 #include <map>
@@ -14,6 +16,7 @@ namespace mc::ir {
 
 struct KernelContext {
   bool training = false;  // dropout, batch-norm statistics
+  c10::optional<at::Generator> generator;  // random ops draw from it (none: ATen's default generator)
 };
 
 using ShapeFn = std::function<std::vector<TensorType>(const Node&, const std::vector<TensorType>&)>;

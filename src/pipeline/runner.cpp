@@ -146,6 +146,107 @@ void at_stage_boundary(const std::string& where, F f) {
   }
 }
 
+// What a run carries from stage to stage besides the recipe: the model, the report so far, the
+// storage bit widths and the modifiers pending for a later training stage.
+struct Progress {
+  int start = 0;  // stages finished
+  report::Report rep;
+  ir::Model original;  // as loaded (ckpt/00_load.mcm on --resume)
+  ir::Model model;
+  std::map<std::string, int> storage_bits;
+  std::vector<std::shared_ptr<train::Modifier>> modifiers;
+};
+
+// report.json of the run, cut to the load record and `finished` stages. InputError when it is
+// missing, corrupt or has fewer records than state.json says.
+report::Report read_report(const RunDir& dir, int finished) {
+  const std::string f = dir.file("report.json");
+  report::Report rep;
+  try {
+    rep = report::Report::from_json(nlohmann::json::parse(read_file(f)));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError("--resume: '" + f + "' is corrupt (" + e.what() + ")" + dir.restart_hint());
+  } catch (const InputError& e) {
+    throw InputError("--resume: '" + f + "' is unusable: " + e.what() + dir.restart_hint());
+  }
+  const size_t want = static_cast<size_t>(finished) + 1;
+  if (rep.stages.size() < want)
+    throw InputError("--resume: '" + f + "' has " + std::to_string(rep.stages.size()) + " stage record(s) but state.json says " +
+                     std::to_string(finished) + " stage(s) finished (load + " + std::to_string(finished) + " expected)" +
+                     dir.restart_hint());
+  while (rep.stages.size() > want) rep.stages.pop_back();  // a stage reported but not recorded in state.json
+  return rep;
+}
+
+Progress resume_progress(const RunDir& dir, const Plan& plan, const StageRegistry& registry) {
+  const recipe::Recipe& r = plan.recipe;
+  RunDir::State st = dir.read_state();
+  if (st.recipe_hash != r.hash)
+    throw InputError("--resume: the recipe changed since the run in '" + dir.path() + "' (hash " + st.recipe_hash + " vs " +
+                     r.hash + "); start a new run without --resume or use another --out");
+  if (st.finished > static_cast<int>(plan.stages.size()))
+    throw InputError("--resume: '" + dir.file("state.json") + "' says " + std::to_string(st.finished) +
+                     " stages finished but the recipe has " + std::to_string(plan.stages.size()) + dir.restart_hint());
+  Progress p;
+  p.start = st.finished;
+  try {
+    p.original = ir::Model::load(dir.checkpoint(0, "load"));
+    p.model = ir::Model::load(dir.checkpoint(p.start, p.start == 0 ? "load" : r.stages[static_cast<size_t>(p.start) - 1].name));
+    for (const auto& m : st.modifiers) p.modifiers.push_back(registry.modifier_restorers().restore(m, dir.file("state.json")));
+  } catch (const InputError& e) {
+    throw InputError(std::string("--resume: ") + e.what() + dir.restart_hint());
+  }
+  p.storage_bits = st.storage_bits;
+  p.rep = read_report(dir, p.start);
+  return p;
+}
+
+// The report's first record (the model as loaded) and the state after it.
+void record_load(const recipe::Recipe& r, DataContext& data, const RunDir& dir, Progress& run) {
+  report::StageRecord rec;
+  rec.index = 0;
+  rec.stage = "load";
+  rec.status = "done";
+  at_stage_boundary("measuring the loaded model", [&] { rec.metrics = measure(run.model, r, data, run.storage_bits); });
+  rec.details = {{"source", run.rep.model_source}, {"input_shape", run.model.input_shape()}};
+  log_metrics("loaded " + run.rep.model_source, rec.metrics);
+  run.rep.stages.push_back(rec);
+  run.rep.write(dir.path(), r.report.formats);
+  dir.write_state({r.hash, 0, dir.checkpoint(0, "load"), {}, {}});
+}
+
+// Runs stage i, checkpoints, measures and reports it, then writes the state --resume reads.
+void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir, Progress& run, bool quiet) {
+  const recipe::Recipe& r = plan.recipe;
+  const auto& entry = r.stages[i];
+  spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
+  nlohmann::json details = nlohmann::json::object();
+  RunContext ctx{r,       run.model, run.original, data, dir.path(), static_cast<int>(i + 1), run.modifiers,
+                 details, run.storage_bits, quiet};
+  const std::string where = "stage " + std::to_string(i + 1) + "/" + std::to_string(plan.stages.size()) + " '" + entry.name + "'";
+  auto t0 = std::chrono::steady_clock::now();
+  at_stage_boundary(where, [&] {
+    plan.stages[i]->run(ctx);
+    run.model.infer_shapes();
+    run.model.verify();
+  });
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
+  run.model.save(ck);
+
+  report::StageRecord rec;
+  rec.index = static_cast<int>(i + 1);
+  rec.stage = entry.name;
+  rec.status = "done";
+  rec.seconds = seconds;
+  rec.details = details;
+  at_stage_boundary("measuring the model after " + where, [&] { rec.metrics = measure(run.model, r, data, run.storage_bits); });
+  log_metrics("after " + entry.name, rec.metrics);
+  run.rep.stages.push_back(rec);
+  run.rep.write(dir.path(), r.report.formats);
+  dir.write_state({r.hash, static_cast<int>(i + 1), ck, run.storage_bits, pending_states(run.modifiers)});
+}
+
 std::string now_iso() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -177,6 +278,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   }
 
   RunDir dir(opts.out_dir.empty() ? "runs/" + r.name : opts.out_dir);
+  Progress run = opts.resume ? resume_progress(dir, plan, registry) : Progress{};  // refuses before writing anything
   dir.create();
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"), /*truncate=*/!opts.resume);
   sink->set_pattern("[%Y-%m-%d %H:%M:%S] %l: %v");
@@ -193,79 +295,25 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   std::string effective = effective_recipe(plan).to_yaml();
   write_file_atomically(dir.file("recipe.yaml"), [&](std::ostream& o) { o << effective; });
 
-  int start = 0;
-  report::Report rep;
-  ir::Model original = load_recipe_model(r, data);
-  runtime::move_model(original, device);
-  ir::Model model;
+  ir::Model& original = run.original;
   if (opts.resume) {
-    RunDir::State st = dir.read_state();
-    if (st.recipe_hash != r.hash)
-      throw InputError("--resume: the recipe changed since the run in '" + dir.path() + "' (hash " + st.recipe_hash +
-                       " vs " + r.hash + "); start a new run without --resume or use another --out");
-    start = st.finished;
-    if (st.modifiers_pending && start > 0) --start;  // re-run the stage that installed them
-    model = start == 0 ? original.clone() : ir::Model::load(dir.checkpoint(start, r.stages[static_cast<size_t>(start) - 1].name));
-    runtime::move_model(model, device);
-    try {
-      rep = report::Report::from_json(nlohmann::json::parse(read_file(dir.file("report.json"))));
-    } catch (const std::exception&) {
-      rep = report::Report{};
-    }
-    while (static_cast<int>(rep.stages.size()) > start + 1) rep.stages.pop_back();
-    spdlog::info("resuming '{}' after stage {} of {}", r.name, start, plan.stages.size());
+    spdlog::info("resuming '{}' after stage {} of {}", r.name, run.start, plan.stages.size());
   } else {
-    model = original.clone();
+    original = load_recipe_model(r, data);
+    original.save(dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
+    run.model = original.clone();
   }
+  runtime::move_model(original, device);
+  runtime::move_model(run.model, device);
+  report::Report& rep = run.rep;
   rep.recipe_name = r.name;
   rep.recipe_hash = r.hash;
   rep.model_source = !r.model.zoo.empty() ? "zoo:" + r.model.zoo : !r.model.torchscript.empty() ? r.model.torchscript : r.model.checkpoint;
   rep.tool_version = MC_TOOL_VERSION;
   if (rep.created_at.empty()) rep.created_at = now_iso();
 
-  std::map<std::string, int> storage_bits;
-  std::vector<std::shared_ptr<train::Modifier>> modifiers;
-
-  if (rep.stages.empty()) {
-    report::StageRecord rec;
-    rec.index = 0;
-    rec.stage = "load";
-    rec.status = "done";
-    at_stage_boundary("measuring the loaded model", [&] { rec.metrics = measure(model, r, data, storage_bits); });
-    rec.details = {{"source", rep.model_source}, {"input_shape", model.input_shape()}};
-    log_metrics("loaded " + rep.model_source, rec.metrics);
-    rep.stages.push_back(rec);
-    rep.write(dir.path(), r.report.formats);
-  }
-
-  for (size_t i = static_cast<size_t>(start); i < plan.stages.size(); ++i) {
-    const auto& entry = r.stages[i];
-    spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
-    nlohmann::json details = nlohmann::json::object();
-    RunContext ctx{r, model, original, data, dir.path(), static_cast<int>(i + 1), modifiers, details, storage_bits, opts.quiet};
-    const std::string where = "stage " + std::to_string(i + 1) + "/" + std::to_string(plan.stages.size()) + " '" + entry.name + "'";
-    auto t0 = std::chrono::steady_clock::now();
-    at_stage_boundary(where, [&] {
-      plan.stages[i]->run(ctx);
-      model.infer_shapes();
-      model.verify();
-    });
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
-    model.save(ck);
-
-    report::StageRecord rec;
-    rec.index = static_cast<int>(i + 1);
-    rec.stage = entry.name;
-    rec.status = "done";
-    rec.seconds = seconds;
-    rec.details = details;
-    at_stage_boundary("measuring the model after " + where, [&] { rec.metrics = measure(model, r, data, storage_bits); });
-    log_metrics("after " + entry.name, rec.metrics);
-    rep.stages.push_back(rec);
-    rep.write(dir.path(), r.report.formats);
-    dir.write_state({r.hash, static_cast<int>(i + 1), ck, !modifiers.empty()});
-  }
+  if (rep.stages.empty()) record_load(r, data, dir, run);
+  for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) run_stage(i, plan, data, dir, run, opts.quiet);
   std::string where = dir.file(r.report.formats.empty() ? "report.json" : "report." + r.report.formats.back());
   if (!opts.quiet) std::cout << "report: " << where << "\n";
   spdlog::info("done: report in {}", where);

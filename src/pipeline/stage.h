@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/model.h"
+#include "pipeline/pending_modifiers.h"
 #include "pipeline/training_extension.h"
 #include "recipe/options.h"
 #include "recipe/recipe.h"
@@ -31,7 +32,8 @@ struct RunContext {
   std::string run_dir;
   int stage_index = 0;
   /// Modifiers installed by stages (pruning masks, QAT range freezing); the next training stage
-  /// drives and then clears them.
+  /// drives and then clears them. Kept in the run directory for --resume (pending_modifiers.h):
+  /// a modifier left here must implement pending_state() and have a registered restorer.
   std::vector<std::shared_ptr<train::Modifier>>& modifiers;
   /// Stage-specific facts for the report (epochs, losses, what changed).
   nlohmann::json& details;
@@ -107,8 +109,12 @@ class StageRegistry {
   /// Shared with the training stages' StageInfos, so extensions may be added after them.
   TrainingExtensions& training_extensions() { return *extensions_; }
   std::shared_ptr<const TrainingExtensions> training_extensions_ptr() const { return extensions_; }
+  /// How the pending modifiers of each kind are rebuilt on --resume (see pending_modifiers.h).
+  ModifierRestorers& modifier_restorers() { return restorers_; }
+  const ModifierRestorers& modifier_restorers() const { return restorers_; }
 
  private:
+  ModifierRestorers restorers_;
   std::vector<StageInfo> stages_;
   std::shared_ptr<TrainingExtensions> extensions_ = std::make_shared<TrainingExtensions>();
 };

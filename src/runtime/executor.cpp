@@ -110,6 +110,7 @@ std::vector<at::Tensor> Executor::execute(const std::vector<at::Tensor>& inputs,
 
   ir::KernelContext ctx;
   ctx.training = training;
+  ctx.generator = generator_;
   std::vector<at::Tensor> in;
   for (const Step& s : steps_) {
     if (!s.tensor.empty()) {

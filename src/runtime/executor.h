@@ -1,6 +1,7 @@
 // Executor: runs an ir::Model with ATen ops, for inference (no autograd, each value freed after its
 // last use) or training (autograd through every op). Hooks observe values without changing the graph.
 #pragma once
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -40,6 +41,9 @@ class Executor {
   void clear_hooks() { hooks_.clear(); }
 
   ir::Model& model() { return model_; }
+  /// The generator random ops (dropout, stochastic depth) draw from in training forwards; without
+  /// one they use ATen's global generator.
+  void set_generator(at::Generator generator) { generator_ = std::move(generator); }
 
  private:
   struct Step {
@@ -64,6 +68,7 @@ class Executor {
   };
   std::vector<Hook> hooks_;
   int next_hook_ = 0;
+  c10::optional<at::Generator> generator_;
 };
 
 /// Moves every tensor of the model to `device` (cpu, cuda).

@@ -16,6 +16,25 @@ double TrainContext::progress() const {
   return std::clamp(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
 }
 
+int TrainContext::add_hook(const std::string& value, runtime::ValueHook hook) {
+  const int id = next_hook_++;
+  const int on_executor = executor ? executor->add_hook(value, hook) : -1;
+  hooks_.push_back({id, value, std::move(hook), on_executor});
+  return id;
+}
+
+void TrainContext::remove_hook(int id) {
+  auto it = std::find_if(hooks_.begin(), hooks_.end(), [id](const Hook& h) { return h.id == id; });
+  if (it == hooks_.end()) return;
+  if (executor && it->executor_hook >= 0) executor->remove_hook(it->executor_hook);
+  hooks_.erase(it);
+}
+
+void TrainContext::set_executor(runtime::Executor* e) {
+  executor = e;
+  for (auto& h : hooks_) h.executor_hook = e ? e->add_hook(h.value, h.fn) : -1;
+}
+
 Modifier::~Modifier() = default;
 std::string Modifier::name() const { return "modifier"; }
 void Modifier::on_train_begin(TrainContext&) {}
@@ -29,6 +48,7 @@ void Modifier::on_after_backward(TrainContext&) {}
 void Modifier::on_step_end(TrainContext&) {}
 void Modifier::on_epoch_end(TrainContext&, int64_t) {}
 void Modifier::on_train_end(TrainContext&) {}
+std::optional<ModifierState> Modifier::pending_state() const { return std::nullopt; }
 
 // ---- MaskModifier ----------------------------------------------------------------------------------
 
@@ -76,6 +96,17 @@ void MaskModifier::apply(TrainContext& ctx, bool to_grads) {
       p.mul_(it->second);
     }
   }
+}
+
+std::optional<ModifierState> MaskModifier::pending_state() const {
+  ModifierState s;
+  s.kind = "mask";
+  for (auto& [name, mask] : masks_) s.tensors[name] = mask.detach().to(at::kCPU);
+  return s;
+}
+
+std::shared_ptr<MaskModifier> MaskModifier::from_state(const ModifierState& state) {
+  return std::make_shared<MaskModifier>(state.tensors);
 }
 
 void MaskModifier::on_after_backward(TrainContext& ctx) { apply(ctx, true); }

@@ -11,21 +11,21 @@
 //                    validation (when the trainer has validation data), on_epoch_end
 //   on_train_end (also after request_stop())
 #pragma once
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "ir/model.h"
+#include "runtime/executor.h"
 #include "train/evaluator.h"
-
-namespace mc::runtime {
-class Executor;
-}
 
 namespace mc::train {
 
@@ -48,7 +48,12 @@ struct EpochStats {
 /// The trainer's state as modifiers see it.
 struct TrainContext {
   ir::Model* model = nullptr;
+  /// The executor the forwards run on now; replaced by every rebuild. To observe values, use
+  /// add_hook() below, not executor->add_hook() (those hooks go with a rebuilt executor).
   runtime::Executor* executor = nullptr;
+  /// The run's random numbers (dropout, stochastic depth, modifiers' own draws), seeded by
+  /// TrainOptions::seed. ATen's global generator is neither used nor reseeded by training.
+  at::Generator generator;
   Optimizer* optimizer = nullptr;  // lr(), params(), names()
   const TrainOptions* options = nullptr;
 
@@ -75,6 +80,34 @@ struct TrainContext {
   void request_rebuild() { rebuild_requested = true; }
   bool stop_requested = false;
   bool rebuild_requested = false;
+
+  /// Observes the value named `value` in every forward from now on, on the current executor and on
+  /// each one a rebuild makes (the trainer attaches the hook to it before the next forward), until
+  /// remove_hook(id). Returns an id.
+  int add_hook(const std::string& value, runtime::ValueHook hook);
+  void remove_hook(int id);
+  /// The trainer's rebuild notification: `executor` is the one the next forwards run on; every
+  /// hook of add_hook() is attached to it.
+  void set_executor(runtime::Executor* executor);
+
+ private:
+  struct Hook {
+    int id;
+    std::string value;
+    runtime::ValueHook fn;
+    int executor_hook;  // its id on `executor`
+  };
+  std::vector<Hook> hooks_;
+  int next_hook_ = 0;
+};
+
+/// What the run directory keeps of a modifier that a stage installed for a later training stage,
+/// so that `--resume` can continue between the two: `kind` names the function that rebuilds it
+/// (pipeline::ModifierRestorers), `settings` and `tensors` are what that function reads.
+struct ModifierState {
+  std::string kind;
+  nlohmann::json settings = nlohmann::json::object();
+  std::map<std::string, at::Tensor> tensors;
 };
 
 /// Base of all modifiers; every hook does nothing by default. Parameters must be modified in place
@@ -101,6 +134,9 @@ class Modifier {
   virtual void on_step_end(TrainContext& ctx);
   virtual void on_epoch_end(TrainContext& ctx, int64_t epoch);
   virtual void on_train_end(TrainContext& ctx);
+  /// The state to rebuild this modifier from before training (see ModifierState); nullopt (the
+  /// default) for modifiers that no stage leaves pending for a later one.
+  virtual std::optional<ModifierState> pending_state() const;
 };
 
 /// Keeps fixed zero masks on parameters: zeroes masked gradients after backward and masked
@@ -119,6 +155,9 @@ class MaskModifier : public Modifier {
   void on_step_end(TrainContext& ctx) override;
 
   const std::map<std::string, at::Tensor>& masks() const { return masks_; }
+  /// kind "mask": the masks as tensors.
+  std::optional<ModifierState> pending_state() const override;
+  static std::shared_ptr<MaskModifier> from_state(const ModifierState& state);
 
  private:
   void apply(TrainContext& ctx, bool to_grads);

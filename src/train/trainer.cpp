@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -51,6 +52,15 @@ class ParamRestore {
   std::set<std::string> had_grad_;
 };
 
+// A generator for `device` seeded with `seed` (a fresh one: ATen's default generator is untouched).
+at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Generator g = at::globalContext().defaultGenerator(device).clone();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_current_seed(seed);
+  return g;
+}
+
 }  // namespace
 
 void validate(const TrainOptions& o) {
@@ -82,7 +92,6 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
   const TrainOptions& o = options_;
   if (o.threads > 0) set_compute_threads(o.threads);
   if (o.tune_malloc) tune_malloc_for_training();
-  at::manual_seed(o.seed);
 
   int64_t steps_per_epoch = static_cast<int64_t>(train.size());
   if (o.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, o.max_steps_per_epoch);
@@ -101,7 +110,9 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
 
   TrainContext ctx;
   ctx.model = &model_;
-  ctx.executor = executor.get();
+  ctx.generator = seeded_generator(device, o.seed);
+  executor->set_generator(ctx.generator);
+  ctx.set_executor(executor.get());
   ctx.optimizer = optimizer.get();
   ctx.options = &options_;
   ctx.epochs = o.epochs;
@@ -122,8 +133,10 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
   auto rebuild = [&] {
     if (!ctx.rebuild_requested) return;
     ctx.rebuild_requested = false;
-    executor = std::make_unique<runtime::Executor>(model_);
-    ctx.executor = executor.get();
+    auto rebuilt = std::make_unique<runtime::Executor>(model_);
+    rebuilt->set_generator(ctx.generator);
+    ctx.set_executor(rebuilt.get());  // re-attaches the modifiers' hooks before the next forward
+    executor = std::move(rebuilt);
     set_all_params();
   };
 

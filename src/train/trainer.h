@@ -35,8 +35,9 @@ struct TrainOptions {
   double label_smoothing = 0.0;
   /// Clip gradients to this global L2 norm; 0 = off.
   double grad_clip_norm = 0.0;
-  /// Seeds ATen's global generator (dropout, random init by modifiers) at the start of fit().
-  /// Shuffling and random transforms are seeded by the loaders' own seeds.
+  /// Seeds the run's own generator (TrainContext::generator: dropout, modifiers' random draws) at
+  /// the start of fit(); ATen's global generator is neither used nor reseeded. Shuffling and random
+  /// transforms are seeded by the loaders' own seeds.
   uint64_t seed = 0;
   /// > 0: intra-op threads of ATen and OpenBLAS for the run (set_compute_threads); 0 = leave as is.
   int threads = 0;

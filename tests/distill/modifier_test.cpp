@@ -56,6 +56,14 @@ train::TrainOptions quick(int64_t epochs, int64_t max_steps = 0) {
   return o;
 }
 
+// resnet8 -> resnet8: a hint on layer2.0's output and attention transfer on layer3.0's.
+distill::DistillSettings hint_and_attention() {
+  distill::DistillSettings s;
+  s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
+  s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
+  return s;
+}
+
 }  // namespace
 
 TEST(DistillModifier, LossTermsArePresentAndTheTeacherStaysFrozen) {
@@ -65,10 +73,7 @@ TEST(DistillModifier, LossTermsArePresentAndTheTeacherStaysFrozen) {
   ir::Model student = zoo("resnet8", 1);
   const at::Tensor w_before = student.tensors.at(student.param_names().front()).clone();
 
-  distill::DistillSettings s;
-  s.hints = {{"layer2.0.relu", "layer2.0.relu", "test"}};
-  s.attention = {{"layer3.0.relu", "layer3.0.relu", "test"}};
-  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, hint_and_attention());
   train::Trainer trainer(student, quick(2, 3));
   trainer.add_modifier(mod);
   auto val = fmnist_loader(256, 128);
@@ -123,6 +128,59 @@ TEST(DistillModifier, HintAcrossChannelCountsLearnsAOneByOneAdapter) {
   same.hints = {{"layer1.0.relu", "layer1.0.relu", "test"}};
   ir::Model r8 = zoo("resnet8");
   EXPECT_FALSE(distill::DistillModifier(teacher, r8, same).adapter(0).first.defined());
+}
+
+// Asks for a rebuild of the student's executor after every step (as a graph-changing modifier would).
+struct RebuildEveryStep : train::Modifier {
+  int rebuilds = 0;
+  void on_step_end(train::TrainContext& ctx) override {
+    ctx.request_rebuild();
+    ++rebuilds;
+  }
+};
+
+// The student's hint/attention taps stay attached when another modifier rebuilds the executor
+// after every step: each step still has its features, and every loss term equals the one of the
+// same run without rebuilds, bit for bit.
+TEST(DistillModifier, TapsSurviveRebuildsRequestedByAnotherModifier) {
+  auto teacher = fixture_teacher();
+  std::vector<std::vector<distill::DistillEpoch>> runs;
+  for (bool rebuild : {false, true}) {
+    ir::Model student = zoo("resnet8", 1);
+    auto mod = std::make_shared<distill::DistillModifier>(teacher, student, hint_and_attention());
+    train::Trainer trainer(student, quick(2, 3));
+    trainer.add_modifier(mod);
+    auto rebuilder = std::make_shared<RebuildEveryStep>();
+    if (rebuild) trainer.add_modifier(rebuilder);
+    ASSERT_NO_THROW(trainer.fit(*fmnist_loader(256, 64)));
+    EXPECT_EQ(rebuilder->rebuilds, rebuild ? 6 : 0);
+    runs.push_back(mod->epochs());
+  }
+  ASSERT_EQ(runs[1].size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    ASSERT_EQ(runs[0][e].terms.size(), 4u);
+    for (const auto& [k, v] : runs[0][e].terms) EXPECT_EQ(v, runs[1][e].terms.at(k)) << k << " epoch " << e + 1;
+  }
+}
+
+// Adapters are initialised from their own generator (seed + hint index): ATen's global generator
+// is neither reseeded nor advanced, and the adapter does not depend on earlier global draws.
+TEST(DistillModifier, AdapterInitLeavesTheGlobalGeneratorAlone) {
+  auto teacher = fixture_teacher();
+  ir::Model student = zoo("lenet5");
+  distill::DistillSettings s;
+  s.hints = {{"relu1", "layer1.0.relu", "test"}};
+  s.seed = 3;
+  at::manual_seed(100);
+  const at::Tensor expected_next = at::rand({16});
+  at::manual_seed(100);
+  distill::DistillModifier a(teacher, student, s);
+  EXPECT_TRUE(at::equal(at::rand({16}), expected_next)) << "the adapter init moved or reseeded the global generator";
+  at::rand({1000});
+  distill::DistillModifier b(teacher, student, s);
+  ASSERT_TRUE(a.adapter(0).first.defined());
+  EXPECT_TRUE(at::equal(a.adapter(0).first, b.adapter(0).first));
+  EXPECT_TRUE(at::equal(a.adapter(0).second, b.adapter(0).second));
 }
 
 TEST(DistillModifier, CachedTeacherLogitsGiveTheSameLossesAsTheUncachedRun) {

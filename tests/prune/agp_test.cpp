@@ -8,6 +8,9 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "data/factory.h"
 #include "data/loader.h"
@@ -109,4 +112,43 @@ TEST(AgpModifier, ShortFinetuneReachesExactSparsityWithoutRevival) {
   const at::Tensor& fc = m.tensor(sel.back().param);
   EXPECT_EQ(fc.numel() - fc.count_nonzero().item<int64_t>(), prune::prune_count(fc.numel(), 0.5));
   EXPECT_EQ(m.tensor(ws[0].param).count_nonzero().item<int64_t>(), m.tensor(ws[0].param).numel());  // conv1 dense
+}
+
+// The state the run directory keeps for a pending AGP modifier (--resume) rebuilds a modifier that
+// prunes exactly as the original: same updates, same weights after the same finetune.
+TEST(AgpModifier, PendingStateRebuildsTheSameSchedule) {
+  const ir::Model base = ir::Model::load(mc::test::resnet8_fixture());
+  auto ws = prune::find_prunable_weights(base);
+  prune::SparsityTargets targets;
+  targets.layer.assign(ws.size(), -1.0);
+  targets.layer.front() = 0.3;  // conv1 layer-wise, the rest global
+  targets.global = 0.7;
+  auto original = std::make_shared<prune::AgpModifier>(ws, targets, prune::AgpSchedule{0.25, 1.0, 1, 0.1});
+  std::optional<train::ModifierState> st = original->pending_state();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->kind, "agp_pruning");
+  st->settings = nlohmann::json::parse(st->settings.dump());  // as state.json stores it
+  auto restored = prune::AgpModifier::from_state(*st);
+
+  std::vector<ir::Model> models;
+  for (const auto& agp : {std::shared_ptr<prune::AgpModifier>(original), restored}) {
+    ir::Model m = base.clone();
+    data::DatasetSpec spec;
+    spec.kind = "fashion_mnist";
+    spec.limit = 256;
+    data::LoaderOptions lo;
+    lo.batch_size = 64;
+    data::DataLoader loader(data::make_dataset(spec), lo);
+    train::TrainOptions o;
+    o.epochs = 1;
+    o.optimizer.lr = 0.05;
+    o.quiet = true;
+    train::Trainer t(m, o);
+    t.add_modifier(agp);
+    t.fit(loader);
+    models.push_back(std::move(m));
+  }
+  EXPECT_EQ(original->updates(), restored->updates());
+  EXPECT_EQ(restored->updates().size(), 4u);  // steps 1, 2, 3 and the end step 4
+  for (auto& [k, v] : models[0].tensors) EXPECT_TRUE(at::equal(v, models[1].tensors.at(k))) << k;
 }

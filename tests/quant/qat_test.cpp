@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 
 #include "common/atomic_file.h"
 #include "data/factory.h"
+#include "data/tensor_dataset.h"
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "export/export_test_util.h"
@@ -25,6 +27,7 @@
 #include "ir/passes/fold_batch_norm.h"
 #include "quantization/qat.h"
 #include "runtime/executor.h"
+#include "train/trainer.h"
 
 using namespace mc::quant;
 using mc::ir::Model;
@@ -92,7 +95,8 @@ TEST(QatOps, TernaryThresholdsAtSevenTenthsOfMeanAbsAndAveragesTheKeptWeights) {
 
 namespace {
 
-const char* kConvBn = R"IR(graph(%x: f32[4,3,6,6]) {
+// conv1 -> bn1 -> relu on a 4 x 3 x 6 x 6 input, the start of the graphs below.
+const std::string kConvBnRelu = R"IR(graph(%x: f32[4,3,6,6]) {
   %w1 = param[name="conv1.weight"]() @conv1
   %b1 = param[name="conv1.bias"]() @conv1
   %c1 = conv2d[padding=[1,1]](%x, %w1, %b1) @conv1
@@ -102,7 +106,9 @@ const char* kConvBn = R"IR(graph(%x: f32[4,3,6,6]) {
   %v1 = constant[name="bn1.running_var"]() @bn1
   %n1 = batch_norm[eps=1e-5, momentum=0.1](%c1, %g1, %be1, %m1, %v1) @bn1
   %r1 = relu(%n1) @relu
-  %w2 = param[name="conv2.weight"]() @conv2
+)IR";
+
+const std::string kConvBn = kConvBnRelu + R"IR(  %w2 = param[name="conv2.weight"]() @conv2
   %c2 = conv2d(%r1, %w2) @conv2
   %g2 = param[name="bn2.weight"]() @bn2
   %be2 = param[name="bn2.bias"]() @bn2
@@ -216,6 +222,83 @@ TEST(QatGraph, TrainingModeIsTorchAoConvBnAndFrozenStatisticsStayFixed) {
   EXPECT_TRUE(at::equal(m.tensors.at("bn1.running_mean"), mean0));
   EXPECT_TRUE(at::equal(m.tensors.at("bn2.running_var"), var0));
   EXPECT_TRUE(mc::test::close_to(ex.run1(x * 2), y_train, 1e-6));
+}
+
+// ---- QatModifier inside a Trainer whose executor is rebuilt ----
+
+namespace {
+
+const std::string kConvBnClassifier = kConvBnRelu + R"IR(  %f = flatten[start_dim=1](%r1) @flatten
+  %fw = param[name="fc.weight"]() @fc
+  %fb = param[name="fc.bias"]() @fc
+  %y = linear(%f, %fw, %fb) @fc
+  return(%y)
+}
+)IR";
+
+// Asks for a rebuild after every step (as a modifier that changes the graph would).
+struct RebuildEveryStep : mc::train::Modifier {
+  int rebuilds = 0;
+  void on_step_end(mc::train::TrainContext& ctx) override {
+    ctx.request_rebuild();
+    ++rebuilds;
+  }
+};
+
+// QAT-trains the classifier for 2 epochs of 3 steps; the model after training (converted).
+Model qat_trained(bool rebuild_every_step) {
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(4);
+  Model m = make(kConvBnClassifier, {{"conv1.weight", at::empty({5, 3, 3, 3}).normal_(0, 0.5, g)},
+                                     {"conv1.bias", at::empty({5}).normal_(0, 0.1, g)},
+                                     {"bn1.weight", at::empty({5}).uniform_(0.5, 1.5, g)},
+                                     {"bn1.bias", at::empty({5}).normal_(0, 0.1, g)},
+                                     {"bn1.running_mean", at::zeros({5})},
+                                     {"bn1.running_var", at::ones({5})},
+                                     {"fc.weight", at::empty({4, 180}).normal_(0, 0.1, g)},
+                                     {"fc.bias", at::zeros({4})}});
+  QuantConfig cfg;
+  QuantPlan plan = plan_qdq(m, cfg);
+  auto inserted = insert_qdq(m, plan, act_qparams(plan));
+  auto qat = std::make_shared<QatModifier>(prepare_qat(m, plan, inserted, nullptr, QatOptions{}));
+  auto ds = std::make_shared<mc::data::TensorDataset>("synthetic", at::empty({24, 3, 6, 6}).uniform_(0, 1, g),
+                                                      at::randint(4, {24}, g, at::kLong), 4);
+  mc::data::LoaderOptions lo;
+  lo.batch_size = 8;
+  lo.seed = 2;
+  mc::data::DataLoader loader(ds, lo);
+  mc::train::TrainOptions o;
+  o.epochs = 2;
+  o.quiet = true;
+  o.optimizer.lr = 0.05;
+  mc::train::Trainer t(m, o);
+  t.add_modifier(qat);
+  auto rebuilder = std::make_shared<RebuildEveryStep>();
+  if (rebuild_every_step) t.add_modifier(rebuilder);
+  t.fit(loader);
+  EXPECT_EQ(rebuilder->rebuilds, rebuild_every_step ? 6 : 0);
+  return m;
+}
+
+}  // namespace
+
+// The observers write every training forward's range into the qparams (a moving average for
+// activations): with a rebuild after every step they must still see every forward, so the final
+// qparams and weights equal those of the same run without rebuilds, bit for bit.
+TEST(QatModifier, ObserversSeeEveryForwardWhenAnotherModifierRebuildsTheExecutor) {
+  Model plain = qat_trained(false);
+  Model rebuilt = qat_trained(true);
+  ASSERT_EQ(plain.tensors.size(), rebuilt.tensors.size());
+  int scales = 0;
+  for (auto& [k, v] : plain.tensors) {
+    ASSERT_TRUE(rebuilt.tensors.count(k)) << k;
+    EXPECT_TRUE(at::equal(v, rebuilt.tensors.at(k))) << k << ": " << v.flatten().slice(0, 0, 4) << " vs "
+                                                      << rebuilt.tensors.at(k).flatten().slice(0, 0, 4);
+    if (k.find("scale") != std::string::npos && v.numel() == 1) {
+      ++scales;
+      EXPECT_NE(v.item<float>(), 0.02f) << k << " never observed";  // act_qparams' initial scale
+    }
+  }
+  EXPECT_GE(scales, 2);  // the input and the classifier's input activations
 }
 
 // ---- mode: qat through `compress` on the trained fixture ----

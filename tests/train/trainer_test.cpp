@@ -371,6 +371,65 @@ TEST(Trainer, SameSeedGivesIdenticalWeights) {
   EXPECT_TRUE(differs) << "another seed should give other dropout masks";
 }
 
+// Training draws its random numbers (dropout) from its own generator seeded by TrainOptions::seed:
+// ATen's global generator is neither read nor reseeded, so the result does not depend on what
+// other code drew before, and the code after fit() sees the global stream it would have seen.
+TEST(Trainer, RandomnessComesFromItsOwnGeneratorNotTheGlobalOne) {
+  auto run = [] {
+    ir::Model m = make_net(9, /*dropout=*/true);
+    auto train = loader(make_data(32, 10), 8, /*shuffle=*/true, /*seed=*/3);
+    TrainOptions o = quiet_options(2);
+    o.seed = 11;
+    Trainer t(m, o);
+    t.fit(*train);
+    return m;
+  };
+  at::manual_seed(100);
+  const at::Tensor expected_next = at::rand({16});
+  at::manual_seed(100);
+  ir::Model a = run();
+  EXPECT_TRUE(at::equal(at::rand({16}), expected_next)) << "fit() moved or reseeded ATen's global generator";
+  at::manual_seed(200);
+  at::rand({1000});  // other code's draws before the run
+  ir::Model b = run();
+  for (auto& [k, v] : a.tensors) EXPECT_TRUE(at::equal(v, b.tensors.at(k))) << k;
+}
+
+// TrainContext::add_hook: the trainer re-attaches the hook to every executor a rebuild makes, so
+// it sees every forward (training steps and validation batches) even when another modifier
+// rebuilds after each step.
+TEST(Trainer, ContextHooksSeeEveryForwardAcrossRebuilds) {
+  struct Counter : Modifier {
+    int calls = 0, removed_calls = 0, removed_id = -1;
+    void on_train_begin(TrainContext& ctx) override {
+      ctx.add_hook("r", [this](const ir::Value&, const at::Tensor&) { ++calls; });
+      removed_id = ctx.add_hook("r", [this](const ir::Value&, const at::Tensor&) { ++removed_calls; });
+    }
+    void on_epoch_begin(TrainContext& ctx, int64_t e) override {
+      if (e == 1) ctx.remove_hook(removed_id);
+    }
+  };
+  struct Rebuilder : Modifier {
+    int rebuilds = 0;
+    void on_step_end(TrainContext& ctx) override {
+      ctx.request_rebuild();
+      ++rebuilds;
+    }
+  };
+  ir::Model m = make_net(5);
+  auto train = loader(make_data(16, 2), 8, true);  // 2 steps per epoch
+  auto val = loader(make_data(8, 3), 4, false);    // 2 validation batches per epoch
+  Trainer t(m, quiet_options(3));
+  auto counter = std::make_shared<Counter>();
+  auto rebuilder = std::make_shared<Rebuilder>();
+  t.add_modifier(counter);
+  t.add_modifier(rebuilder);
+  t.fit(*train, val.get());
+  EXPECT_EQ(rebuilder->rebuilds, 6);
+  EXPECT_EQ(counter->calls, 3 * (2 + 2));       // every training and validation forward
+  EXPECT_EQ(counter->removed_calls, 1 * (2 + 2));  // until it was removed
+}
+
 TEST(Trainer, NanLossStopsWithAClearError) {
   struct NanAt : Modifier {
     at::Tensor extra_loss(TrainContext& ctx, const at::Tensor&, const at::Tensor&, const at::Tensor&) override {

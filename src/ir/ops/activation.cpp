@@ -32,14 +32,18 @@ void register_activation_ops(OpRegistry& r) {
   }, {"dim"});
   add_unary(r, "identity", [](const at::Tensor& x, const Node&, K) { return x; }, {}, "y = x");
   add_unary(r, "dropout", [](const at::Tensor& x, const Node& n, K ctx) {
-    return ctx.training ? at::dropout(x, n.attrs().f("p", 0.5), true) : x;
+    // at::dropout's CPU arithmetic (_dropout_impl), drawing from the executor's generator.
+    const double p = n.attrs().f("p", 0.5);
+    if (!ctx.training || p == 0.0 || x.numel() == 0) return x;
+    if (p == 1.0) return x * at::zeros({}, x.options());
+    return x * at::empty_like(x, at::MemoryFormat::Contiguous).bernoulli_(1.0 - p, ctx.generator).div_(1.0 - p);
   }, {"p"}, "dropout in training, identity in eval");
   add_unary(r, "stochastic_depth", [](const at::Tensor& x, const Node& n, K ctx) {
     double p = n.attrs().f("p", 0.0);
     if (!ctx.training || p == 0.0) return x;
     std::vector<int64_t> noise_shape(static_cast<size_t>(x.dim()), 1);
     if (n.attrs().s("mode", "row") == "row") noise_shape[0] = x.size(0);
-    at::Tensor noise = at::empty(noise_shape, x.options()).bernoulli_(1.0 - p);
+    at::Tensor noise = at::empty(noise_shape, x.options()).bernoulli_(1.0 - p, ctx.generator);
     if (p < 1.0) noise.div_(1.0 - p);
     return x * noise;
   }, {"p", "mode"}, "drops whole samples (row) or the whole batch in training; identity in eval");
