@@ -2,6 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 
 namespace mc::test {
@@ -35,6 +36,22 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+/// A registration in a global registry (IR ops, ONNX export mappings, channel rules) that is undone
+/// when the scope ends, so that no test leaves a registry changed for the tests after it:
+///   test::ScopedRegistration op([&] { reg.add(def); }, [&] { reg.remove(def.name); });
+class ScopedRegistration {
+ public:
+  ScopedRegistration(const std::function<void()>& add, std::function<void()> remove) : remove_(std::move(remove)) {
+    add();
+  }
+  ~ScopedRegistration() { remove_(); }
+  ScopedRegistration(const ScopedRegistration&) = delete;
+  ScopedRegistration& operator=(const ScopedRegistration&) = delete;
+
+ private:
+  std::function<void()> remove_;
 };
 
 }  // namespace mc::test
