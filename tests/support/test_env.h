@@ -1,5 +1,6 @@
 // Helpers shared by the test binaries: paths, running the `compress` binary, temp dirs.
 #pragma once
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -23,6 +24,13 @@ struct RunResult {
 RunResult run_command(const std::string& cmdline);
 /// Runs `compress <args>`.
 RunResult run_compress(const std::string& args);
+
+/// The oracle of tests that compare with PyTorch or NumPy run by /usr/bin/python3 (Debian's, with
+/// torch 1.13; never the python3 first on PATH): success when it imports every module of `modules`
+/// ("torch, numpy"), else a failure naming the missing module and how to install it. Tests
+/// `ASSERT_TRUE(test::python_oracle("torch, numpy"));`: `make test` installs the oracles, so a
+/// missing one is a broken set-up that fails the test, never a reason to skip it.
+::testing::AssertionResult python_oracle(const std::string& modules);
 
 /// A fresh empty directory under the build tree, removed at destruction.
 class TempDir {
