@@ -12,7 +12,15 @@ ExportRegistry& ExportRegistry::instance() {
   return r;
 }
 
-void ExportRegistry::add(const std::string& op, ExportFn fn) { fns_[op] = std::move(fn); }
+void ExportRegistry::add(const std::string& op, ExportFn fn, const char* file, int line) {
+  registrants_.claim(op, call_site(file, line));
+  fns_[op] = std::move(fn);
+}
+
+void ExportRegistry::remove(const std::string& op) {
+  fns_.erase(op);
+  registrants_.release(op);
+}
 
 const ExportFn* ExportRegistry::find(const std::string& op) const {
   auto it = fns_.find(op);

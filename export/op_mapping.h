@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
 #include "export/export_context.h"
 
 namespace mc::exporter {
@@ -18,12 +19,16 @@ using ExportFn = std::function<void(const ir::Node& n, ExportContext& ctx)>;
 class ExportRegistry {
  public:
   static ExportRegistry& instance();
-  void add(const std::string& op, ExportFn fn);
+  /// Registers the mapping of IR op `op`; an op already mapped is an mc::Error naming both call sites.
+  void add(const std::string& op, ExportFn fn, const char* file = __builtin_FILE(), int line = __builtin_LINE());
+  /// Unregisters a mapping (tests undo their registrations with it); no-op when absent.
+  void remove(const std::string& op);
   const ExportFn* find(const std::string& op) const;  // nullptr when the op has no mapping
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, ExportFn> fns_;
+  Registrants registrants_{"ONNX export mapping of op"};
 };
 
 /// Registers every mapping (idempotent).

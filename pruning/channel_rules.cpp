@@ -3,6 +3,8 @@
 #include <map>
 #include <mutex>
 
+#include "common/registry.h"
+
 namespace mc::prune {
 
 namespace {
@@ -10,9 +12,21 @@ std::map<std::string, ChannelRule>& table() {
   static std::map<std::string, ChannelRule> t;
   return t;
 }
+Registrants& registrants() {
+  static Registrants r("channel rule of op");
+  return r;
+}
 }  // namespace
 
-void register_channel_rule(const std::string& op, ChannelRule rule) { table()[op] = std::move(rule); }
+void register_channel_rule(const std::string& op, ChannelRule rule, const char* file, int line) {
+  registrants().claim(op, call_site(file, line));
+  table()[op] = std::move(rule);
+}
+
+void unregister_channel_rule(const std::string& op) {
+  table().erase(op);
+  registrants().release(op);
+}
 
 const ChannelRule* find_channel_rule(const std::string& op) {
   static std::once_flag once;

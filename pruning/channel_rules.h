@@ -24,7 +24,11 @@ struct ChannelRule {
 
 /// The rule of `op`, or nullptr. Registers the built-in rules on first use.
 const ChannelRule* find_channel_rule(const std::string& op);
-void register_channel_rule(const std::string& op, ChannelRule rule);
+/// Registers the rule of `op`; an op that has one is an mc::Error naming both call sites.
+void register_channel_rule(const std::string& op, ChannelRule rule, const char* file = __builtin_FILE(),
+                           int line = __builtin_LINE());
+/// Unregisters the rule of `op` (tests undo their registrations with it); no-op when absent.
+void unregister_channel_rule(const std::string& op);
 
 /// Number of positions of `m` whose atom is kept.
 int64_t kept_positions(const ChannelMap& m, const RemovedAtoms& removed);

@@ -254,7 +254,7 @@ std::vector<InsertedQuantizer> insert_qdq(ir::Model& m, const QuantPlan& plan,
   auto add_qparams = [&](const std::string& name, const QParams& q, const std::string& scope, InsertedQuantizer& iq) {
     iq.scale = m.add_tensor(name + ".scale", q.scale.to(at::kFloat).contiguous());
     iq.zero_point = m.add_tensor(name + ".zero_point", q.zero_point.to(at::kLong).contiguous());
-    ir::Node* first = g.nodes().front();
+    ir::Node* first = g.first_node();
     ir::Attrs sa, za;
     sa.set("name", iq.scale);
     za.set("name", iq.zero_point);

@@ -33,7 +33,7 @@ bool is_source_value(const ir::Value* v) { return !source_tensor_name(v).empty()
 // it); the old node is removed. Returns the new value.
 ir::Value* hoist_source(ir::Graph& g, ir::Value* v) {
   ir::Node* p = v->producer();
-  ir::Node* first = g.nodes().front();
+  ir::Node* first = g.first_node();
   if (p == first) return v;
   ir::Node* n = g.insert_before(first, p->op(), {}, p->attrs(), p->scope());
   g.replace_all_uses(v, n->output());
@@ -43,7 +43,7 @@ ir::Value* hoist_source(ir::Graph& g, ir::Value* v) {
 
 // Replaces the `from` (param/constant) node of a scale by an `op` node at the top of the graph.
 void swap_source_op(ir::Graph& g, ir::Node* src, const std::string& op) {
-  ir::Node* n = g.insert_before(g.nodes().front(), op, {}, src->attrs(), src->scope());
+  ir::Node* n = g.insert_before(g.first_node(), op, {}, src->attrs(), src->scope());
   g.replace_all_uses(src->output(), n->output());
   g.remove_node(src);
 }
@@ -247,7 +247,7 @@ void convert_qat(ir::Model& m) {
     ir::Attrs sa, za, fa;
     sa.set("name", m.add_tensor(wname + ".scale", alpha));
     za.set("name", m.add_tensor(wname + ".zero_point", at::zeros({alpha.size(0)}, at::kLong)));
-    ir::Node* first = g.nodes().front();
+    ir::Node* first = g.first_node();
     ir::Node* s = g.insert_before(first, "constant", {}, sa, bt->scope());
     ir::Node* z = g.insert_before(first, "constant", {}, za, bt->scope());
     fa.set("quant_min", int64_t(-1));

@@ -56,3 +56,4 @@ bash "$HERE/bench_prune.sh" "$BUILD"
 echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
 echo; bash "$HERE/bench_int8.sh" "$BUILD"
+echo; bash "$HERE/bench_graph.sh" "$BUILD"

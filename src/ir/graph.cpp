@@ -12,11 +12,25 @@ std::string Node::describe() const {
   return "op '" + op_ + "'" + (scope_.empty() ? std::string() : " at scope '" + scope_ + "'");
 }
 
+Graph& Graph::operator=(Graph&& o) noexcept {
+  nodes_ = std::move(o.nodes_);
+  values_ = std::move(o.values_);
+  tensor_refs_ = std::move(o.tensor_refs_);
+  inputs_ = std::move(o.inputs_);
+  outputs_ = std::move(o.outputs_);
+  next_id_ = o.next_id_;
+  node_visits_ = o.node_visits_;
+  for (auto& n : nodes_) n->owner_ = this;  // list iterators stay valid across a move
+  return *this;
+}
+
 Value* Graph::make_value(const std::string& name) {
   auto v = std::make_unique<Value>();
   v->name_ = name.empty() ? fresh_name() : name;
-  values_.push_back(std::move(v));
-  return values_.back().get();
+  std::string key = v->name_;
+  auto [it, added] = values_.emplace(std::move(key), std::move(v));
+  if (!added) throw Error("internal: value name '" + name + "' is already used in this graph");
+  return it->second.get();
 }
 
 std::string Graph::fresh_name(const std::string& hint) {
@@ -28,9 +42,8 @@ std::string Graph::fresh_name(const std::string& hint) {
 }
 
 Value* Graph::find_value(const std::string& name) const {
-  for (auto& v : values_)
-    if (v->name_ == name) return v.get();
-  return nullptr;
+  auto it = values_.find(name);
+  return it == values_.end() ? nullptr : it->second.get();
 }
 
 Value* Graph::add_input(const std::string& name, TensorType type) {
@@ -60,38 +73,66 @@ Node* Graph::make_node(const std::string& op, const std::vector<Value*>& inputs,
   return n.release();
 }
 
-Node* Graph::add_node(const std::string& op, const std::vector<Value*>& inputs, Attrs attrs,
-                      const std::string& scope, size_t num_outputs, const std::vector<std::string>& names) {
-  Node* n = make_node(op, inputs, std::move(attrs), scope, num_outputs, names);
-  nodes_.emplace_back(n);
+Node* Graph::link(std::list<std::unique_ptr<Node>>::iterator before, Node* n) {
+  n->owner_ = this;
+  n->pos_ = nodes_.emplace(before, n);
+  index_tensor_ref(n);
   return n;
 }
 
-size_t Graph::index_of(const Node* n) const {
-  for (size_t i = 0; i < nodes_.size(); ++i)
-    if (nodes_[i].get() == n) return i;
-  throw Error("internal: node " + n->describe() + " is not in this graph");
+void Graph::index_tensor_ref(Node* n) {
+  if (n->refers_to_tensor()) tensor_refs_[n->attrs_.s("name", "")].push_back(n);
+}
+
+void Graph::unindex_tensor_ref(Node* n) {
+  if (!n->refers_to_tensor()) return;
+  auto it = tensor_refs_.find(n->attrs_.s("name", ""));
+  if (it == tensor_refs_.end()) throw Error("internal: " + n->describe() + " is missing from the tensor index");
+  auto& refs = it->second;
+  refs.erase(std::remove(refs.begin(), refs.end(), n), refs.end());
+  if (refs.empty()) tensor_refs_.erase(it);
+}
+
+const std::vector<Node*>& Graph::tensor_refs(const std::string& tensor) const {
+  static const std::vector<Node*> none;
+  auto it = tensor_refs_.find(tensor);
+  return it == tensor_refs_.end() ? none : it->second;
+}
+
+void Graph::set_tensor_name(Node* n, const std::string& tensor) {
+  place_of(n);
+  if (!n->refers_to_tensor()) throw Error("internal: set_tensor_name on " + n->describe() + ", not a param/constant");
+  unindex_tensor_ref(n);
+  n->attrs_.set("name", tensor);
+  index_tensor_ref(n);
+}
+
+std::list<std::unique_ptr<Node>>::iterator Graph::place_of(const Node* n) const {
+  if (n->owner_ != this) throw Error("internal: node " + n->describe() + " is not in this graph");
+  return n->pos_;
+}
+
+Node* Graph::add_node(const std::string& op, const std::vector<Value*>& inputs, Attrs attrs,
+                      const std::string& scope, size_t num_outputs, const std::vector<std::string>& names) {
+  return link(nodes_.end(), make_node(op, inputs, std::move(attrs), scope, num_outputs, names));
 }
 
 Node* Graph::insert_before(Node* pos, const std::string& op, const std::vector<Value*>& inputs, Attrs attrs,
                            const std::string& scope, size_t num_outputs) {
-  size_t i = index_of(pos);
-  Node* n = make_node(op, inputs, std::move(attrs), scope, num_outputs, {});
-  nodes_.emplace(nodes_.begin() + static_cast<std::ptrdiff_t>(i), n);
-  return n;
+  auto at = place_of(pos);
+  return link(at, make_node(op, inputs, std::move(attrs), scope, num_outputs, {}));
 }
 
 Node* Graph::insert_after(Node* pos, const std::string& op, const std::vector<Value*>& inputs, Attrs attrs,
                           const std::string& scope, size_t num_outputs) {
-  size_t i = index_of(pos);
-  Node* n = make_node(op, inputs, std::move(attrs), scope, num_outputs, {});
-  nodes_.emplace(nodes_.begin() + static_cast<std::ptrdiff_t>(i + 1), n);
-  return n;
+  auto at = std::next(place_of(pos));
+  return link(at, make_node(op, inputs, std::move(attrs), scope, num_outputs, {}));
 }
 
 void Graph::drop_use(Value* v, Node* n) {
-  auto it = std::find(v->users_.begin(), v->users_.end(), n);
-  if (it != v->users_.end()) v->users_.erase(it);
+  // From the back: removals run users-first (dead-code elimination), so the use is usually last.
+  auto it = std::find(v->users_.rbegin(), v->users_.rend(), n);
+  if (it != v->users_.rend()) v->users_.erase(std::next(it).base());
 }
 
 void Graph::set_input(Node* n, size_t i, Value* v) {
@@ -108,10 +149,15 @@ void Graph::set_inputs(Node* n, const std::vector<Value*>& vs) {
 
 void Graph::replace_all_uses(Value* from, Value* to) {
   if (from == to) return;
-  auto users = from->users_;
+  // One pass over the use list (set_input per use would search it each time: quadratic in uses).
+  std::vector<Node*> users = std::move(from->users_);
+  from->users_.clear();
   for (Node* n : users)
-    for (size_t i = 0; i < n->inputs_.size(); ++i)
-      if (n->inputs_[i] == from) set_input(n, i, to);
+    for (Value*& in : n->inputs_)
+      if (in == from) {
+        in = to;
+        to->users_.push_back(n);
+      }
   for (auto& o : outputs_)
     if (o == from) o = to;
 }
@@ -125,16 +171,15 @@ void Graph::remove_node(Node* n) {
     if (!o->users_.empty() || is_graph_output(o))
       throw Error("internal: cannot remove " + n->describe() + ": its output '" + o->name_ + "' is still used");
   }
+  auto at = place_of(n);
+  unindex_tensor_ref(n);
   for (Value* v : n->inputs_) drop_use(v, n);
-  size_t i = index_of(n);
-  for (Value* o : n->outputs_) {
-    values_.erase(std::remove_if(values_.begin(), values_.end(), [&](auto& p) { return p.get() == o; }),
-                  values_.end());
-  }
-  nodes_.erase(nodes_.begin() + static_cast<std::ptrdiff_t>(i));
+  for (Value* o : n->outputs_) values_.erase(o->name_);
+  nodes_.erase(at);
 }
 
 std::vector<Node*> Graph::nodes() const {
+  count_visits(nodes_.size());
   std::vector<Node*> out;
   out.reserve(nodes_.size());
   for (auto& n : nodes_) out.push_back(n.get());
@@ -142,6 +187,7 @@ std::vector<Node*> Graph::nodes() const {
 }
 
 Graph Graph::clone() const {
+  count_visits(nodes_.size());
   Graph g;
   std::unordered_map<const Value*, Value*> map;
   for (Value* in : inputs_) {
@@ -169,6 +215,7 @@ Graph Graph::clone() const {
 void Graph::infer_shapes() {
   register_core_ops();
   auto& reg = OpRegistry::instance();
+  count_visits(nodes_.size());
   for (auto& n : nodes_) {
     const OpDef& def = reg.get(*n);
     std::vector<TensorType> in;

@@ -15,6 +15,7 @@ Model Model::clone() const {
   m.name = name;
   m.graph = graph.clone();
   for (auto& [k, t] : tensors) m.tensors[k] = t.detach().clone();
+  m.last_suffix_ = last_suffix_;
   return m;
 }
 
@@ -46,7 +47,13 @@ int64_t Model::num_nonzero_params() const {
 
 std::string Model::add_tensor(const std::string& hint, at::Tensor t) {
   std::string n = hint;
-  for (int i = 1; tensors.count(n); ++i) n = hint + "." + std::to_string(i);
+  if (tensors.count(n)) {
+    // Probing from ".1" each time would make k tensors with one hint (an importer's "scalar")
+    // quadratic; suffixes up to the last one given were taken then.
+    int& i = last_suffix_[hint];
+    do n = hint + "." + std::to_string(++i);
+    while (tensors.count(n));
+  }
   tensors[n] = std::move(t);
   return n;
 }

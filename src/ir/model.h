@@ -3,6 +3,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <map>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class Model {
   /// Native checkpoint: `<path>` holds IR text and tensors (torch archive).
   void save(const std::string& path) const;
   static Model load(const std::string& path);
+
+ private:
+  std::unordered_map<std::string, int> last_suffix_;  // add_tensor: hint -> last ".N" given
 };
 
 }  // namespace mc::ir

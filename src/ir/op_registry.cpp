@@ -13,9 +13,15 @@ OpRegistry& OpRegistry::instance() {
   return r;
 }
 
-void OpRegistry::add(OpDef def) {
+void OpRegistry::add(OpDef def, const char* file, int line) {
+  registrants_.claim(def.name, call_site(file, line));
   std::string n = def.name;
   ops_[n] = std::move(def);
+}
+
+void OpRegistry::remove(const std::string& name) {
+  ops_.erase(name);
+  registrants_.release(name);
 }
 
 const OpDef* OpRegistry::find(const std::string& name) const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
 #include "ir/graph.h"
 
 namespace mc::ir {
@@ -41,7 +42,10 @@ struct OpDef {
 class OpRegistry {
  public:
   static OpRegistry& instance();
-  void add(OpDef def);
+  /// Registers `def`; a name already registered is an mc::Error naming both call sites.
+  void add(OpDef def, const char* file = __builtin_FILE(), int line = __builtin_LINE());
+  /// Unregisters an op (tests undo their registrations with it); no-op when absent.
+  void remove(const std::string& name);
   const OpDef* find(const std::string& name) const;
   /// Throws mc::Error naming the op and the node's scope when the op is unknown.
   const OpDef& get(const Node& n) const;
@@ -49,6 +53,7 @@ class OpRegistry {
 
  private:
   std::map<std::string, OpDef> ops_;
+  Registrants registrants_{"op"};
 };
 
 /// Registers all core ops (idempotent). Called by everything that needs the registry.

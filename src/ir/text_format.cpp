@@ -23,6 +23,7 @@ std::string Graph::to_string() const {
   for (size_t i = 0; i < inputs_.size(); ++i)
     os << (i ? ", " : "") << '%' << inputs_[i]->name() << ": " << type_str(inputs_[i]->type());
   os << ") {\n";
+  count_visits(nodes_.size());
   for (auto& n : nodes_) {
     os << "  ";
     for (size_t i = 0; i < n->outputs().size(); ++i) {

@@ -20,6 +20,7 @@ void Graph::verify() const {
   };
   for (const Value* v : inputs_) define(v, "graph input");
   std::unordered_map<const Value*, std::vector<const Node*>> uses;
+  count_visits(nodes_.size());
   for (auto& np : nodes_) {
     const Node& n = *np;
     for (const Value* v : n.inputs()) {
@@ -28,6 +29,11 @@ void Graph::verify() const {
       uses[v].push_back(&n);
     }
     check_schema(n);
+    if (n.refers_to_tensor()) {
+      const auto& refs = tensor_refs(n.attrs().s("name", ""));
+      if (std::find(refs.begin(), refs.end(), &n) == refs.end())
+        throw Error("verify: the 'name' of " + n.describe() + " was changed in place (use Graph::set_tensor_name)");
+    }
     for (size_t i = 0; i < n.outputs().size(); ++i) {
       const Value* o = n.outputs()[i];
       if (o->producer() != &n || o->output_index() != i)
@@ -63,7 +69,7 @@ void Graph::verify() const {
     if (!defined.count(o)) throw Error("verify: graph output '%" + o->name() + "' is not defined");
   // Use lists must match the actual uses.
   for (auto& vp : values_) {
-    const Value* v = vp.get();
+    const Value* v = vp.second.get();
     std::vector<const Node*> have(v->users().begin(), v->users().end());
     std::vector<const Node*> want = uses[v];
     std::sort(have.begin(), have.end());

@@ -5,7 +5,10 @@
 
 namespace mc::pipeline {
 
-void StageRegistry::add(StageInfo info) { stages_.push_back(std::move(info)); }
+void StageRegistry::add(StageInfo info, const char* file, int line) {
+  registrants_.claim(info.name, call_site(file, line));
+  stages_.push_back(std::move(info));
+}
 
 const StageInfo* StageRegistry::find(const std::string& name) const {
   for (auto& s : stages_)
@@ -19,12 +22,8 @@ std::vector<std::string> StageRegistry::names() const {
   return out;
 }
 
-void TrainingExtensions::add(TrainingExtensionInfo info) {
-  for (auto& i : infos_)
-    if (i.key == info.key) {
-      i = std::move(info);
-      return;
-    }
+void TrainingExtensions::add(TrainingExtensionInfo info, const char* file, int line) {
+  registrants_.claim(info.key, call_site(file, line));
   infos_.push_back(std::move(info));
 }
 

@@ -101,7 +101,8 @@ struct StageInfo {
 
 class StageRegistry {
  public:
-  void add(StageInfo info);
+  /// Adds a stage; a name already taken is an mc::Error naming both call sites.
+  void add(StageInfo info, const char* file = __builtin_FILE(), int line = __builtin_LINE());
   const StageInfo* find(const std::string& name) const;
   std::vector<std::string> names() const;
   const std::vector<StageInfo>& all() const { return stages_; }
@@ -116,6 +117,7 @@ class StageRegistry {
  private:
   ModifierRestorers restorers_;
   std::vector<StageInfo> stages_;
+  Registrants registrants_{"stage"};
   std::shared_ptr<TrainingExtensions> extensions_ = std::make_shared<TrainingExtensions>();
 };
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/registry.h"
 #include "recipe/options.h"
 
 namespace mc::recipe {
@@ -67,12 +68,13 @@ struct TrainingExtensionInfo {
 /// The extensions known to a StageRegistry's `train` and `finetune` stages.
 class TrainingExtensions {
  public:
-  /// Adds (or replaces, for the same key) an extension.
-  void add(TrainingExtensionInfo info);
+  /// Adds an extension; a key already taken is an mc::Error naming both call sites.
+  void add(TrainingExtensionInfo info, const char* file = __builtin_FILE(), int line = __builtin_LINE());
   const std::vector<TrainingExtensionInfo>& all() const { return infos_; }
 
  private:
   std::vector<TrainingExtensionInfo> infos_;
+  Registrants registrants_{"training extension"};
 };
 
 }  // namespace mc::pipeline

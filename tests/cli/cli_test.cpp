@@ -48,8 +48,6 @@ nlohmann::json parse_json(const std::string& out) {
   return nlohmann::json::parse(out.substr(p));
 }
 
-bool have_numpy() { return test::run_command("/usr/bin/python3 -c 'import numpy'").exit_code == 0; }
-
 TEST(Cli, VersionAndHelp) {
   auto v = run_compress("--version");
   EXPECT_EQ(v.exit_code, 0) << v.out;
@@ -133,7 +131,7 @@ TEST(Cli, InspectJson) {
 }
 
 TEST(Cli, RunZooModelOnNpy) {
-  if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy is not available";
+  ASSERT_TRUE(test::python_oracle("numpy"));
   test::TempDir dir;
   std::string x = dir.file("x.npy"), y = dir.file("y.npy"), y2 = dir.file("y2.npy");
   auto py = test::run_command("/usr/bin/python3 -c \"import numpy as np; np.save('" + x +

@@ -86,11 +86,6 @@ void expect_input_error(F fn, const std::vector<std::string>& needles) {
   }
 }
 
-bool have_numpy() {
-  static const bool ok = run_command("/usr/bin/python3 -c 'import numpy'").exit_code == 0;
-  return ok;
-}
-
 // Writes `code` to DIR/<name> and runs it with Debian's python3 and DIR as argv[1].
 mc::test::RunResult run_python(const TempDir& dir, const std::string& name, const std::string& code) {
   std::string script = dir.file(name);
@@ -189,7 +184,7 @@ TEST(Npy, ToleratesHeaderVariants) {
 
 // NumPy writes C-order and Fortran-order files, versions 1.0/2.0/3.0; we read them.
 TEST(NpyNumpy, ReadsFilesWrittenByNumpy) {
-  if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+  ASSERT_TRUE(mc::test::python_oracle("numpy"));
   TempDir dir;
   auto r = run_python(dir, "w.py", R"PY(
 import sys, numpy as np
@@ -250,7 +245,7 @@ print('ok')
 
 // We write; NumPy reads and prints dtype, shape and two checksums, which we compare.
 TEST(NpyNumpy, NumpyReadsFilesWeWrite) {
-  if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+  ASSERT_TRUE(mc::test::python_oracle("numpy"));
   TempDir dir;
   struct Case { std::string file; at::Tensor t; };
   std::vector<Case> cases;
@@ -305,7 +300,7 @@ for name in sorted(os.listdir(d)):
 
 // NumPy-written files we do not support give InputError with a useful message.
 TEST(NpyNumpy, UnsupportedNumpyDtypes) {
-  if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+  ASSERT_TRUE(mc::test::python_oracle("numpy"));
   TempDir dir;
   auto r = run_python(dir, "u.py", R"PY(
 import sys, numpy as np

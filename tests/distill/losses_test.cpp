@@ -51,7 +51,7 @@ TEST(DistillLosses, KdLossEqualsAHandComputation) {
 }
 
 TEST(DistillLosses, KdHintAndAttentionLossesMatchPyTorch) {
-  if (!test::have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch not available";
+  ASSERT_TRUE(test::python_oracle("torch"));
   test::TempDir d;
   at::manual_seed(3);
   auto s = student_logits(), t = teacher_logits();

@@ -12,18 +12,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The lead registers the command in src/cli/commands.cpp; until then these tests are skipped.
-bool have_export_command() {
-  if (!fs::exists(test::compress_bin())) return false;
+// `compress export` must exist: these tests fail (never skip) when the binary or command is missing.
+::testing::AssertionResult export_command() {
+  if (!fs::exists(test::compress_bin()))
+    return ::testing::AssertionFailure() << test::compress_bin() << " does not exist: build it (cmake --build build --target compress)";
   test::RunResult r = test::run_compress("export --help");
-  return r.exit_code == 0 && r.out.find("--onnx") != std::string::npos;
+  if (r.exit_code != 0 || r.out.find("--onnx") == std::string::npos)
+    return ::testing::AssertionFailure() << "`compress export --help` failed (exit " << r.exit_code
+                                         << "): the export command is not registered in src/cli/commands.cpp\n" << r.out;
+  return ::testing::AssertionSuccess();
 }
 
-#define REQUIRE_EXPORT_COMMAND() \
-  if (!have_export_command()) GTEST_SKIP() << test::compress_bin() << " has no `export` command (not built or not registered)"
-
 TEST(CliExport, ZooModelMatchesCompressRun) {
-  REQUIRE_EXPORT_COMMAND();
+  ASSERT_TRUE(export_command());
   test::TempDir dir;
   const std::string onnx = dir.file("resnet8.onnx");
   test::RunResult r = test::run_compress("export zoo:resnet8 --input-shape 1,3,32,32 --opset 14 --onnx " + onnx +
@@ -48,7 +49,7 @@ TEST(CliExport, ZooModelMatchesCompressRun) {
 // By default the clean-up passes run first (batch norm folded into the convs); --no-optimize
 // exports the graph as built.
 TEST(CliExport, NoOptimizeKeepsBatchNorm) {
-  REQUIRE_EXPORT_COMMAND();
+  ASSERT_TRUE(export_command());
   test::TempDir dir;
   auto count = [](const std::string& path, const std::string& op) {
     int k = 0;
@@ -68,7 +69,7 @@ TEST(CliExport, NoOptimizeKeepsBatchNorm) {
 }
 
 TEST(CliExport, TorchScriptFixture) {
-  REQUIRE_EXPORT_COMMAND();
+  ASSERT_TRUE(export_command());
   const std::string base = test::fixture_dir() + "/small_cnn";
   ASSERT_TRUE(fs::exists(base + ".traced.pt")) << "run the fixtures.torchvision test first";
   at::Tensor x = data::read_npy(base + ".input.npy");
@@ -84,7 +85,7 @@ TEST(CliExport, TorchScriptFixture) {
 }
 
 TEST(CliExport, BadOpsetExits2AndWritesNothing) {
-  REQUIRE_EXPORT_COMMAND();
+  ASSERT_TRUE(export_command());
   test::TempDir dir;
   const std::string onnx = dir.file("m.onnx");
   test::RunResult r = test::run_compress("export zoo:lenet5 --opset 12 --onnx " + onnx);
@@ -94,7 +95,7 @@ TEST(CliExport, BadOpsetExits2AndWritesNothing) {
 }
 
 TEST(CliExport, UnwritableDirectoryExits2) {
-  REQUIRE_EXPORT_COMMAND();
+  ASSERT_TRUE(export_command());
   test::TempDir dir;
   const std::string onnx = dir.file("missing/m.onnx");
   test::RunResult r = test::run_compress("export zoo:lenet5 --onnx " + onnx);

@@ -229,24 +229,22 @@ TEST(OnnxExport, ReplacesAnExistingFileAtomically) {
   EXPECT_EQ(mp.producer_name(), "compress");
 }
 
-void register_foo() {
+// An identity op named `name` in the op registry for the lifetime of the object.
+test::ScopedRegistration identity_op(const std::string& name) {
   ir::register_core_ops();
   auto& reg = ir::OpRegistry::instance();
-  if (reg.find("foo")) return;
   ir::OpDef d;
-  d.name = "foo";
+  d.name = name;
   d.min_inputs = d.max_inputs = 1;
   d.shape = [](const ir::Node&, const std::vector<ir::TensorType>& in) { return std::vector<ir::TensorType>{in[0]}; };
   d.kernel = [](const ir::Node&, const std::vector<at::Tensor>& in, const ir::KernelContext&) {
     return std::vector<at::Tensor>{in[0]};
   };
-  reg.add(d);
-  d.name = "bogus_export";
-  reg.add(d);
+  return test::ScopedRegistration([&] { reg.add(d); }, [&reg, name] { reg.remove(name); });
 }
 
 TEST(OnnxExport, UnmappedOpNamesOpAndScopeAndLeavesNoFile) {
-  register_foo();
+  test::ScopedRegistration foo = identity_op("foo");
   ir::Model m = test::model_from_ir(R"IR(
 graph(%x: f32[1,3]) {
   %a = relu(%x) @first
@@ -263,6 +261,31 @@ graph(%x: f32[1,3]) {
     EXPECT_NE(std::string(e.what()).find("op 'foo' at scope 'bar' has no ONNX mapping"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(path));
+}
+
+// A second mapping for an op is refused (naming both call sites) and leaves the first in place; a
+// test's scoped mapping is gone after its scope.
+TEST(OnnxExport, DuplicateMappingIsAnErrorAndScopedMappingsGoAway) {
+  exporter::register_export_ops();
+  auto& exports = exporter::ExportRegistry::instance();
+  const exporter::ExportFn* relu = exports.find("relu");
+  ASSERT_NE(relu, nullptr);
+  try {
+    exports.add("relu", [](const ir::Node&, exporter::ExportContext&) {});
+    ADD_FAILURE() << "a second mapping of 'relu' was accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("ONNX export mapping of op 'relu' is registered twice"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("first at ops/activation.cpp:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("again at export/onnx_export_test.cpp:"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(exports.find("relu"), relu);
+  {
+    test::ScopedRegistration m([&] { exports.add("test_scoped", [](const ir::Node&, exporter::ExportContext&) {}); },
+                               [&] { exports.remove("test_scoped"); });
+    EXPECT_NE(exports.find("test_scoped"), nullptr);
+  }
+  EXPECT_EQ(exports.find("test_scoped"), nullptr);
 }
 
 // A model still in QAT form (binary_quant before the finetune converted it) is refused with how to fix.
@@ -290,11 +313,16 @@ graph(%x: f32[2,3]) {
 
 // A mapping that emits something invalid is caught by the checker before anything is written.
 TEST(OnnxExport, CheckerFailureIsAnErrorAndLeavesNoFile) {
-  register_foo();
+  test::ScopedRegistration op = identity_op("bogus_export");
   exporter::register_export_ops();
-  exporter::ExportRegistry::instance().add("bogus_export", [](const ir::Node& n, exporter::ExportContext& ctx) {
-    ctx.node("NoSuchOnnxOp", {ctx.in(n, 0)}, {ctx.out(n)});
-  });
+  auto& exports = exporter::ExportRegistry::instance();
+  test::ScopedRegistration mapping(
+      [&] {
+        exports.add("bogus_export", [](const ir::Node& n, exporter::ExportContext& ctx) {
+          ctx.node("NoSuchOnnxOp", {ctx.in(n, 0)}, {ctx.out(n)});
+        });
+      },
+      [&] { exports.remove("bogus_export"); });
   ir::Model m = test::model_from_ir(R"IR(
 graph(%x: f32[1,3]) {
   %y = bogus_export(%x) @b

@@ -177,8 +177,6 @@ at::Tensor read_raw(const std::string& path, at::IntArrayRef shape) {
   return t;
 }
 
-bool have_torch() { return test::run_command("/usr/bin/python3 -c 'import torch, numpy'").exit_code == 0; }
-
 test::RunResult run_torch(const test::TempDir& dir, const std::string& jobs) {
   {
     std::ofstream s(dir.file("zoo.py"));
@@ -222,7 +220,7 @@ TEST(Zoo, EveryModelBuildsVerifiesAndRuns) {
 }
 
 TEST(Zoo, ParamCountsMatchPyTorch) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   std::ostringstream jobs;
   std::map<std::string, int64_t> ours;
   for (const auto& name : frontend::zoo_names())
@@ -257,7 +255,7 @@ TEST(Zoo, ParamCountsMatchPyTorch) {
 // wiring, strides and paddings all match. BN statistics and affine terms are randomised so that
 // a mix-up between them shows.
 TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   struct Case {
     std::string name;
     ir::Shape shape;

@@ -6,6 +6,7 @@
 #include "ir/op_registry.h"
 #include "prune/channel_test_util.h"
 #include "pruning/channel_rules.h"
+#include "support/test_env.h"
 
 using namespace mc::prune;
 using namespace mc::prune::test;
@@ -246,7 +247,8 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
   d.min_inputs = d.max_inputs = 1;
   d.shape = [](const mc::ir::Node&, const std::vector<mc::ir::TensorType>& in) { return in; };
   d.kernel = [](const mc::ir::Node&, const std::vector<at::Tensor>& in, const mc::ir::KernelContext&) { return in; };
-  mc::ir::OpRegistry::instance().add(d);
+  auto& reg = mc::ir::OpRegistry::instance();
+  mc::test::ScopedRegistration op([&] { reg.add(d); }, [&] { reg.remove(d.name); });
   Model m = tiny_model(R"IR(graph(%x: f32[2,3,8,8]) {
   %w = param[name="c.weight"]() @c
   %cv = conv2d(%x, %w) @c
@@ -266,4 +268,26 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
                          "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
                          "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu"})
     EXPECT_NE(find_channel_rule(op), nullptr) << op;
+}
+
+// A second channel rule for an op is refused, naming both call sites; a test's scoped rule is gone
+// after its scope.
+TEST(ChannelGroups, DuplicateRuleIsAnErrorAndScopedRulesGoAway) {
+  ASSERT_NE(find_channel_rule("conv2d"), nullptr);  // registers the built-in rules
+  try {
+    register_channel_rule("conv2d", ChannelRule{});
+    FAIL() << "a second rule for 'conv2d' was accepted";
+  } catch (const mc::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("channel rule of op 'conv2d' is registered twice"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("first at pruning/channel_rules_layers.cpp:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("again at prune/channel_groups_test.cpp:"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(find_channel_rule("conv2d")->propagate) << "the refused rule replaced the built-in one";
+  {
+    mc::test::ScopedRegistration r([] { register_channel_rule("test_scoped", ChannelRule{}); },
+                                   [] { unregister_channel_rule("test_scoped"); });
+    EXPECT_NE(find_channel_rule("test_scoped"), nullptr);
+  }
+  EXPECT_EQ(find_channel_rule("test_scoped"), nullptr);
 }

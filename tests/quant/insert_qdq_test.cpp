@@ -238,3 +238,39 @@ TEST(InsertQdq, ErrorsNameTheRecipeKeyAndLocation) {
   insert_qdq(m, plan, {});
   EXPECT_THROW(plan_qdq(m, QuantConfig()), mc::InputError);
 }
+
+namespace {
+// A chain of `layers` linear -> relu layers.
+Model linear_chain(int layers) {
+  std::string text = "graph(%x: f32[1,4]) {\n";
+  std::map<std::string, at::Tensor> tensors;
+  std::string prev = "x";
+  for (int i = 0; i < layers; ++i) {
+    const std::string s = std::to_string(i), w = "l" + s + ".weight";
+    text += "  %w" + s + " = param[name=\"" + w + "\"]() @l" + s + "\n";
+    text += "  %y" + s + " = linear(%" + prev + ", %w" + s + ") @l" + s + "\n";
+    text += "  %r" + s + " = relu(%y" + s + ") @l" + s + "\n";
+    tensors[w] = at::randn({4, 4});
+    prev = "r" + s;
+  }
+  return make(text + "  return(%" + prev + ")\n}\n", std::move(tensors));
+}
+
+size_t qdq_visits(int layers) {
+  Model m = linear_chain(layers);
+  const size_t before = m.graph.node_visits();
+  QuantPlan plan = plan_qdq(m, QuantConfig());
+  insert_qdq(m, plan, {});
+  EXPECT_EQ(count_fq(m), 2 * layers);
+  return m.graph.node_visits() - before;
+}
+}  // namespace
+
+// Planning and inserting walk the graph a fixed number of times: twice the layers, twice the node
+// visits (one walk per quantizer, e.g. nodes().front() to find the top of the graph, makes it 4x).
+// Deterministic counts, no timing; 2.5 leaves room for constant terms.
+TEST(InsertQdq, WalksTheGraphLinearly) {
+  const size_t small = qdq_visits(100), large = qdq_visits(200);
+  ASSERT_GT(small, 0u);
+  EXPECT_LT(static_cast<double>(large) / static_cast<double>(small), 2.5) << small << " -> " << large;
+}

@@ -202,8 +202,6 @@ at::Tensor read_raw(const std::string& path, at::IntArrayRef shape) {
   return t;
 }
 
-bool have_torch() { return test::run_command("/usr/bin/python3 -c 'import torch, numpy'").exit_code == 0; }
-
 // Same network in PyTorch: loss, gradients, one SGD step (lr 0.1), loss again, running stats.
 const char* kTorchTrain = R"PY(
 import sys, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
@@ -244,7 +242,7 @@ for k in ("bn.running_mean", "bn.running_var"):
 )PY";
 
 TEST(Executor, TrainingStepMatchesPyTorch) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   test::TempDir dir;
   ir::Model m = make_net(21);
   at::Tensor x = input(22);

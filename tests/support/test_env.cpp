@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 namespace mc::test {
@@ -34,6 +36,23 @@ RunResult run_command(const std::string& cmdline) {
 }
 
 RunResult run_compress(const std::string& args) { return run_command(compress_bin() + " " + args); }
+
+::testing::AssertionResult python_oracle(const std::string& modules) {
+  static std::map<std::string, RunResult> imported;  // module -> result of importing it (cached)
+  std::stringstream list(modules);
+  for (std::string m; std::getline(list, m, ',');) {
+    m.erase(0, m.find_first_not_of(' '));
+    m.erase(m.find_last_not_of(' ') + 1);
+    auto it = imported.find(m);
+    if (it == imported.end()) it = imported.emplace(m, run_command("/usr/bin/python3 -c 'import " + m + "'")).first;
+    if (it->second.exit_code != 0)
+      return ::testing::AssertionFailure()
+             << "the test oracle is missing: /usr/bin/python3 cannot import " << m << " (exit " << it->second.exit_code
+             << "): " << it->second.out << "install the test dependencies with `make deps` (scripts/install-deps.sh, "
+             << "Debian package python3-" << m << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};

@@ -1,7 +1,9 @@
 // Helpers shared by the test binaries: paths, running the `compress` binary, temp dirs.
 #pragma once
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 
 namespace mc::test {
@@ -23,6 +25,13 @@ RunResult run_command(const std::string& cmdline);
 /// Runs `compress <args>`.
 RunResult run_compress(const std::string& args);
 
+/// The oracle of tests that compare with PyTorch or NumPy run by /usr/bin/python3 (Debian's, with
+/// torch 1.13; never the python3 first on PATH): success when it imports every module of `modules`
+/// ("torch, numpy"), else a failure naming the missing module and how to install it. Tests
+/// `ASSERT_TRUE(test::python_oracle("torch, numpy"));`: `make test` installs the oracles, so a
+/// missing one is a broken set-up that fails the test, never a reason to skip it.
+::testing::AssertionResult python_oracle(const std::string& modules);
+
 /// A fresh empty directory under the build tree, removed at destruction.
 class TempDir {
  public:
@@ -35,6 +44,22 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+/// A registration in a global registry (IR ops, ONNX export mappings, channel rules) that is undone
+/// when the scope ends, so that no test leaves a registry changed for the tests after it:
+///   test::ScopedRegistration op([&] { reg.add(def); }, [&] { reg.remove(def.name); });
+class ScopedRegistration {
+ public:
+  ScopedRegistration(const std::function<void()>& add, std::function<void()> remove) : remove_(std::move(remove)) {
+    add();
+  }
+  ~ScopedRegistration() { remove_(); }
+  ScopedRegistration(const ScopedRegistration&) = delete;
+  ScopedRegistration& operator=(const ScopedRegistration&) = delete;
+
+ private:
+  std::function<void()> remove_;
 };
 
 }  // namespace mc::test

@@ -44,7 +44,7 @@ b.detach().numpy().astype("<f4").tofile(f"{d}/b_out.bin")
 )PY";
 
 void compare_with_torch(const OptimizerSpec& spec) {
-  if (!test::have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   test::TempDir dir;
   auto g = gen(7);
   at::Tensor w = at::empty({4, 3}).normal_(0, 1, g);
@@ -195,7 +195,7 @@ print(f"{n.item():.9g}")
 )PY";
 
 TEST(Optimizer, ClipGradNormMatchesTorch) {
-  if (!test::have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   for (double max_norm : {1.0, 100.0}) {
     test::TempDir dir;
     auto g = gen(3);

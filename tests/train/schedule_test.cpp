@@ -42,7 +42,7 @@ print(" ".join(repr(v) for v in out))
 )PY";
 
 void compare(const ScheduleSpec& spec, double base, int64_t spe, int64_t epochs) {
-  if (!test::have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch is not available";
+  ASSERT_TRUE(test::python_oracle("torch"));
   LrSchedule s(spec, base, spe, epochs);
   std::ostringstream args;
   std::string ms;

@@ -11,11 +11,6 @@
 
 namespace mc::test {
 
-inline bool have_torch() {
-  static const bool ok = run_command("/usr/bin/python3 -c 'import torch, numpy'").exit_code == 0;
-  return ok;
-}
-
 /// Writes `t` (float32 or int64) as raw bytes.
 inline void write_raw(const std::string& path, const at::Tensor& t) {
   at::Tensor c = t.detach().contiguous();

@@ -148,7 +148,7 @@ print(" ".join(repr(l) for l in losses))
 )PY";
 
 TEST(Trainer, MatchesPyTorchTrainingLoop) {
-  if (!test::have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch and numpy is not available";
+  ASSERT_TRUE(test::python_oracle("torch, numpy"));
   test::TempDir dir;
   ir::Model m = make_net(21);
   auto ds = make_data(24, 22);

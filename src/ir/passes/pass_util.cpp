@@ -16,7 +16,7 @@ std::map<std::string, int64_t> op_counts(const Graph& g) {
   return out;
 }
 
-bool is_source(const Node& n) { return n.op() == "param" || n.op() == "constant"; }
+bool is_source(const Node& n) { return n.refers_to_tensor(); }
 
 bool is_random_op(const std::string& op) { return op == "dropout" || op == "stochastic_depth"; }
 
@@ -64,12 +64,7 @@ class StaticEvaluator {
   std::unordered_map<const Value*, at::Tensor> memo_;
 };
 
-int count_tensor_refs(const Graph& g, const std::string& name) {
-  int n = 0;
-  for (const Node* node : g.nodes())
-    if (is_source(*node) && node->attrs().s("name") == name) ++n;
-  return n;
-}
+int count_tensor_refs(const Graph& g, const std::string& name) { return static_cast<int>(g.tensor_refs(name).size()); }
 
 // Store name of the param/constant node that feeds `v` to `layer` alone: `layer` is its only use, it
 // is no graph output, and no other node names the tensor. Empty otherwise.
@@ -116,7 +111,7 @@ void set_layer_input(Model& m, Node* layer, size_t idx, const at::Tensor& t, con
     ins.push_back(p->output());
     g.set_inputs(layer, ins);
   }
-  p->attrs().set("name", m.add_tensor(own.empty() ? hint : own, t));
+  g.set_tensor_name(p, m.add_tensor(own.empty() ? hint : own, t));
 }
 
 }  // namespace
