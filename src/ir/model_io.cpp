@@ -32,8 +32,10 @@ Model Model::load(const std::string& path) {
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path);
-  } catch (const c10::Error& e) {
-    throw InputError("'" + path + "' is not a compress checkpoint (cannot open it as an archive)");
+  } catch (const std::exception& e) {  // c10::Error, or the TorchScript parser's error for a damaged code/ entry
+    std::string why = e.what();
+    throw InputError("'" + path + "' is not a compress checkpoint (cannot open it as an archive: " +
+                     why.substr(0, why.find('\n')) + ")");
   }
   c10::IValue fmt, name, graph, names;
   if (!ar.try_read("format", fmt) || !fmt.isString() || fmt.toStringRef() != "compress-model-v1")
