@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build test test-fast demo bench clean
+.PHONY: all deps configure build test test-fast test-sanitize fuzz demo bench clean
 
 all: build
 
@@ -25,6 +25,16 @@ test: build
 # Unit tests only (no slow label).
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE slow $(CTEST_ARGS)
+
+# The fast tests with AddressSanitizer + UndefinedBehaviorSanitizer (clang). The fuzz targets
+# (tests/fuzz/, libFuzzer) run FUZZ_SECONDS each; exit 1 on a crash. Both in one build: SANITIZE_BUILD.
+SANITIZE_BUILD ?= build-sanitize
+FUZZ_SECONDS ?= 600
+test-sanitize: deps
+	@JOBS=$(JOBS) bash scripts/test_sanitize.sh $(SANITIZE_BUILD)
+
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh $(SANITIZE_BUILD)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)

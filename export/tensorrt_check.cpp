@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -23,8 +24,26 @@ const std::set<std::string>& passthrough_ops() {
 
 int64_t numel(const onnx::TensorProto& t) {
   int64_t n = 1;
-  for (int64_t d : t.dims()) n *= d;
+  for (int64_t d : t.dims())
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();  // dims from any file
   return n;
+}
+
+// Input / output `i` of a node, "" when it has fewer: a file may hold any node (protobuf does not
+// check the index in release builds).
+const std::string& input_at(const onnx::NodeProto& n, int i) {
+  static const std::string none;
+  return i < n.input_size() ? n.input(i) : none;
+}
+const std::string& output_at(const onnx::NodeProto& n, int i) {
+  static const std::string none;
+  return i < n.output_size() ? n.output(i) : none;
+}
+
+// Names and ops come from the file as bytes; JSON needs UTF-8 (invalid bytes become U+FFFD).
+std::string valid_utf8(const std::string& s) {
+  return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
 }
 
 std::vector<double> float_values(const onnx::TensorProto& t) {
@@ -80,7 +99,7 @@ std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name
   return {};
 }
 
-std::string label(const onnx::NodeProto& n) { return n.name().empty() ? n.op_type() + "(" + n.output(0) + ")" : n.name(); }
+std::string label(const onnx::NodeProto& n) { return n.name().empty() ? n.op_type() + "(" + output_at(n, 0) + ")" : n.name(); }
 
 class Checker {
  public:
@@ -117,7 +136,7 @@ class Checker {
     if (inits_.count(x)) return inits_.at(x);
     if (n.op_type() == "DequantizeLinear" && producer_.count(x)) {
       const onnx::NodeProto* q = producer_.at(x);
-      if (q->op_type() == "QuantizeLinear" && inits_.count(q->input(0))) return inits_.at(q->input(0));
+      if (q->op_type() == "QuantizeLinear" && inits_.count(input_at(*q, 0))) return inits_.at(input_at(*q, 0));
     }
     return nullptr;
   }
@@ -164,14 +183,14 @@ class Checker {
     const int64_t rank = w->dims_size();
     int64_t axis = int_attr(n, "axis", 1);
     if (axis < 0) axis += rank;
-    check_weight_axis(n, n.output(0), axis, rank);
+    check_weight_axis(n, output_at(n, 0), axis, rank, 0);
   }
 
   /// Follows the dequantized weight `v` (through Transpose / Reshape / Identity) to its consumers and
   /// checks that `axis` is their output-channel axis.
-  void check_weight_axis(const onnx::NodeProto& dq, const std::string& v, int64_t axis, int64_t rank) {
+  void check_weight_axis(const onnx::NodeProto& dq, const std::string& v, int64_t axis, int64_t rank, int depth) {
     auto it = consumers_.find(v);
-    if (it == consumers_.end()) return;
+    if (v.empty() || it == consumers_.end() || depth > 16) return;  // a file may hold cycles
     for (const onnx::NodeProto* c : it->second) {
       const std::string& op = c->op_type();
       if (op == "Transpose") {
@@ -180,18 +199,18 @@ class Checker {
         for (size_t k = 0; k < perm.size(); ++k)
           if (perm[k] == axis) na = static_cast<int64_t>(k);
         if (perm.empty()) na = rank - 1 - axis;
-        check_weight_axis(dq, c->output(0), na, rank);
+        check_weight_axis(dq, output_at(*c, 0), na, rank, depth + 1);
         continue;
       }
       if (op == "Identity") {
-        check_weight_axis(dq, c->output(0), axis, rank);
+        check_weight_axis(dq, output_at(*c, 0), axis, rank, depth + 1);
         continue;
       }
       int64_t want = -1;
-      if (op == "Conv" && c->input(1) == v) want = 0;
-      else if (op == "ConvTranspose" && c->input(1) == v) want = 1;
-      else if (op == "Gemm" && c->input(1) == v) want = int_attr(*c, "transB", 0) ? 0 : 1;
-      else if (op == "MatMul" && c->input(1) == v) want = rank - 1;
+      if (op == "Conv" && input_at(*c, 1) == v) want = 0;
+      else if (op == "ConvTranspose" && input_at(*c, 1) == v) want = 1;
+      else if (op == "Gemm" && input_at(*c, 1) == v) want = int_attr(*c, "transB", 0) ? 0 : 1;
+      else if (op == "MatMul" && input_at(*c, 1) == v) want = rank - 1;
       if (want < 0 || want == axis) continue;
       violate(dq, "per_channel_axis",
               "per-channel axis " + std::to_string(axis) + " is not the output-channel axis " + std::to_string(want) +
@@ -216,7 +235,7 @@ class Checker {
     auto b = bad_.find(dq);
     if (b != bad_.end()) return "input " + std::to_string(i) + "'s DequantizeLinear '" + label(*dq) + "' breaks rule " + b->second;
     // The Q that feeds an activation DQ must be valid too.
-    auto q = producer_.find(dq->input(0));
+    auto q = producer_.find(input_at(*dq, 0));
     if (q != producer_.end()) {
       auto bq = bad_.find(q->second);
       if (bq != bad_.end()) return "input " + std::to_string(i) + "'s QuantizeLinear '" + label(*q->second) + "' breaks rule " + bq->second;
@@ -249,7 +268,7 @@ class Checker {
       if (it == producer_.end()) return true;
       const std::string& op = it->second->op_type();
       if (op != "DequantizeLinear" && op != "Transpose" && op != "Identity" && op != "QuantizeLinear") return true;
-      cur = it->second->input(0);
+      cur = input_at(*it->second, 0);
     }
     return true;
   }
@@ -311,9 +330,13 @@ nlohmann::json TrtCheckResult::to_json() const {
   j["ok"] = ok();
   j["nodes"] = nlohmann::json::array();
   for (const auto& n : nodes)
-    j["nodes"].push_back({{"node", n.node}, {"op", n.op}, {"precision", n.int8 ? "int8" : "float"}, {"reason", n.reason}});
+    j["nodes"].push_back({{"node", valid_utf8(n.node)},
+                          {"op", valid_utf8(n.op)},
+                          {"precision", n.int8 ? "int8" : "float"},
+                          {"reason", valid_utf8(n.reason)}});
   j["violations"] = nlohmann::json::array();
-  for (const auto& v : violations) j["violations"].push_back({{"node", v.node}, {"rule", v.rule}, {"message", v.message}});
+  for (const auto& v : violations)
+    j["violations"].push_back({{"node", valid_utf8(v.node)}, {"rule", v.rule}, {"message", valid_utf8(v.message)}});
   return j;
 }
 

@@ -6,6 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
   build-essential cmake ccache pkg-config
+  clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread
   libyaml-cpp-dev libspdlog-dev libfmt-dev libopencv-dev
   libonnx-dev libprotobuf-dev protobuf-compiler

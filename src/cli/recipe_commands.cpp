@@ -8,34 +8,18 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/stage_registry.h"
 #include "common/error.h"
 #include "data/factory.h"
-#include "distillation/register.h"
-#include "export/export_stage.h"
 #include "data/loader.h"
 #include "frontend/frontend.h"
 #include "pipeline/data_context.h"
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
-#include "quantization/register.h"
-#include "pruning/register.h"
 #include "recipe/shipped_recipes.h"
 #include "train/evaluator.h"
 
 namespace mc::cli {
-
-const pipeline::StageRegistry& stage_registry() {
-  static pipeline::StageRegistry reg = [] {
-    pipeline::StageRegistry r;
-    pipeline::register_pipeline_stages(r);
-    exporter::register_export_stages(r);
-    quant::register_quant_stages(r);
-    distill::register_distillation(r);
-    prune::register_prune_stages(r);
-    return r;
-  }();
-  return reg;
-}
 
 namespace {
 struct RecipeArgs {

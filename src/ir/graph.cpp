@@ -218,6 +218,7 @@ void Graph::infer_shapes() {
   count_visits(nodes_.size());
   for (auto& n : nodes_) {
     const OpDef& def = reg.get(*n);
+    check_arity(*n);  // shape functions index their inputs: a wrong count must be an error, not a crash
     std::vector<TensorType> in;
     for (Value* v : n->inputs_) {
       if (!v->type_.has_shape)

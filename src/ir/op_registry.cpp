@@ -57,7 +57,7 @@ void register_core_ops() {
   });
 }
 
-void check_schema(const Node& n) {
+void check_arity(const Node& n) {
   const OpDef& d = OpRegistry::instance().get(n);
   int ni = static_cast<int>(n.inputs().size());
   if (ni < d.min_inputs || (d.max_inputs >= 0 && ni > d.max_inputs)) {
@@ -70,6 +70,11 @@ void check_schema(const Node& n) {
   if (d.num_outputs >= 0 && static_cast<int>(n.outputs().size()) != d.num_outputs)
     throw Error(n.describe() + " has " + std::to_string(n.outputs().size()) + " outputs, expected " +
                 std::to_string(d.num_outputs));
+}
+
+void check_schema(const Node& n) {
+  check_arity(n);
+  const OpDef& d = OpRegistry::instance().get(n);
   for (auto& a : d.required_attrs)
     if (!n.attrs().has(a)) throw Error(n.describe() + " lacks its required attribute '" + a + "'");
   for (auto& [k, v] : n.attrs().all()) {

@@ -61,6 +61,8 @@ void register_core_ops();
 
 /// Checks a node against its schema (input count, outputs, required/unknown attributes).
 void check_schema(const Node& n);
+/// The input and output counts only (what shape functions rely on); throws mc::Error.
+void check_arity(const Node& n);
 
 /// MACs of a node (0 for ops without a MAC count).
 int64_t node_macs(const Node& n);

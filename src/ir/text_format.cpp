@@ -142,9 +142,15 @@ class Parser {
     skip_ws();
     size_t b = pos_;
     if (pos_ < s_.size() && (s_[pos_] == '-' || s_[pos_] == '+')) adv();
+    size_t digits = pos_;
     while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) adv();
-    if (b == pos_) fail("expected an integer" + near());
-    return std::stoll(s_.substr(b, pos_ - b));
+    if (digits == pos_) fail("expected an integer" + near());
+    std::string tok = s_.substr(b, pos_ - b);
+    try {
+      return std::stoll(tok);
+    } catch (const std::out_of_range&) {
+      fail("integer '" + tok + "' is out of range");
+    }
   }
 
   // A number: int unless it has '.', 'e' or is nan/inf.

@@ -215,6 +215,26 @@ TEST(TensorrtCheck, ResidualAddNeedsBothInputsQuantized) {
 }
 
 // Our own QDQ export of TensorRT-style quantized nets passes; a uint8-activation export does not.
+// What a file may hold and our exporter never writes (found by the onnx_trt fuzz target): node names
+// that are not UTF-8 (--json threw nlohmann's type_error 316), nodes without outputs or with fewer
+// inputs than their op has (out-of-range protobuf reads), a Transpose whose output is its input.
+TEST(TensorrtCheck, MalformedGraphsFromAFileAreChecked) {
+  onnx::ModelProto mp = build(Qdq{});
+  onnx::GraphProto& g = *mp.mutable_graph();
+  for (auto& n : *g.mutable_node())
+    if (n.name() == "layer1.conv") n.set_name("layer1.conv\xff\xfe");
+  add_node(g, "Conv", "", {"w"}, {});              // reads the per-channel weight, no output, one input
+  add_node(g, "Transpose", "", {"w"}, {});         // a weight consumer without an output
+  add_node(g, "Transpose", "t1", {"w"}, {"t"});    // ... and one into a cycle
+  add_node(g, "Transpose", "loop", {"t"}, {"t"});
+  add_node(g, "DequantizeLinear", "", {}, {});     // nothing at all
+  auto r = exporter::check_tensorrt(mp);
+  EXPECT_TRUE(has_rule(r, "qparams_constant")) << r.table();  // the empty DequantizeLinear
+  std::string json = r.to_json().dump();
+  EXPECT_NE(json.find("layer1.conv\xef\xbf\xbd\xef\xbf\xbd"), std::string::npos) << json;  // U+FFFD twice
+  EXPECT_NE(r.table().find("Conv()"), std::string::npos) << r.table();                   // unnamed, no output
+}
+
 TEST(TensorrtCheck, OurTensorrtStyleExportPassesAndUint8DoesNot) {
   const std::string text = R"(graph(%x: f32[1,4,6,6]) {
   %w1 = param[name="c1.weight"]() @layer1.conv1

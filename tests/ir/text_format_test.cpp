@@ -68,6 +68,10 @@ TEST(TextFormat, ParseErrorsCarryLineAndColumn) {
   EXPECT_THROW(Graph::parse("graph(%x: f32[1]) {\n %x = relu(%x)\n return(%x)\n}"), mc::InputError);  // not SSA
   EXPECT_THROW(Graph::parse("graph(%x: q32[1]) { return(%x) }"), mc::InputError);                    // dtype
   EXPECT_THROW(Graph::parse("graph(%x: f32[1]) { return(%x) } trailing"), mc::InputError);
+  // A sign without digits or a dimension beyond int64 (std::stoll threw invalid_argument / out_of_range).
+  EXPECT_THROW(Graph::parse("graph(%x: f32[2,+]) { return(%x) }"), mc::InputError);
+  EXPECT_THROW(Graph::parse("graph(%x: f32[-]) { return(%x) }"), mc::InputError);
+  EXPECT_THROW(Graph::parse("graph(%x: f32[99999999999999999999]) { return(%x) }"), mc::InputError);
 }
 
 TEST(Model, ShapeInferenceFillsTypesFromTensors) {

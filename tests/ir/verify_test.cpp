@@ -32,6 +32,18 @@ TEST(Verify, RejectsWrongArity) {
   EXPECT_NE(verify_error("graph(%x: f32[1,4]) {\n %y = relu(%x, %x)\n return(%y)\n}").find("inputs"), std::string::npos);
 }
 
+TEST(Verify, ShapeInferenceRejectsWrongArity) {
+  // Model::load infers shapes before it verifies: relu() threw std::out_of_range from the shape
+  // function (found by the ir_text fuzz target).
+  Graph g = Graph::parse("graph(%x: f32[1,4]) {\n %y = relu()\n return(%y)\n}");
+  try {
+    g.infer_shapes();
+    FAIL() << "no error";
+  } catch (const mc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("relu"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Verify, RejectsMissingAndUnknownAttributes) {
   EXPECT_NE(verify_error("graph(%x: f32[1,4]) {\n %y = cat(%x, %x)\n return(%y)\n}").find("'dim'"), std::string::npos);
   EXPECT_NE(verify_error("graph(%x: f32[1,4]) {\n %y = relu[bogus=1](%x)\n return(%y)\n}").find("bogus"),
