@@ -80,10 +80,11 @@ namespace {
 
 std::string resolve_include(const std::string& name, const std::string& base_dir) {
   std::string file = fs::path(name).has_extension() ? name : name + ".yaml";
-  if (fs::path(file).is_absolute()) return fs::exists(file) ? file : "";
+  std::error_code ec;  // a name the OS refuses (too long, ...) is not found: fs::exists would throw
+  if (fs::path(file).is_absolute()) return fs::exists(file, ec) ? file : "";
   for (auto& d : config_search_path(base_dir)) {
     fs::path p = fs::path(d) / file;
-    if (fs::exists(p)) return p.lexically_normal().string();
+    if (fs::exists(p, ec)) return p.lexically_normal().string();
   }
   return "";
 }

@@ -143,6 +143,16 @@ TEST(Recipe, MissingFilesAreErrors) {
   EXPECT_NE(e.find(p + ":2:22:"), std::string::npos) << e;
 }
 
+TEST(Recipe, AnIncludeNameTooLongIsNotFound) {
+  // std::filesystem::exists threw filesystem_error (ENAMETOOLONG) out of load_recipe (found by the
+  // recipe fuzz target).
+  mc::test::TempDir d;
+  std::string p = write(d, "r.yaml", "include: " + std::string(300, 'x') + "\nmodel: {zoo: lenet5}\nstages: [evaluate]\n");
+  Diagnostics diag;
+  load_recipe(p, {}, diag);
+  EXPECT_NE(all_errors(diag).find(p + ":1:10: include 'xxx"), std::string::npos) << all_errors(diag);
+}
+
 TEST(Recipe, StructuralErrors) {
   mc::test::TempDir d;
   Diagnostics diag;
