@@ -231,6 +231,8 @@ void Graph::infer_shapes() {
       out = def.shape(*n, in);
     } catch (const Error& e) {
       throw Error("shape inference failed for " + n->describe() + ": " + e.what());
+    } catch (const std::exception& e) {  // ATen's checks in meta-tensor shape functions (reshape to an impossible shape)
+      throw Error("shape inference failed for " + n->describe() + ": " + first_line(e.what()));
     }
     if (out.size() != n->outputs_.size())
       throw Error("shape inference for " + n->describe() + " gave " + std::to_string(out.size()) +

@@ -44,6 +44,20 @@ TEST(Verify, ShapeInferenceRejectsWrongArity) {
   }
 }
 
+TEST(Verify, ShapeInferenceTurnsAtenErrorsIntoErrorsNamingTheNode) {
+  // A reshape to an impossible shape: ATen's check in the meta shape function threw a plain
+  // std::runtime_error out of infer_shapes (found by the ir_text fuzz target; input in its corpus).
+  Graph g = Graph::parse("graph(%x: f32[2,2]) {\n %y = reshape[shape=[5,-1]](%x)\n return(%y)\n}");
+  try {
+    g.infer_shapes();
+    FAIL() << "no error";
+  } catch (const mc::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("reshape"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
+
 TEST(Verify, RejectsMissingAndUnknownAttributes) {
   EXPECT_NE(verify_error("graph(%x: f32[1,4]) {\n %y = cat(%x, %x)\n return(%y)\n}").find("'dim'"), std::string::npos);
   EXPECT_NE(verify_error("graph(%x: f32[1,4]) {\n %y = relu[bogus=1](%x)\n return(%y)\n}").find("bogus"),
