@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "frontend/frontend.h"
 #include "pipeline/data_context.h"
+#include "pipeline/preprocessing.h"
 #include "pipeline/run_dir.h"
 #include "report/metrics.h"
 #include "report/report.h"
@@ -252,7 +253,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     });
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
-    model.save(ck);
+    save_with_preprocessing(model, data, ck);
 
     report::StageRecord rec;
     rec.index = static_cast<int>(i + 1);
