@@ -117,6 +117,14 @@ TEST(EvalPreprocessing, UnknownPresetIsExit2WithThePresets) {
   auto missing = eval(test::resnet8_fixture(), "--limit 10 --transform nowhere/t.yaml");
   EXPECT_EQ(missing.exit_code, 2) << missing.out;
   EXPECT_NE(missing.out.find("'nowhere/t.yaml': no such file"), std::string::npos) << missing.out;
+  // A recipe's unknown preset lists them too (same lister).
+  test::TempDir d;
+  std::string rec = d.write("r.yaml", "name: p\nmodel: {zoo: resnet8}\ndata:\n  val: {dataset: fashion_mnist, transform: "
+                                      "fmnist_evl}\nstages:\n  - evaluate\n");
+  auto v = run_compress("validate " + rec);
+  EXPECT_EQ(v.exit_code, 2) << v.out;
+  EXPECT_NE(v.out.find(rec + ":4:"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("presets: cifar_eval, cifar_train, fmnist_eval"), std::string::npos) << v.out;
 }
 
 TEST(EvalPreprocessing, DamagedRecordIsExit2NamingTheModel) {
