@@ -31,6 +31,7 @@ void register_commands(CLI::App& app, GlobalOptions& g) {
   add_export_command(app, table(), g);
   add_bench_command(app, table(), g);
   add_recipe_commands(app, table(), g);
+  add_eval_command(app, table(), g);
   add_check_tensorrt_command(app, table(), g);
 }
 

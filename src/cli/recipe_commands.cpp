@@ -1,5 +1,5 @@
 // The recipe-driven commands: `compress --recipe R.yaml`, `compress validate`, `compress stages`,
-// `compress eval`.
+// `compress recipes` (`compress eval`: eval.cpp).
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
@@ -10,14 +10,10 @@
 #include "cli/commands.h"
 #include "cli/stage_registry.h"
 #include "common/error.h"
-#include "data/factory.h"
-#include "data/loader.h"
-#include "frontend/frontend.h"
 #include "pipeline/data_context.h"
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "recipe/shipped_recipes.h"
-#include "train/evaluator.h"
 
 namespace mc::cli {
 
@@ -25,8 +21,6 @@ namespace {
 struct RecipeArgs {
   pipeline::RunOptions run;
   std::string validate_path;
-  std::string eval_model, eval_shape, eval_dataset, eval_path, eval_split = "test";
-  int64_t eval_batch = 256, eval_limit = 0;
 };
 RecipeArgs& args() {
   static RecipeArgs a;
@@ -97,39 +91,6 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
       }
       std::cout << "\n";
     }
-    return 0;
-  });
-
-  CLI::App* e = app.add_subcommand("eval", "Top-1/top-5 of a model on a dataset");
-  e->add_option("model", a.eval_model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
-  e->add_option("--data", a.eval_dataset, "Dataset kind: fashion_mnist, mnist, cifar10, imagefolder, npy")->required();
-  e->add_option("--path", a.eval_path, "Dataset directory/file (default: installed Fashion-MNIST)");
-  e->add_option("--split", a.eval_split, "train or test");
-  e->add_option("--batch", a.eval_batch, "Batch size");
-  e->add_option("--limit", a.eval_limit, "Evaluate only this many samples");
-  e->add_option("--input-shape", a.eval_shape, "Model input shape (TorchScript)");
-  t.add(e, [&a] {
-    data::DatasetSpec ds;
-    ds.kind = a.eval_dataset;
-    ds.path = a.eval_path;
-    ds.split = a.eval_split;
-    ds.limit = a.eval_limit;
-    ds.config_key = "--data";
-    auto dataset = data::make_dataset(ds);
-    ir::Shape shape;
-    if (!a.eval_shape.empty()) shape = frontend::parse_shape(a.eval_shape);
-    else {
-      auto s = dataset->sample_shape();
-      shape = {1};
-      shape.insert(shape.end(), s.begin(), s.end());
-    }
-    ir::Model m = frontend::load_model(a.eval_model, shape);
-    data::LoaderOptions lo;
-    lo.batch_size = a.eval_batch;
-    data::DataLoader loader(dataset, lo);
-    train::EvalResult r = train::evaluate(m, loader);
-    std::cout << std::fixed << std::setprecision(2) << "top-1 " << r.top1 * 100 << "%  top-5 " << r.top5 * 100
-              << "%  loss " << std::setprecision(4) << r.loss << "  (" << r.count << " samples)\n";
     return 0;
   });
 }

@@ -13,6 +13,7 @@ namespace mc::ir {
 Model Model::clone() const {
   Model m;
   m.name = name;
+  m.preprocessing = preprocessing;
   m.graph = graph.clone();
   for (auto& [k, t] : tensors) m.tensors[k] = t.detach().clone();
   m.last_suffix_ = last_suffix_;

@@ -18,6 +18,11 @@ class Model {
   /// name -> tensor. `param` nodes refer to trainable entries, `constant` nodes to the rest
   /// (BatchNorm running statistics, folded constants).
   std::map<std::string, at::Tensor> tensors;
+  /// The input preprocessing the model was trained and measured with, as a small JSON text
+  /// (`{"from": ..., "transform": [{"type": "normalize", ...}]}`, written by the recipe runner from
+  /// data.val; read back by `compress eval`). Empty = none recorded. Saved in the checkpoint's
+  /// metadata record (covered by its CRC check).
+  std::string preprocessing;
 
   Model() = default;
   Model(Model&&) = default;

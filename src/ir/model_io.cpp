@@ -2,6 +2,7 @@
 // Format v2 ("compress-model-v2") adds a CRC-32 per tensor and one for the graph text (stored as a
 // byte tensor, out of the pickled metadata); the metadata record itself is checked against the
 // zip directory's CRC-32 before it is unpickled (checkpoint_check.h). v1 files load unverified.
+// An optional `preprocessing` string (Model::preprocessing) lives in the same metadata record.
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
 
@@ -58,6 +59,7 @@ void Model::save(const std::string& path) const {
     torch::serialize::OutputArchive ar;
     ar.write("format", c10::IValue(std::string(kFormatV2)));
     ar.write("name", c10::IValue(name));
+    if (!preprocessing.empty()) ar.write("preprocessing", c10::IValue(preprocessing));
     std::string text = graph.to_string();
     at::Tensor bytes = at::empty({static_cast<int64_t>(text.size())}, at::kByte);
     std::memcpy(bytes.data_ptr(), text.data(), text.size());
@@ -81,7 +83,7 @@ Model Model::load(const std::string& path) {
   checkpoint::check_archive(path);
   torch::serialize::InputArchive ar;
   read_entry(path, "the archive", [&] { ar.load_from(path); });
-  c10::IValue fmt, name, names, crcs;
+  c10::IValue fmt, name, names, crcs, prep;
   if (!ar.try_read("format", fmt) || !fmt.isString() || fmt.toStringRef().rfind("compress-model-", 0) != 0)
     throw InputError("'" + path + "' is not a compress checkpoint (no 'compress-model-v*' marker)");
   const std::string& format = fmt.toStringRef();
@@ -105,6 +107,8 @@ Model Model::load(const std::string& path) {
   if (v1) spdlog::warn("'{}' is a {} checkpoint without checksums: loaded unverified (save it again to add them)", path, kFormatV1);
   else text = read_graph_v2(ar, path);
   m.name = name.toStringRef();
+  // Optional (files written before it was recorded, or by compress outside a recipe have none).
+  if (!v1 && ar.try_read("preprocessing", prep) && prep.isString()) m.preprocessing = prep.toStringRef();
   m.graph = Graph::parse(text, path + "#graph");
   const auto& list = names.toListRef();
   if (!v1 && crcs.toListRef().size() != list.size())

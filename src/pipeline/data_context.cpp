@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "data/factory.h"
+#include "pipeline/preprocessing.h"
 
 namespace mc::pipeline {
 namespace fs = std::filesystem;
@@ -33,7 +34,10 @@ std::vector<data::TransformSpec> parse_transforms(const ConfigNode& node, const 
       fs::path p = fs::path(dir) / "transforms" / (node.value() + ".yaml");
       if (fs::exists(p)) return parse_transforms(recipe::load_yaml_file(p.string()), context, base_dir, diag);
     }
-    diag.error(node.loc(), "transform preset '" + node.value() + "' not found (configs/transforms/" + node.value() + ".yaml)");
+    std::string names;
+    for (const auto& n : transform_presets(base_dir)) names += (names.empty() ? "" : ", ") + n;
+    diag.error(node.loc(), "transform preset '" + node.value() + "' not found (configs/transforms/" + node.value() +
+                               ".yaml); presets: " + names);
     return out;
   }
   if (!node.is_seq()) {
@@ -86,6 +90,7 @@ void DataContext::open_split(const std::string& split, const recipe::DataSplitSp
     return;
   }
   auto specs = parse_transforms(s.transform, "data." + split + ".transform", recipe_.base_dir, diag);
+  specs_[split] = specs;
   try {
     transforms_[split] = data::make_transforms(specs, "data." + split + ".transform");
   } catch (const InputError& e) {

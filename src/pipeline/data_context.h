@@ -26,6 +26,9 @@ class DataContext {
   /// {C, H, W} of the samples of the first open split after transforms; empty when no data.
   std::vector<int64_t> sample_shape() const;
   int64_t num_classes() const;
+  /// The transform list of an open split as parsed from the recipe (presets resolved).
+  const std::vector<data::TransformSpec>& transform_specs(const std::string& split) const { return specs_.at(split); }
+  const std::string& recipe_path() const { return recipe_.source_path; }
 
  private:
   const recipe::DataSplitSpec& spec_of(const std::string& split) const;
@@ -35,6 +38,7 @@ class DataContext {
   const recipe::Recipe& recipe_;
   std::map<std::string, std::shared_ptr<const data::Dataset>> datasets_;
   std::map<std::string, std::shared_ptr<const data::Compose>> transforms_;
+  std::map<std::string, std::vector<data::TransformSpec>> specs_;
 };
 
 /// Parses a `transforms:` node: a preset name (configs/transforms/NAME.yaml) or a list of

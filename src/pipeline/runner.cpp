@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "frontend/frontend.h"
 #include "pipeline/data_context.h"
+#include "pipeline/preprocessing.h"
 #include "pipeline/run_dir.h"
 #include "report/metrics.h"
 #include "report/report.h"
@@ -232,7 +233,7 @@ void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir,
   });
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
-  run.model.save(ck);
+  save_with_preprocessing(run.model, data, ck);
 
   report::StageRecord rec;
   rec.index = static_cast<int>(i + 1);
@@ -300,7 +301,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     spdlog::info("resuming '{}' after stage {} of {}", r.name, run.start, plan.stages.size());
   } else {
     original = load_recipe_model(r, data);
-    original.save(dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
+    save_with_preprocessing(original, data, dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
     run.model = original.clone();
   }
   runtime::move_model(original, device);

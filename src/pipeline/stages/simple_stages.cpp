@@ -7,6 +7,7 @@
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/optimize.h"
 #include "pipeline/data_context.h"
+#include "pipeline/preprocessing.h"
 #include "train/evaluator.h"
 
 namespace mc::pipeline {
@@ -60,7 +61,7 @@ void SaveOptions::visit(recipe::Visitor& v) {
 void SaveStage::run(RunContext& ctx) {
   std::filesystem::path p(options_.path);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
-  ctx.model.save(p.string());
+  save_with_preprocessing(ctx.model, ctx.data, p.string());
   spdlog::info("saved model to {}", p.string());
   ctx.details["path"] = p.string();
 }
