@@ -46,8 +46,11 @@ inline ir::Model model_from_ir(const std::string& text, const std::map<std::stri
 inline std::string ort_runner() { return source_dir() + "/tests/ort/run_onnx.js"; }
 
 /// Runs `onnx` in ONNX Runtime at `level` on `x`; returns its first output. Fails the test (and
-/// returns an undefined tensor) when ORT fails.
-inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level = "all") {
+/// returns an undefined tensor) when ORT fails. `int8_kernels`: "exact" (the QDQ graph's arithmetic
+/// on every x86 CPU, the oracle) or "default" (ORT's default kernels, which saturate u8 x s8 pair
+/// sums on CPUs without VNNI: what a deployment and export's ort_eval run).
+inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level = "all",
+                          const std::string& int8_kernels = "exact") {
   namespace fs = std::filesystem;
   if (!fs::exists(source_dir() + "/tests/ort/node_modules/onnxruntime-node")) {
     ADD_FAILURE() << "onnxruntime-node is not installed: run `cd tests/ort && npm install --ignore-scripts` (make deps)";
@@ -56,7 +59,7 @@ inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const st
   std::string in = onnx + ".in.npy", out = onnx + ".out.npy";
   data::write_npy(in, x);
   RunResult r = run_command("node " + ort_runner() + " '" + onnx + "' --input '" + in + "' --output '" + out +
-                            "' --level " + level);
+                            "' --level " + level + " --int8-kernels " + int8_kernels);
   if (r.exit_code != 0) {
     ADD_FAILURE() << "ONNX Runtime failed on " << onnx << " (exit " << r.exit_code << "):\n" << r.out;
     return {};

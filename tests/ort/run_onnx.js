@@ -3,7 +3,7 @@
 //
 //   node run_onnx.js MODEL.onnx [--input in.npy [--input2 in2.npy ...]] [--output out.npy]
 //        [--level all|extended|basic|disabled] [--optimized-model opt.onnx]
-//        [--histogram] [--time N] [--threads N]
+//        [--histogram] [--time N] [--threads N] [--int8-kernels exact|default]
 //
 // stdout carries only JSON lines (one object per line); messages go to stderr.
 // Exit codes: 0 ok, 2 bad usage or input, 1 ONNX Runtime failure.
@@ -21,7 +21,9 @@ const USAGE = `usage: node run_onnx.js MODEL.onnx [--input in.npy [--input2 in2.
   --optimized-model FILE  save the graph ORT optimized (session option optimizedModelFilePath)
   --histogram             print {"histogram": {op_type: count}} of MODEL (and of the optimized model)
   --time N                run N timed inferences after one warm-up; print {"median_ms": ...}
-  --threads N             intra-op threads (default: ORT's choice)`;
+  --threads N             intra-op threads (default: ORT's choice)
+  --int8-kernels K        exact (default): session.x64quantprecision=1, the QDQ graph's arithmetic on
+                          every x86 CPU; default: ORT's default kernels (what a deployment runs)`;
 
 class UsageError extends Error {}
 
@@ -42,7 +44,7 @@ function usageError(msg, showUsage = false) {
 
 function parseArgs(argv) {
   const args = {model: null, inputs: [], output: null, level: 'all', optimized: null, histogram: false,
-                time: 0, threads: 0};
+                time: 0, threads: 0, int8Kernels: 'exact'};
   const value = (i, flag) => {
     if (i + 1 >= argv.length) throw usageError(`${flag} needs a value`, true);
     return argv[i + 1];
@@ -78,6 +80,11 @@ function parseArgs(argv) {
       args.time = positiveInt(value(i++, a), a);
     } else if (a === '--threads') {
       args.threads = positiveInt(value(i++, a), a);
+    } else if (a === '--int8-kernels') {
+      args.int8Kernels = value(i++, a);
+      if (!['exact', 'default'].includes(args.int8Kernels)) {
+        throw usageError(`--int8-kernels must be exact or default, got '${args.int8Kernels}'`);
+      }
     } else if (a.startsWith('-')) {
       throw usageError(`unknown option '${a}'`, true);
     } else if (args.model === null) {
@@ -296,9 +303,10 @@ async function main() {
   // so QLinearConv/QGemm differ from the graph's arithmetic wherever two products exceed 32767 (measured
   // here: 84 of 1000 ternary-QAT classes differ at level all, none at level disabled). x64quantprecision=1
   // makes ORT use its exact kernels there; on VNNI/AVX-512 machines it changes nothing. Deployment
-  // accuracy with ORT's default kernels is what `export: {ort_eval}` reports (share/ort_eval.js).
-  const options = {graphOptimizationLevel: args.level, logSeverityLevel: 3,
-                   extra: {session: {x64quantprecision: '1'}}};
+  // accuracy with ORT's default kernels is what `export: {ort_eval}` reports (share/ort_eval.js);
+  // --int8-kernels default runs those.
+  const options = {graphOptimizationLevel: args.level, logSeverityLevel: 3};
+  if (args.int8Kernels === 'exact') options.extra = {session: {x64quantprecision: '1'}};
   if (args.optimized) {
     const dir = path.dirname(path.resolve(args.optimized));
     if (!fs.existsSync(dir)) throw usageError(`cannot write '${args.optimized}': directory '${dir}' does not exist`);
