@@ -8,6 +8,8 @@
 //                       input is smaller than 32x32 (MNIST's 28x28 gets the classic 32x32 geometry);
 //                       fc1's input size is computed from the input shape, so any C x H x W >= 14x14
 //                       (padded) works.
+//   lenet300_100        LeCun et al. 1998's fully connected net: flatten fc1(300) relu1 fc2(100) relu2
+//                       fc3(num_classes); 266,610 parameters on 1x28x28 at 10 classes (784-300-100-10).
 //   resnet8, resnet20   CIFAR ResNet (He et al. 2016, sec. 4.2): conv1(3x3, 16) bn1 relu, layer1..3 of
 //                       1 (resnet8) or 3 (resnet20) BasicBlocks with 16/32/64 channels, stride 2 in the
 //                       first block of layer2 and layer3, shortcut = downsample.0 (1x1 conv, stride) +
@@ -164,6 +166,16 @@ ir::Value* build_lenet5(ZooBuilder& b, const ZooOptions& o) {
   return b.linear(x, "fc3", 84, o.num_classes);
 }
 
+// ---- LeNet-300-100 -------------------------------------------------------------------------------
+
+ir::Value* build_lenet300_100(ZooBuilder& b, const ZooOptions& o) {
+  const auto& s = o.input_shape;
+  ir::Value* x = b.flatten(b.input(s), "flatten");
+  x = b.relu(b.linear(x, "fc1", s[1] * s[2] * s[3], 300), "relu1");
+  x = b.relu(b.linear(x, "fc2", 300, 100), "relu2");
+  return b.linear(x, "fc3", 100, o.num_classes);
+}
+
 // ---- CIFAR ResNet --------------------------------------------------------------------------------
 
 ir::Value* basic_block(ZooBuilder& b, ir::Value* x, const std::string& scope, int64_t cin, int64_t cout, int64_t stride) {
@@ -266,6 +278,7 @@ struct ZooEntry {
 const std::vector<ZooEntry>& zoo() {
   static const std::vector<ZooEntry> entries = {
       {"lenet5", build_lenet5},
+      {"lenet300_100", build_lenet300_100},
       {"resnet8", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 1); }},
       {"resnet20", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 3); }},
       {"mobilenet_v2_small", build_mobilenet_v2_small},

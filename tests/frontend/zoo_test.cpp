@@ -44,6 +44,7 @@ int64_t total_macs(const ir::Model& m) {
 //                                   the state_dict keys, writes DIR/y.bin = model.eval()(DIR/x.bin)
 const char* kTorchZoo = R"PY(
 import sys, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
 
 class LeNet5(nn.Module):
     def __init__(self, c, h, w, nc):
@@ -133,8 +134,13 @@ class MobileNetV2Small(nn.Module):  # torchvision MobileNetV2(width_mult=0.5) wi
     def forward(self, x):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
+def lenet300_100(c, h, w, nc):  # LeCun et al. 1998's 784-300-100-10
+    return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(c * h * w, 300), relu1=nn.ReLU(),
+                                     fc2=nn.Linear(300, 100), relu2=nn.ReLU(), fc3=nn.Linear(100, nc)))
+
 def make(name, c, h, w, nc):
     if name == "lenet5": return LeNet5(c, h, w, nc)
+    if name == "lenet300_100": return lenet300_100(c, h, w, nc)
     if name == "resnet8": return CifarResNet(c, 1, nc)
     if name == "resnet20": return CifarResNet(c, 3, nc)
     if name == "mobilenet_v2_small": return MobileNetV2Small(c, nc)
@@ -191,7 +197,7 @@ const std::vector<ir::Shape> kShapes = {{1, 1, 28, 28}, {1, 3, 32, 32}};
 
 TEST(Zoo, NamesAreListed) {
   auto names = frontend::zoo_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "resnet8", "resnet20", "mobilenet_v2_small"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
 }
 
 TEST(Zoo, EveryModelBuildsVerifiesAndRuns) {
@@ -248,6 +254,7 @@ TEST(Zoo, ParamCountsMatchPyTorch) {
   EXPECT_EQ(seen, ours.size()) << r.out;
   // The documented sizes.
   EXPECT_EQ(ours.at("lenet5 1 28 28 10"), 61706);
+  EXPECT_EQ(ours.at("lenet300_100 1 28 28 10"), 266610);
   EXPECT_EQ(ours.at("mobilenet_v2_small 3 32 32 10"), 700490);
 }
 
@@ -263,6 +270,7 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
   };
   std::vector<Case> cases = {{"lenet5", {2, 1, 28, 28}, 10},
                              {"lenet5", {2, 3, 32, 32}, 100},
+                             {"lenet300_100", {2, 1, 28, 28}, 10},
                              {"resnet8", {2, 3, 32, 32}, 10},
                              {"resnet20", {2, 1, 28, 28}, 10},
                              {"mobilenet_v2_small", {2, 3, 32, 32}, 10}};
