@@ -63,6 +63,17 @@ at::Tensor update_factor(const at::Tensor& t, Factors& f, int k) {
 
 }  // namespace
 
+ConvFactors cp_conv_factors(const at::Tensor& out, const at::Tensor& in, const at::Tensor& vertical,
+                            const at::Tensor& horizontal) {
+  const int64_t r = out.size(1);
+  for (const at::Tensor* f : {&out, &in, &vertical, &horizontal})
+    if (f->dim() != 2 || f->size(1) != r) throw Error("cp_conv_factors: needs four [dim, R] factors with one R");
+  return {ConvMethod::cp,
+          {in.t().reshape({r, in.size(0), 1, 1}).contiguous(), vertical.t().reshape({r, 1, vertical.size(0), 1}).contiguous(),
+           horizontal.t().reshape({r, 1, 1, horizontal.size(0)}).contiguous(),
+           out.reshape({out.size(0), r, 1, 1}).contiguous()}};
+}
+
 at::Tensor cp_reconstruct(const CpResult& r) {
   const at::Tensor ones = at::ones({r.out.size(1)}, r.out.options().dtype(at::kDouble));
   return reconstruct(ones, {r.out.to(at::kDouble), r.in.to(at::kDouble), r.vertical.to(at::kDouble),
@@ -93,10 +104,7 @@ CpResult cp_als(const at::Tensor& w, int64_t rank, const CpOptions& options) {
   res.in = (f[1] * s).to(dt).contiguous();
   res.vertical = (f[2] * s).to(dt).contiguous();
   res.horizontal = (f[3] * s).to(dt).contiguous();
-  const int64_t n = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3);
-  res.factors = {ConvMethod::cp,
-                 {res.in.t().reshape({rank, c, 1, 1}).contiguous(), res.vertical.t().reshape({rank, 1, kh, 1}).contiguous(),
-                  res.horizontal.t().reshape({rank, 1, 1, kw}).contiguous(), res.out.reshape({n, rank, 1, 1}).contiguous()}};
+  res.factors = cp_conv_factors(res.out, res.in, res.vertical, res.horizontal);
   return res;
 }
 

@@ -49,6 +49,10 @@ struct CpResult {
 /// Needs a 4-d floating-point weight and rank >= 1 (mc::Error otherwise).
 CpResult cp_als(const at::Tensor& w, int64_t rank, const CpOptions& options = {});
 
+/// The four conv weights of CP factors A [N, R], B [C, R], Y [kh, R], X [kw, R] (table above).
+ConvFactors cp_conv_factors(const at::Tensor& out, const at::Tensor& in, const at::Tensor& vertical,
+                            const at::Tensor& horizontal);
+
 /// sum_q A[n, q] B[c, q] Y[y, q] X[x, q] (float64): the weight the factors of `r` stand for.
 at::Tensor cp_reconstruct(const CpResult& r);
 
