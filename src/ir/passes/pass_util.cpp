@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/error.h"
 #include "ir/op_registry.h"
 #include "ir/ops/ops.h"
 
@@ -158,6 +159,35 @@ int remove_dead_nodes(Model& m, std::vector<Node*> work) {
     if (!tensor.empty()) erase_tensor_if_unused(m, tensor);
   }
   return count;
+}
+
+Value* insert_param(Model& m, Node* pos, const std::string& hint, const at::Tensor& t, const std::string& scope) {
+  Attrs a;
+  a.set("name", m.add_tensor(hint, t));
+  Node* p = m.graph.insert_before(pos, "param", {}, a, scope);
+  p->output()->set_type(ops::type_of(t));
+  return p->output();
+}
+
+void infer_node_types(Node& n) {
+  register_core_ops();
+  const OpDef& def = OpRegistry::instance().get(n);
+  check_arity(n);
+  if (!def.shape) return;  // param/constant: typed from their tensors
+  std::vector<TensorType> in;
+  for (const Value* v : n.inputs()) {
+    if (!v->type().has_shape) throw Error("shape of input '" + v->name() + "' of " + n.describe() + " is unknown");
+    in.push_back(v->type());
+  }
+  std::vector<TensorType> out;
+  try {
+    out = def.shape(n, in);
+  } catch (const std::exception& e) {
+    throw Error("shape inference failed for " + n.describe() + ": " + first_line(e.what()));
+  }
+  if (out.size() != n.outputs().size())
+    throw Error("shape inference for " + n.describe() + " gave " + std::to_string(out.size()) + " outputs");
+  for (size_t i = 0; i < out.size(); ++i) n.output(i)->set_type(out[i]);
 }
 
 void set_layer_params(Model& m, Node* layer, const at::Tensor& weight, const at::Tensor& bias) {

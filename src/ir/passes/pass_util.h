@@ -44,6 +44,16 @@ std::vector<Node*> input_producers(const Node& n);
 /// Erases store tensor `name` when no param/constant node refers to it. Returns true if erased.
 bool erase_tensor_if_unused(Model& m, const std::string& name);
 
+/// Adds `t` to the store under a fresh name derived from `hint` (Model::add_tensor) and a `param`
+/// node referring to it right before `pos`, with scope `scope`; returns the node's output, typed
+/// from `t`.
+Value* insert_param(Model& m, Node* pos, const std::string& hint, const at::Tensor& t, const std::string& scope);
+
+/// Sets the output types of `n` from its inputs' types with the op's shape function (what
+/// Graph::infer_shapes does for every node, for one new node: O(1) in the graph size). Throws
+/// mc::Error naming the node when an input's shape is unknown or the shape function fails.
+void infer_node_types(Node& n);
+
 /// Weight and bias of a conv2d/linear layer (bias may be undefined: no bias).
 struct LayerWeights {
   at::Tensor weight;
