@@ -108,4 +108,24 @@ CpResult cp_als(const at::Tensor& w, int64_t rank, const CpOptions& options) {
   return res;
 }
 
+CpResult cp_exact(const at::Tensor& w) {
+  if (!w.defined() || w.dim() != 4 || !w.is_floating_point()) throw Error("cp_exact: needs a 4-d floating-point conv weight");
+  const int64_t n = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3), k = kh * kw;
+  const bool by_input = c <= n;  // one term per (c, y, x), else per (n, y, x)
+  const int64_t terms = by_input ? c : n;
+  const auto opt = w.options();
+  // Column q = i kh kw + y kw + x selects i, y and x.
+  const at::Tensor select_i = at::eye(terms, opt).repeat_interleave(k, 1);
+  const at::Tensor select_y = at::eye(kh, opt).repeat_interleave(kw, 1).repeat({1, terms});
+  const at::Tensor select_x = at::eye(kw, opt).repeat({1, terms * kh});
+  CpResult r;
+  const at::Tensor free = by_input ? w.detach().reshape({n, c * k}) : w.detach().transpose(0, 1).reshape({c, n * k});
+  r.out = (by_input ? free : select_i).contiguous();
+  r.in = (by_input ? select_i : free).contiguous();
+  r.vertical = select_y.contiguous();
+  r.horizontal = select_x.contiguous();
+  r.factors = cp_conv_factors(r.out, r.in, r.vertical, r.horizontal);
+  return r;
+}
+
 }  // namespace mc::lowrank

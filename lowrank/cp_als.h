@@ -53,6 +53,12 @@ CpResult cp_als(const at::Tensor& w, int64_t rank, const CpOptions& options = {}
 ConvFactors cp_conv_factors(const at::Tensor& out, const at::Tensor& in, const at::Tensor& vertical,
                             const at::Tensor& horizontal);
 
+/// The exact CP factors with R = min(C, N) kh kw terms, one per weight column: for C <= N, term
+/// q = (c, y, x) has B, Y, X the unit vectors of c, y, x and A[:, q] = W[:, c, y, x] (for N < C the
+/// roles of A and B swap). No ALS; rel_error 0, iterations 0. The decompose stage uses it at the
+/// maximum CP rank, where ALS would only approach it.
+CpResult cp_exact(const at::Tensor& w);
+
 /// sum_q A[n, q] B[c, q] Y[y, q] X[x, q] (float64): the weight the factors of `r` stand for.
 at::Tensor cp_reconstruct(const CpResult& r);
 
