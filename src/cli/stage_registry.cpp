@@ -2,6 +2,7 @@
 
 #include "distillation/register.h"
 #include "export/export_stage.h"
+#include "lowrank/register.h"
 #include "pruning/register.h"
 #include "quantization/register.h"
 
@@ -15,6 +16,7 @@ const pipeline::StageRegistry& stage_registry() {
     quant::register_quant_stages(r);
     distill::register_distillation(r);
     prune::register_prune_stages(r);
+    lowrank::register_lowrank_stages(r);
     return r;
   }();
   return reg;
