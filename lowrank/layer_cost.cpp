@@ -74,7 +74,7 @@ Ranks max_ranks(const LayerShape& s, ConvMethod method) {
   switch (method) {
     case ConvMethod::channel_svd: return {std::min(s.out, s.in * s.kh * s.kw)};
     case ConvMethod::spatial_svd: return {std::min(s.in * s.kh, s.out * s.kw)};
-    case ConvMethod::tucker2: return {s.in, s.out};
+    case ConvMethod::tucker2: return {std::min(s.in, s.out * s.kh * s.kw), std::min(s.out, s.in * s.kh * s.kw)};
     case ConvMethod::cp: return {std::min(s.in, s.out) * s.kh * s.kw};
   }
   return {};

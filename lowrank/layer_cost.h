@@ -47,7 +47,8 @@ Cost dense_cost(const LayerShape& s);
 Cost factor_cost(const LayerShape& s, ConvMethod method, const Ranks& ranks);
 
 /// The largest ranks a method takes: min(out, in) (linear), min(N, C kh kw) (channel_svd),
-/// min(C kh, N kw) (spatial_svd), {C, N} (tucker2), min(C, N) kh kw (cp: one term per weight
+/// min(C kh, N kw) (spatial_svd), {min(C, N kh kw), min(N, C kh kw)} (tucker2: the ranks of the
+/// mode-1 and mode-0 unfoldings can be no more), min(C, N) kh kw (cp: one term per weight
 /// column is always exact, see cp_exact in cp_als.h).
 Ranks max_ranks(const LayerShape& s, ConvMethod method);
 

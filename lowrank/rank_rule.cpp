@@ -54,7 +54,10 @@ Ranks rule_ranks(const at::Tensor& w, const LayerShape& s, ConvMethod method, co
       if (tucker && rule.rank.size() == 1) return {rule.rank[0], rule.rank[0]};
       return rule.rank;
     case RankRule::Kind::ratio: {
-      if (tucker) return {ratio_rank(s.in, rule.value), ratio_rank(s.out, rule.value)};
+      if (tucker) {
+        const Ranks max = max_ranks(s, method);
+        return {ratio_rank(max[0], rule.value), ratio_rank(max[1], rule.value)};
+      }
       return {ratio_rank(max_ranks(s, method)[0], rule.value)};
     }
     case RankRule::Kind::energy: {
