@@ -93,8 +93,10 @@ at::Tensor reconstruct(const Factored& f) {
       return at::einsum("nqx,qcy->ncyx", {sh[1].to(at::kDouble).select(2, 0), sh[0].to(at::kDouble).select(3, 0)});
     case ConvMethod::tucker2:
       return at::einsum("na,abyx,bc->ncyx", {w[2], sh[1].to(at::kDouble), w[0]});
-    case ConvMethod::cp:
-      return at::einsum("nq,qc,qy,qx->ncyx", {w[3], w[0], w[1], w[2]});
+    case ConvMethod::cp: {  // A [N, R] times the Khatri-Rao product of B, Y, X ([C kh kw, R]): no [N, R, C] temporary
+      const at::Tensor kr = at::einsum("qc,qy,qx->cyxq", {w[0], w[1], w[2]});
+      return w[3].mm(kr.reshape({-1, kr.size(3)}).t()).reshape({w[3].size(0), kr.size(0), kr.size(1), kr.size(2)});
+    }
   }
   return {};
 }

@@ -1,0 +1,66 @@
+// The decompose stage on torchvision models (traced fixtures): at full rank every method replaces
+// every conv that can be decomposed (groups 1; depthwise convs are skipped) and the linear
+// classifier, and the outputs stay those of the dense model; the Tucker-2 model exports and runs in
+// ONNX Runtime with our executor's outputs. Label "slow".
+#include <gtest/gtest.h>
+
+#include "export/export_test_util.h"
+#include "frontend/torchscript_test_util.h"
+#include "ir/op_registry.h"
+#include "lowrank/decompose_stage.h"
+#include "runtime/executor.h"
+
+namespace mc {
+namespace {
+
+lowrank::DecomposeOptions full_rank(const std::string& method) {
+  recipe::Diagnostics diag;
+  const recipe::ConfigNode node =
+      recipe::parse_yaml("{method: " + method + ", rank_ratio: 1.0, only_if_cheaper: false}", "t.yaml");
+  lowrank::DecomposeOptions o;
+  recipe::Reader r(&node, diag, "decompose");
+  o.visit(r);
+  r.finish();
+  o.validate(node, diag);
+  diag.throw_if_any();
+  return o;
+}
+
+class DecomposeTorchvision : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecomposeTorchvision, FullRankKeepsOutputsForEveryMethod) {
+  const std::string name = GetParam();
+  ir::register_core_ops();
+  for (const std::string method : {"channel_svd", "spatial_svd", "tucker2", "cp"}) {
+    SCOPED_TRACE(name + " " + method);
+    auto [model, x] = test::import_traced_fixture(name);
+    const at::Tensor dense = runtime::Executor(model).run1(x);
+    const lowrank::DecomposeOptions o = full_rank(method);
+    auto layers = lowrank::plan_layers(model, o);
+    lowrank::rule_ranks_for(model, layers, o);
+    const nlohmann::json rows = lowrank::apply_plan(model, layers, o);
+    model.drop_unused_tensors();
+    model.verify();
+    int64_t decomposed = 0, grouped = 0;
+    for (const auto& r : rows) {
+      decomposed += r["status"] == "decomposed";
+      grouped += r["status"] == "skipped";
+    }
+    for (const ir::Node* n : model.graph.nodes())
+      if (n->op() == "conv2d" && n->scope().find(".lr") == std::string::npos)
+        EXPECT_NE(n->attrs().i("groups", 1), 1) << n->scope() << " was not decomposed";
+    const at::Tensor ours = runtime::Executor(model).run1(x);
+    const double rel = (ours - dense).abs().max().item<double>() / dense.abs().max().item<double>();
+    std::cout << "[ decompose ] " << name << " " << method << ": " << decomposed << " layers decomposed, " << grouped
+              << " grouped skipped, max |diff| / max |y| = " << rel << "\n";
+    EXPECT_GT(decomposed, 0);
+    EXPECT_LE(rel, 1e-5);
+    if (method == "tucker2") EXPECT_TRUE(test::export_matches_ort(model, x, ours, name + "_tucker2"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, DecomposeTorchvision, ::testing::Values("resnet18", "mobilenet_v2"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace mc
