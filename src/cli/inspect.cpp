@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
+#include "lowrank/factor_chains.h"
 
 namespace mc::cli {
 
@@ -55,6 +56,19 @@ std::vector<Row> collect_rows(const ir::Model& m) {
   return rows;
 }
 
+// Layers the decompose stage replaced by factor chains (scopes <layer>.lrK), one line each.
+void print_factor_chains(const ir::Model& m) {
+  const auto chains = lowrank::find_factor_chains(m);
+  if (chains.empty()) return;
+  std::cout << "\ndecomposed layers (factor chains <scope>.lr0, .lr1, ...):\n";
+  for (const auto& c : chains) {
+    std::string ranks;
+    for (size_t i = 0; i < c.ranks.size(); ++i) ranks += (i ? ", " : "") + std::to_string(c.ranks[i]);
+    std::cout << "  " << (c.scope.empty() ? "-" : c.scope) << ": " << c.method << " rank [" << ranks << "], "
+              << c.factors << " factors, params " << c.params << ", MACs " << c.macs << "\n";
+  }
+}
+
 int inspect(const std::string& spec, const std::string& shape_text, bool json) {
   ir::Shape shape;
   if (!shape_text.empty()) shape = frontend::parse_shape(shape_text, "--input-shape");
@@ -84,6 +98,11 @@ int inspect(const std::string& spec, const std::string& shape_text, bool json) {
     for (auto& r : rows)
       layers.push_back({{"scope", r.scope}, {"op", r.op}, {"output_shape", r.out_shape}, {"params", r.params}, {"macs", r.macs}});
     j["layers"] = layers;
+    json chains = json::array();
+    for (const auto& c : lowrank::find_factor_chains(m))
+      chains.push_back({{"scope", c.scope}, {"method", c.method}, {"ranks", c.ranks}, {"factors", c.factors},
+                        {"params", c.params}, {"macs", c.macs}});
+    j["decomposed"] = chains;
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -127,6 +146,7 @@ int inspect(const std::string& spec, const std::string& shape_text, bool json) {
     line(r.scope.empty() ? "-" : r.scope, r.op, r.shape, std::to_string(r.params), std::to_string(r.macs));
   std::cout << "\ntotal: " << rows.size() << " layers, params " << params << " (" << human(params) << "), MACs "
             << total_macs << " (" << human(total_macs) << ")\n";
+  print_factor_chains(m);
   return 0;
 }
 

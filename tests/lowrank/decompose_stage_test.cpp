@@ -9,6 +9,7 @@
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "lowrank/decompose_stage.h"
+#include "lowrank/factor_chains.h"
 #include "runtime/executor.h"
 
 using namespace mc;
@@ -145,5 +146,20 @@ TEST(DecomposeStage, GlobNamingOnlyDepthwiseConvsIsAnError) {
     ADD_FAILURE() << "no error";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("depthwise convs cannot be decomposed"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FactorChains, MethodAndRanksInferredFromShapes) {
+  for (const std::string method : {"channel_svd", "spatial_svd", "tucker2", "cp"}) {
+    ir::Model m = zoo("resnet8");
+    decompose(m, options("{method: " + method + ", rank: 2, exclude: [conv1, \"*downsample*\"], only_if_cheaper: false, "
+                         "cp: {max_error: 1}}"));  // no CP fallback
+    const auto chains = find_factor_chains(m);
+    ASSERT_EQ(chains.size(), 7u) << method;  // 6 convs + fc
+    EXPECT_EQ(chains[0].scope, "layer1.0.conv1");
+    EXPECT_EQ(chains[0].method, method);
+    EXPECT_EQ(chains[0].ranks, method == "tucker2" ? (std::vector<int64_t>{2, 2}) : std::vector<int64_t>{2});
+    EXPECT_EQ(chains.back().scope, "fc");
+    EXPECT_EQ(chains.back().method, "svd");
   }
 }
