@@ -17,7 +17,8 @@ double agp_sparsity(double s_i, double s_f, int64_t t, int64_t t0, int64_t t_end
   return s_f + (s_i - s_f) * std::pow(1.0 - p, 3);
 }
 
-AgpModifier::AgpModifier(std::vector<PrunableWeight> weights, SparsityTargets final_targets, AgpSchedule schedule)
+AgpModifier::AgpModifier(std::vector<pipeline::WeightLayer> weights, SparsityTargets final_targets,
+                         AgpSchedule schedule)
     : weights_(std::move(weights)), final_(std::move(final_targets)), schedule_(schedule) {}
 
 SparsityTargets AgpModifier::targets_at(int64_t t) const {
@@ -88,7 +89,7 @@ std::optional<train::ModifierState> AgpModifier::pending_state() const {
 
 std::shared_ptr<AgpModifier> AgpModifier::from_state(const train::ModifierState& state) {
   const nlohmann::json& j = state.settings;
-  std::vector<PrunableWeight> weights;
+  std::vector<pipeline::WeightLayer> weights;
   for (const auto& w : j.at("weights"))
     weights.push_back({w.at("scope").get<std::string>(), w.at("op").get<std::string>(), w.at("param").get<std::string>(),
                        w.at("input_dim").get<int64_t>()});

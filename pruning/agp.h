@@ -37,7 +37,7 @@ struct AgpSchedule {
 class AgpModifier : public train::Modifier {
  public:
   /// `final_targets`: the sparsities reached at end_epoch (one per weight, or the global one).
-  AgpModifier(std::vector<PrunableWeight> weights, SparsityTargets final_targets, AgpSchedule schedule);
+  AgpModifier(std::vector<pipeline::WeightLayer> weights, SparsityTargets final_targets, AgpSchedule schedule);
 
   std::string name() const override { return "agp_pruning"; }
   void on_train_begin(train::TrainContext& ctx) override;
@@ -61,7 +61,7 @@ class AgpModifier : public train::Modifier {
   void maybe_update(train::TrainContext& ctx, int64_t t);
   void enforce(train::TrainContext& ctx, bool grads);
 
-  std::vector<PrunableWeight> weights_;
+  std::vector<pipeline::WeightLayer> weights_;
   SparsityTargets final_;
   AgpSchedule schedule_;
   int64_t t0_ = 0, t_end_ = 0;

@@ -7,8 +7,8 @@
 
 #include "common/error.h"
 #include "pipeline/data_context.h"
+#include "pipeline/layer_select.h"
 #include "pruning/channel_prune.h"
-#include "pruning/prunable.h"
 #include "pruning/residual_blocks.h"
 #include "train/evaluator.h"
 
@@ -29,7 +29,7 @@ void BlockPruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnos
     diag.error(node.loc(), has_blocks ? "prune_blocks: give either `blocks` or `count`, not both"
                                       : "prune_blocks needs `blocks: [scope glob, ...]` (e.g. [layer1.0]) or "
                                         "`count: N` (remove the N least important blocks, measured on data.calib)");
-  parse_globs(blocks, "prune_blocks.blocks", diag);
+  pipeline::parse_scope_globs(blocks, "prune_blocks.blocks", diag);
   if (has_blocks && blocks.is_seq() && blocks.items().empty())
     diag.error(blocks.loc(), "'prune_blocks.blocks' is empty: list at least one block scope, e.g. [layer1.0]");
 }
@@ -46,7 +46,8 @@ std::string scopes_of(const std::vector<ResidualBlock>& c) {
 
 void BlockPrune::run(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
-  const std::vector<ScopeGlob> globs = parse_globs(options_.blocks, "prune_blocks.blocks", diag);
+  const std::vector<pipeline::ScopeGlob> globs =
+      pipeline::parse_scope_globs(options_.blocks, "prune_blocks.blocks", diag);
   diag.throw_if_any();
   const std::vector<ResidualBlock> candidates = find_residual_blocks(ctx.model);
   const std::string none_hint =
@@ -75,18 +76,13 @@ void BlockPrune::run(pipeline::RunContext& ctx) {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return increase[a] < increase[b]; });
     chosen.assign(order.begin(), order.begin() + options_.count);
   } else {
-    for (const ScopeGlob& g : globs) {
-      bool any = false;
+    std::vector<std::string> scopes;
+    for (const ResidualBlock& b : candidates) scopes.push_back(b.scope);
+    pipeline::require_matches(globs, scopes, "prune_blocks", "blocks", "removable residual block", none_hint);
+    for (const pipeline::ScopeGlob& g : globs)
       for (size_t i = 0; i < candidates.size(); ++i)
-        if (glob_match(g.pattern, candidates[i].scope)) {
-          any = true;
-          if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
-        }
-      if (!any)
-        throw InputError(g.loc.str() + ": prune_blocks: '" + g.pattern +
-                         "' matches no removable residual block; removable blocks are: " + scopes_of(candidates) +
-                         none_hint);
-    }
+        if (g.matches(candidates[i].scope) && std::find(chosen.begin(), chosen.end(), i) == chosen.end())
+          chosen.push_back(i);
   }
 
   const int64_t macs0 = model_macs(ctx.model), params0 = ctx.model.num_params();

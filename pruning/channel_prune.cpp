@@ -30,44 +30,19 @@ void ChannelPruneOptions::visit(recipe::Visitor& v) {
   v.field("calib_batches", calib_batches, "batches of data.calib for taylor gradients", Spec::range(1, 100000));
 }
 
-void ChannelPruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics&) const {
-  if (const recipe::ConfigNode* e = node.find("exclude")) exclude_where = e->loc().str();
-}
-
-bool scope_glob(const std::string& p, const std::string& s) {
-  size_t pi = 0, si = 0, star = std::string::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++pi, ++si;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (star != std::string::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
+void ChannelPruneOptions::validate(const recipe::ConfigNode&, recipe::Diagnostics& diag) const {
+  pipeline::parse_scope_globs(exclude, "prune_channels.exclude", diag);
 }
 
 ScoredGroups score_groups(const ir::Model& model, const DependencyGraph& graph, Criterion c,
-                          const std::vector<std::string>& exclude, const std::string& exclude_where,
+                          const std::vector<pipeline::ScopeGlob>& exclude,
                           const std::map<std::string, at::Tensor>& grads) {
-  for (const std::string& pat : exclude) {
-    bool any = false;
-    for (const ir::Node* n : model.graph.nodes()) any = any || scope_glob(pat, n->scope());
-    if (!any)
-      throw InputError(exclude_where + ": prune_channels: exclude glob '" + pat +
-                       "' matches no layer scope (run `compress inspect MODEL` to list scopes)");
-  }
+  pipeline::require_matches(exclude, pipeline::node_scopes(model), "prune_channels", "exclude", "layer scope");
   ScoredGroups out;
   for (Group& g : graph.groups()) {
     bool excluded = false;
     for (const ir::Node* p : g.producers)
-      for (const std::string& pat : exclude) excluded = excluded || scope_glob(pat, p->scope());
+      for (const pipeline::ScopeGlob& glob : exclude) excluded = excluded || glob.matches(p->scope());
     if (excluded) continue;
     out.scores.push_back(unit_importance(model, g, c, grads));
     out.groups.push_back(std::move(g));
@@ -105,7 +80,10 @@ nlohmann::json prune_channels(ir::Model& model, const ChannelPruneOptions& o,
   ir::register_core_ops();
   const Criterion c = parse_criterion(o.criterion);
   DependencyGraph graph = analyze_channels(model);
-  ScoredGroups scored = score_groups(model, graph, c, o.exclude, o.exclude_where, grads);
+  recipe::Diagnostics diag;  // already checked by validate(); parsed again for the locations
+  const auto exclude = pipeline::parse_scope_globs(o.exclude, "prune_channels.exclude", diag);
+  diag.throw_if_any();
+  ScoredGroups scored = score_groups(model, graph, c, exclude, grads);
   if (c == Criterion::bn_scale) {
     bool any = false;
     for (const auto& sc : scored.scores)

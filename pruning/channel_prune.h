@@ -14,6 +14,7 @@
 #pragma once
 #include <set>
 
+#include "pipeline/layer_select.h"
 #include "pipeline/stage.h"
 #include "pruning/dependency_graph.h"
 #include "pruning/importance.h"
@@ -26,12 +27,10 @@ struct ChannelPruneOptions {
   std::string target = "channels";
   std::string scope = "uniform";
   int64_t round_to = 1;
-  std::vector<std::string> exclude;
+  recipe::ConfigNode exclude;  // scope globs (pipeline::parse_scope_globs), with their locations
   int64_t calib_batches = 8;
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
-  /// Where `exclude` was written (for "glob matches nothing" errors at run time).
-  mutable std::string exclude_where = "recipe";
 };
 
 struct ChannelPlan {
@@ -40,13 +39,14 @@ struct ChannelPlan {
   int64_t groups = 0;
 };
 
-/// Scores of every group's units (taylor needs `grads`), with excluded groups left out.
+/// Scores of every group's units (taylor needs `grads`), with excluded groups left out. InputError
+/// when an exclude glob matches no node's scope.
 struct ScoredGroups {
   std::vector<Group> groups;
   std::vector<std::vector<double>> scores;
 };
 ScoredGroups score_groups(const ir::Model& model, const DependencyGraph& graph, Criterion c,
-                          const std::vector<std::string>& exclude, const std::string& exclude_where,
+                          const std::vector<pipeline::ScopeGlob>& exclude,
                           const std::map<std::string, at::Tensor>& grads = {});
 
 /// The units to remove at channel fraction `ratio`.
@@ -71,8 +71,5 @@ class ChannelPrune : public pipeline::StageWithOptions<ChannelPruneOptions> {
     return {{"calib", "criterion: taylor scores channels by loss gradients"}};
   }
 };
-
-/// Shell-style glob over a whole scope ('*' matches any run, '?' one character).
-bool scope_glob(const std::string& pattern, const std::string& scope);
 
 }  // namespace mc::prune

@@ -43,7 +43,8 @@ std::vector<at::Tensor> global_magnitude_masks(const std::vector<at::Tensor>& ws
   return out;
 }
 
-std::map<std::string, at::Tensor> magnitude_masks(const ir::Model& model, const std::vector<PrunableWeight>& weights,
+std::map<std::string, at::Tensor> magnitude_masks(const ir::Model& model,
+                                                  const std::vector<pipeline::WeightLayer>& weights,
                                                   const SparsityTargets& targets) {
   if (targets.layer.size() != weights.size()) throw Error("internal: magnitude_masks: one target per weight expected");
   std::map<std::string, at::Tensor> masks;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ir/model.h"
-#include "pruning/prunable.h"
+#include "pipeline/layer_select.h"
 
 namespace mc::prune {
 
@@ -36,7 +36,8 @@ struct SparsityTargets {
 };
 
 /// Masks (param name -> keep mask) for the model's current weights.
-std::map<std::string, at::Tensor> magnitude_masks(const ir::Model& model, const std::vector<PrunableWeight>& weights,
+std::map<std::string, at::Tensor> magnitude_masks(const ir::Model& model,
+                                                  const std::vector<pipeline::WeightLayer>& weights,
                                                   const SparsityTargets& targets);
 
 /// Multiplies each named parameter by its mask, in place (the tensors stay the optimizer's).

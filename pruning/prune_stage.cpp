@@ -7,12 +7,39 @@
 #include "pruning/agp.h"
 #include "pruning/magnitude.h"
 #include "pruning/nm_sparsity.h"
-#include "pruning/prunable.h"
+#include "pipeline/layer_select.h"
 #include "train/modifier.h"
 
 namespace mc::prune {
 
 using recipe::Spec;
+
+namespace {
+
+/// `layers: {"layer3.*": 0.95}`: per-layer sparsities in [0, 1), later entries win.
+std::vector<pipeline::GlobEntry<double>> parse_sparsity_overrides(const recipe::ConfigNode& node,
+                                                                  recipe::Diagnostics& diag) {
+  const pipeline::GlobEntryParser<double> sparsity = [](const pipeline::ScopeGlob& glob,
+                                                        const recipe::ConfigNode& value, double& s,
+                                                        recipe::Diagnostics& d) {
+    const std::string key = "prune.layers." + glob.pattern;
+    const std::string& text = value.value();
+    const std::string why = value.is_scalar() ? recipe::parse_number(text, &s) : "a number";
+    if (!why.empty()) {
+      d.error(value.loc(), "'" + key + "' must be a sparsity (" + why + " in [0, 1)), got '" + text + "'");
+      return false;
+    }
+    if (!(s >= 0.0 && s < 1.0)) {
+      d.error(value.loc(), "'" + key + "' = " + text +
+                               " is out of range: a sparsity is the fraction of weights set to zero, in [0, 1)");
+      return false;
+    }
+    return true;
+  };
+  return pipeline::parse_glob_map(node, "prune.layers", diag, sparsity, "sparsities, e.g. {\"layer3.*\": 0.95}");
+}
+
+}  // namespace
 
 void AgpScheduleOptions::visit(recipe::Visitor& v) {
   v.field("type", type, "sparsity schedule over the next finetune (Zhu & Gupta's cubic)", Spec::one_of({"agp"}));
@@ -49,8 +76,8 @@ void PruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics&
     return n ? n->loc() : node.loc();
   };
   if (sparsity >= 1.0) diag.error(loc("sparsity"), "'prune.sparsity' must be below 1 (1 would remove every weight)");
-  parse_globs(exclude, "prune.exclude", diag);
-  parse_overrides(layers, "prune.layers", diag);
+  pipeline::parse_scope_globs(exclude, "prune.exclude", diag);
+  parse_sparsity_overrides(layers, diag);
   if (method == "nm") {
     for (const char* k : {"sparsity", "scope", "layers", "schedule"})
       if (node.find(k))
@@ -75,7 +102,7 @@ void PruneOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics&
 }
 
 namespace {
-nlohmann::json layer_rows(const ir::Model& model, const std::vector<PrunableWeight>& weights) {
+nlohmann::json layer_rows(const ir::Model& model, const std::vector<pipeline::WeightLayer>& weights) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& w : weights) {
     const at::Tensor& t = model.tensor(w.param);
@@ -84,7 +111,7 @@ nlohmann::json layer_rows(const ir::Model& model, const std::vector<PrunableWeig
   return rows;
 }
 
-double total_sparsity(const ir::Model& model, const std::vector<PrunableWeight>& weights) {
+double total_sparsity(const ir::Model& model, const std::vector<pipeline::WeightLayer>& weights) {
   int64_t zeros = 0, total = 0;
   for (const auto& w : weights) {
     const at::Tensor& t = model.tensor(w.param);
@@ -104,17 +131,19 @@ void PruneStage::run(pipeline::RunContext& ctx) {
 
 void PruneStage::run_magnitude(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;  // already checked by validate(); parsed again for the locations
-  const auto exclude = parse_globs(options_.exclude, "prune.exclude", diag);
-  const auto overrides = parse_overrides(options_.layers, "prune.layers", diag);
+  const auto exclude = pipeline::parse_scope_globs(options_.exclude, "prune.exclude", diag);
+  const auto overrides = parse_sparsity_overrides(options_.layers, diag);
   diag.throw_if_any();
-  const auto weights = select_weights(find_prunable_weights(ctx.model), exclude, "prune");
-  check_overrides_match(weights, overrides, "prune");
+  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "prune",
+                                               "prunable layer");
+  pipeline::require_matches(overrides, pipeline::scopes_of(weights), "prune", "layers", "prunable layer",
+                            " (Layers matched by `exclude` are not prunable.)");
 
   SparsityTargets targets;
   targets.global = options_.sparsity;
   for (const auto& w : weights) {
-    const int o = find_override(w, overrides);
-    targets.layer.push_back(o >= 0 ? overrides[static_cast<size_t>(o)].sparsity
+    const int o = pipeline::last_match(overrides, w.scope);
+    targets.layer.push_back(o >= 0 ? overrides[static_cast<size_t>(o)].value
                                    : (options_.scope == "layer" ? options_.sparsity : -1.0));
   }
   ctx.details["method"] = "magnitude";
@@ -146,10 +175,11 @@ void PruneStage::run_magnitude(pipeline::RunContext& ctx) {
 
 void PruneStage::run_nm(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
-  const auto exclude = parse_globs(options_.exclude, "prune.exclude", diag);
+  const auto exclude = pipeline::parse_scope_globs(options_.exclude, "prune.exclude", diag);
   diag.throw_if_any();
-  const auto weights = select_weights(find_prunable_weights(ctx.model), exclude, "prune");
-  std::vector<PrunableWeight> pruned;
+  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "prune",
+                                               "prunable layer");
+  std::vector<pipeline::WeightLayer> pruned;
   nlohmann::json skipped = nlohmann::json::array();
   std::map<std::string, at::Tensor> masks;
   for (const auto& w : weights) {

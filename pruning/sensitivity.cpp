@@ -32,7 +32,7 @@ std::string SensitivityTable::to_csv() const {
   return os.str();
 }
 
-SensitivityTable analyze_sensitivity(ir::Model& model, const std::vector<PrunableWeight>& layers,
+SensitivityTable analyze_sensitivity(ir::Model& model, const std::vector<pipeline::WeightLayer>& layers,
                                      const std::vector<double>& ratios, const EvalFn& eval) {
   SensitivityTable t;
   t.ratios = ratios;

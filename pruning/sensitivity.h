@@ -9,14 +9,14 @@
 #include <vector>
 
 #include "ir/model.h"
-#include "pruning/prunable.h"
+#include "pipeline/layer_select.h"
 
 namespace mc::prune {
 
 struct SensitivityTable {
   double baseline_top1 = 0.0;         // the unpruned model
   std::vector<double> ratios;         // pruning ratios tried (sparsity of the one layer)
-  std::vector<PrunableWeight> layers;
+  std::vector<pipeline::WeightLayer> layers;
   std::vector<int64_t> numel;         // elements of each layer's weight
   std::vector<std::vector<double>> top1;  // [layer][ratio]
 
@@ -30,7 +30,7 @@ using EvalFn = std::function<double()>;
 
 /// Prunes each of `layers` alone at each ratio, calls `eval`, restores the weight. The model is
 /// unchanged afterwards (bit for bit).
-SensitivityTable analyze_sensitivity(ir::Model& model, const std::vector<PrunableWeight>& layers,
+SensitivityTable analyze_sensitivity(ir::Model& model, const std::vector<pipeline::WeightLayer>& layers,
                                      const std::vector<double>& ratios, const EvalFn& eval);
 
 /// A plain SVG line chart: top-1 against ratio, one line per layer, the baseline dashed, a legend.

@@ -9,6 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "pipeline/data_context.h"
+#include "pipeline/layer_select.h"
 #include "pruning/sensitivity.h"
 #include "runtime/executor.h"
 #include "train/evaluator.h"
@@ -36,7 +37,7 @@ void SensitivityOptions::validate(const recipe::ConfigNode& node, recipe::Diagno
       diag.error(r && i < r->items().size() ? r->items()[i].loc() : loc,
                  "'sensitivity.ratios' must be increasing");
   }
-  parse_globs(exclude, "sensitivity.exclude", diag);
+  pipeline::parse_scope_globs(exclude, "sensitivity.exclude", diag);
 }
 
 namespace {
@@ -62,9 +63,10 @@ double top1_of_first(runtime::Executor& ex, data::DataLoader& loader, int64_t li
 
 void SensitivityStage::run(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
-  const auto exclude = parse_globs(options_.exclude, "sensitivity.exclude", diag);
+  const auto exclude = pipeline::parse_scope_globs(options_.exclude, "sensitivity.exclude", diag);
   diag.throw_if_any();
-  const auto layers = select_weights(find_prunable_weights(ctx.model), exclude, "sensitivity");
+  const auto layers = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "sensitivity",
+                                              "prunable layer");
   auto loader = ctx.data.loader(options_.split, false);
   runtime::Executor ex(ctx.model);
   const SensitivityTable table = analyze_sensitivity(ctx.model, layers, options_.ratios,

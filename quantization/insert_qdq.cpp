@@ -1,7 +1,6 @@
 #include "quantization/insert_qdq.h"
 
 #include <ATen/ATen.h>
-#include <fnmatch.h>
 
 #include <algorithm>
 
@@ -17,12 +16,6 @@ QuantConfig::QuantConfig() {
   weights.dtype = "qint8";
   activations.qscheme = "per_tensor_symmetric";
   activations.dtype = "qint8";
-}
-
-bool scope_matches(const std::string& pattern, const std::string& scope) {
-  if (fnmatch(pattern.c_str(), scope.c_str(), 0) == 0) return true;
-  std::string under = pattern + ".*";
-  return fnmatch(under.c_str(), scope.c_str(), 0) == 0;
 }
 
 namespace {
@@ -82,33 +75,23 @@ class Planner {
 
  private:
   bool excluded(const std::string& scope) const {
-    for (auto& p : cfg_.exclude)
-      if (scope_matches(p, scope)) return true;
+    for (auto& g : cfg_.exclude)
+      if (g.matches(scope)) return true;
     return false;
   }
 
   void check_patterns() const {
-    auto matches_any = [&](const std::string& p) {
-      for (auto* n : m_.graph.nodes())
-        if (!n->scope().empty() && scope_matches(p, n->scope())) return true;
-      return false;
-    };
-    for (auto& p : cfg_.exclude)
-      if (!matches_any(p))
-        throw InputError(where(cfg_.exclude_source) + ": pattern '" + p +
-                         "' matches no layer of the model (patterns are globs over module scopes, e.g. 'fc' or 'layer3.*'; "
-                         "`compress inspect` lists the scopes)");
+    const std::vector<std::string> scopes = pipeline::node_scopes(m_);
+    const std::string hint = " (`compress inspect MODEL` lists the scopes with their ops.)";
+    pipeline::require_matches(cfg_.exclude, scopes, "quantize", cfg_.context + ".exclude", "layer scope", hint);
     for (auto& o : cfg_.layers)
-      if (!matches_any(o.pattern))
-        throw InputError(where(o.source) + ": pattern '" + o.pattern +
-                         "' matches no layer of the model (patterns are globs over module scopes, e.g. 'fc' or 'layer3.*'; "
-                         "`compress inspect` lists the scopes)");
+      pipeline::require_matches({o.glob}, scopes, "quantize", cfg_.context + ".layers", "layer scope", hint);
   }
 
   QuantSpec act_spec(const ir::Node* n) const {
     QuantSpec s = cfg_.activations;
     for (auto& o : cfg_.layers)
-      if (o.has_activations && scope_matches(o.pattern, n->scope())) s = o.activations;
+      if (o.has_activations && o.glob.matches(n->scope())) s = o.activations;
     return s;
   }
 
@@ -116,7 +99,7 @@ class Planner {
     QuantSpec s = cfg_.weights;
     SpecSource src = cfg_.weights_source;
     for (auto& o : cfg_.layers)
-      if (o.has_weights && scope_matches(o.pattern, n->scope())) {
+      if (o.has_weights && o.glob.matches(n->scope())) {
         s = o.weights;
         src = o.source;
         src.key += ".weights";

@@ -19,15 +19,16 @@
 //     scale for all of them);
 //   - a value read by several quantized consumers gets one quantizer; users that did not ask
 //     (float ops, graph outputs) keep reading the float value.
-// Per-layer overrides and exclusions match module scopes by glob (fnmatch); a pattern also
-// matches everything under it ("layer3" matches "layer3.0.conv1"). An excluded layer keeps float
-// weights and does not ask for its inputs to be quantized.
+// Per-layer overrides and exclusions match module scopes by scope glob (pipeline/layer_select.h,
+// ir/scope_glob.h: a glob also matches everything under it, "layer3" matches "layer3.0.conv1").
+// An excluded layer keeps float weights and does not ask for its inputs to be quantized.
 #pragma once
 #include <map>
 #include <string>
 #include <vector>
 
 #include "ir/model.h"
+#include "pipeline/layer_select.h"
 #include "quantization/quantizer.h"
 #include "recipe/config_tree.h"
 
@@ -40,8 +41,8 @@ struct SpecSource {
 };
 
 struct LayerOverride {
-  std::string pattern;
-  SpecSource source;  // the override entry
+  pipeline::ScopeGlob glob;
+  SpecSource source;  // the override entry ("stages.0.quantize.layers.fc")
   bool has_weights = false, has_activations = false;
   QuantSpec weights, activations;  // global spec with the override's keys applied
 };
@@ -51,13 +52,10 @@ struct QuantConfig {
   QuantSpec activations;  // defaults: per_tensor_symmetric qint8, 8 bits
   SpecSource weights_source, activations_source;
   std::vector<LayerOverride> layers;  // later entries win
-  std::vector<std::string> exclude;
-  SpecSource exclude_source;
+  std::vector<pipeline::ScopeGlob> exclude;
+  std::string context = "quantize";   // the stage's recipe path ("stages.0.quantize"), for messages
   QuantConfig();
 };
-
-/// True when `pattern` matches `scope` or a scope above it.
-bool scope_matches(const std::string& pattern, const std::string& scope);
 
 struct WeightQuantizer {
   std::string name;    // quantizer name: the weight tensor's name ("layer1.0.conv1.weight")

@@ -127,16 +127,15 @@ void check_spec(const QuantSpec& s, const recipe::ConfigNode& node, const std::s
 }
 
 // Parses one override's `weights:`/`activations:` on top of the global specs.
-LayerOverride parse_override(const std::string& pattern, const recipe::ConfigNode& entry, const recipe::Location& key_loc,
-                             const QuantizeOptions& o, recipe::Diagnostics& diag) {
-  LayerOverride lo;
-  lo.pattern = pattern;
-  lo.source = {o.context + ".layers." + pattern, key_loc};
+bool parse_override(const pipeline::ScopeGlob& glob, const recipe::ConfigNode& entry, const QuantizeOptions& o,
+                    LayerOverride& lo, recipe::Diagnostics& diag) {
+  lo.glob = glob;
+  lo.source = {o.context + ".layers." + glob.pattern, glob.loc};
   lo.weights = o.weights;
   lo.activations = o.activations;
   if (!entry.is_map()) {
     diag.error(entry.loc(), "'" + lo.source.key + "' must be a map with weights: and/or activations:");
-    return lo;
+    return true;
   }
   recipe::Reader r(&entry, diag, lo.source.key);
   r.section("weights", [&](recipe::Visitor& s) { lo.weights.visit(s); }, "", &lo.has_weights);
@@ -145,7 +144,7 @@ LayerOverride parse_override(const std::string& pattern, const recipe::ConfigNod
   if (lo.has_weights) check_spec(lo.weights, *entry.find("weights"), lo.source.key + ".weights", false, diag);
   if (lo.has_activations)
     check_spec(lo.activations, *entry.find("activations"), lo.source.key + ".activations", true, diag);
-  return lo;
+  return true;
 }
 
 }  // namespace
@@ -160,13 +159,19 @@ QuantConfig QuantizeOptions::config(recipe::Diagnostics& diag) const {
   };
   c.weights_source = {context + ".weights", loc("weights")};
   c.activations_source = {context + ".activations", loc("activations")};
-  c.exclude = exclude;
-  c.exclude_source = {context + ".exclude", loc("exclude")};
-  if (layers.is_map()) {
-    for (auto& [k, v] : layers.entries()) c.layers.push_back(parse_override(k, v, layers.key_loc(k), *this, diag));
-  } else if (!layers.is_null()) {
-    diag.error(layers.loc(), "'" + context + ".layers' must be a map from scope glob to {weights: ..., activations: ...}");
-  }
+  c.context = context;
+  // Read again from the node for each glob's location (the Reader read `exclude` when it was a string list).
+  if (const recipe::ConfigNode* e = at_path(node, {"exclude"}); e && !exclude.empty())
+    c.exclude = pipeline::parse_scope_globs(*e, context + ".exclude", diag);
+  else
+    for (const std::string& p : exclude) c.exclude.push_back({p, loc("exclude")});
+  const pipeline::GlobEntryParser<LayerOverride> parse = [&](const pipeline::ScopeGlob& g, const recipe::ConfigNode& v,
+                                                             LayerOverride& lo, recipe::Diagnostics& d) {
+    return parse_override(g, v, *this, lo, d);
+  };
+  for (auto& e : pipeline::parse_glob_map(layers, context + ".layers", diag, parse,
+                                          "{weights: ..., activations: ...}, e.g. {fc: {weights: {bits: 4}}}"))
+    c.layers.push_back(std::move(e.value));
   return c;
 }
 
@@ -309,7 +314,7 @@ void QuantizeStage::choose_mixed_precision(pipeline::RunContext& ctx, const Quan
   for (size_t i = 0; i < plan.weights.size(); ++i) {
     bool overridden = false;
     for (const auto& lo : cfg.layers)
-      if (lo.has_weights && scope_matches(lo.pattern, plan.weights[i].scope)) overridden = true;
+      if (lo.has_weights && lo.glob.matches(plan.weights[i].scope)) overridden = true;
     if (overridden)
       fixed.push_back(sens.layers[i].scope);
     else

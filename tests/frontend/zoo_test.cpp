@@ -281,7 +281,9 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& cs = cases[i];
     ir::Model m = build_zoo(cs.name, opts(cs.shape, cs.classes, 5));
-    for (auto& [k, t] : m.tensors) {
+    for (auto& kv : m.tensors) {
+      const std::string& k = kv.first;  // not a structured binding: C++17 lambdas cannot capture one (clang)
+      at::Tensor& t = kv.second;
       auto ends = [&](const std::string& suffix) {
         return k.size() >= suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
       };

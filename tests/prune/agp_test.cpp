@@ -56,8 +56,8 @@ class NoRevival : public train::Modifier {
 
 TEST(AgpModifier, ShortFinetuneReachesExactSparsityWithoutRevival) {
   ir::Model m = ir::Model::load(mc::test::resnet8_fixture());
-  auto ws = prune::find_prunable_weights(m);
-  std::vector<prune::PrunableWeight> sel(ws.begin() + 1, ws.end());  // all but conv1
+  auto ws = pipeline::find_weight_layers(m);
+  std::vector<pipeline::WeightLayer> sel(ws.begin() + 1, ws.end());  // all but conv1
   prune::SparsityTargets final_targets;
   final_targets.layer.assign(sel.size(), -1.0);  // global
   final_targets.layer.back() = 0.5;              // fc layer-wise
@@ -118,7 +118,7 @@ TEST(AgpModifier, ShortFinetuneReachesExactSparsityWithoutRevival) {
 // prunes exactly as the original: same updates, same weights after the same finetune.
 TEST(AgpModifier, PendingStateRebuildsTheSameSchedule) {
   const ir::Model base = ir::Model::load(mc::test::resnet8_fixture());
-  auto ws = prune::find_prunable_weights(base);
+  auto ws = pipeline::find_weight_layers(base);
   prune::SparsityTargets targets;
   targets.layer.assign(ws.size(), -1.0);
   targets.layer.front() = 0.3;  // conv1 layer-wise, the rest global

@@ -99,7 +99,7 @@ TEST(PruneBlocksE2E, BadOptionsAreLocatedErrorsWithNoExport) {
   };
   const std::vector<Case> cases = {
       {"projection", "{blocks: [layer2.0]}",
-       {"projection.yaml:10:", "'layer2.0' matches no removable residual block", "removable blocks are: layer1.0"}},
+       {"projection.yaml:10:", "'layer2.0' matches no removable residual block", "removable residual blocks are: layer1.0"}},
       {"neither", "{}", {"neither.yaml:10:", "needs `blocks: [scope glob, ...]`"}},
       {"both", "{blocks: [layer1.0], count: 1}", {"both.yaml:10:", "either `blocks` or `count`"}},
       {"count", "{count: 2}", {"count 2 but the model has only 1 removable blocks: layer1.0"}},

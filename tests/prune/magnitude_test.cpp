@@ -10,7 +10,7 @@
 
 #include "data/npy.h"
 #include "prune_test_util.h"
-#include "pruning/prunable.h"
+#include "pipeline/layer_select.h"
 
 using namespace mc;
 using mc::test::zero_fraction;
@@ -87,7 +87,7 @@ for i, m in enumerate(mods):
 
 TEST(FindPrunableWeights, ResNet8ConvsAndFcOnly) {
   ir::Model m = ir::Model::load(mc::test::resnet8_fixture());
-  auto ws = prune::find_prunable_weights(m);
+  auto ws = pipeline::find_weight_layers(m);
   ASSERT_EQ(ws.size(), 10u);  // 9 conv2d (downsample convs included) + fc
   EXPECT_EQ(ws.front().scope, "conv1");
   EXPECT_EQ(ws.back().scope, "fc");
@@ -98,7 +98,7 @@ TEST(FindPrunableWeights, ResNet8ConvsAndFcOnly) {
 TEST(MagnitudeMasks, LayerWiseGlobalAndOverridesOnResNet8) {
   ir::Model m = ir::Model::load(mc::test::resnet8_fixture());
   ir::Model original = m.clone();
-  auto ws = prune::find_prunable_weights(m);
+  auto ws = pipeline::find_weight_layers(m);
   // Layer-wise 0.6 everywhere except fc at 0.3.
   prune::SparsityTargets t;
   for (auto& w : ws) t.layer.push_back(w.scope == "fc" ? 0.3 : 0.6);
@@ -115,7 +115,7 @@ TEST(MagnitudeMasks, LayerWiseGlobalAndOverridesOnResNet8) {
 
   // Global 0.9 over all but conv1: exact in total, one threshold.
   ir::Model g = original.clone();
-  std::vector<prune::PrunableWeight> sel(ws.begin() + 1, ws.end());
+  std::vector<pipeline::WeightLayer> sel(ws.begin() + 1, ws.end());
   prune::SparsityTargets tg;
   tg.layer.assign(sel.size(), -1.0);
   tg.global = 0.9;

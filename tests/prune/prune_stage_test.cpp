@@ -8,7 +8,7 @@
 
 #include "prune_test_util.h"
 #include "pruning/magnitude.h"
-#include "pruning/prunable.h"
+#include "pipeline/layer_select.h"
 
 using namespace mc;
 using mc::test::prune_recipe;
@@ -22,7 +22,7 @@ namespace {
 /// (zeros, total) over the prunable weights of a model, all but the scopes in `skip`.
 std::pair<int64_t, int64_t> zeros_over(const ir::Model& m, const std::set<std::string>& skip = {}) {
   int64_t zeros = 0, total = 0;
-  for (auto& w : prune::find_prunable_weights(m)) {
+  for (auto& w : pipeline::find_weight_layers(m)) {
     if (skip.count(w.scope)) continue;
     const at::Tensor& t = m.tensor(w.param);
     total += t.numel();
@@ -62,7 +62,7 @@ TEST(PruneStage, GlobalNinetyPercentThenShortFinetuneRecovers) {
   EXPECT_EQ(z1, prune::prune_count(n1, 0.9));
   EXPECT_NEAR(rep["stages"][1]["details"]["sparsity"].get<double>(), 0.9, 1.0 / n1);
   // The mask held through fine-tuning: every pruned weight is still exactly zero.
-  for (auto& w : prune::find_prunable_weights(after_prune)) {
+  for (auto& w : pipeline::find_weight_layers(after_prune)) {
     at::Tensor was_zero = after_prune.tensor(w.param).eq(0);
     EXPECT_EQ(final_model.tensor(w.param).masked_select(was_zero).count_nonzero().item<int64_t>(), 0) << w.scope;
   }
@@ -84,7 +84,7 @@ TEST(PruneStage, LayerWiseWithOverridesAndExclusions) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   ir::Model original = ir::Model::load(mc::test::resnet8_fixture());
   ir::Model m = ir::Model::load(d.file("run/pruned.mcm"));
-  for (auto& w : prune::find_prunable_weights(m)) {
+  for (auto& w : pipeline::find_weight_layers(m)) {
     const at::Tensor& t = m.tensor(w.param);
     const int64_t zeros = t.numel() - t.count_nonzero().item<int64_t>();
     if (w.scope == "conv1" || w.scope == "fc") {
@@ -133,7 +133,7 @@ TEST(PruneStage, TwoFourSparsitySkipsTheOneChannelConv) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   ir::Model original = ir::Model::load(mc::test::resnet8_fixture());
   ir::Model m = ir::Model::load(d.file("run/sparse.mcm"));
-  for (auto& w : prune::find_prunable_weights(m)) {
+  for (auto& w : pipeline::find_weight_layers(m)) {
     const at::Tensor& t = m.tensor(w.param);
     if (w.scope == "conv1") {  // 1 input channel: not a multiple of 4
       EXPECT_TRUE(t.equal(original.tensor(w.param)));

@@ -121,6 +121,25 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   EXPECT_EQ(r3.exit_code, 2) << r3.out;
   EXPECT_NE(r3.out.find("'stages.0.quantize.layers.fc.weights'"), std::string::npos) << r3.out;
   EXPECT_NE(r3.out.find("op 'linear' at scope 'fc'"), std::string::npos) << r3.out;
+
+  // An exclude glob matching no scope: at run time, at that glob's own location, listing the scopes.
+  const std::string glob = d.write("glob.yaml", recipe("quantize: {exclude: [fc, \"layer9.*\"], calib_samples: 64}"));
+  auto r4 = run_compress("--recipe " + glob + " --out " + d.file("run4"));
+  EXPECT_EQ(r4.exit_code, 2) << r4.out;
+  EXPECT_NE(r4.out.find(glob + ":10:30: quantize: stages.0.quantize.exclude glob 'layer9.*' matches no layer scope; "
+                        "layer scopes are: conv1, "),
+            std::string::npos)
+      << r4.out;
+  EXPECT_NE(r4.out.find("`compress inspect MODEL` lists the scopes"), std::string::npos) << r4.out;
+
+  // A malformed glob: at validation.
+  const std::string bracket = d.write("bracket.yaml", recipe("quantize: {layers: {\"layer[1\": {weights: {bits: 4}}}}"));
+  auto r5 = run_compress("validate " + bracket);
+  EXPECT_EQ(r5.exit_code, 2) << r5.out;
+  EXPECT_NE(r5.out.find(bracket + ":10:"), std::string::npos) << r5.out;
+  EXPECT_NE(r5.out.find("'stages.0.quantize.layers' glob 'layer[1': '[' at column 6 has no closing ']'"),
+            std::string::npos)
+      << r5.out;
 }
 
 TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {

@@ -1,0 +1,169 @@
+#include "pipeline/layer_select.h"
+
+#include <set>
+
+#include "common/error.h"
+
+namespace mc::pipeline {
+
+namespace {
+
+/// "file:line:col: " or "" when the location is unknown.
+std::string at(const recipe::Location& loc) {
+  const std::string s = loc.str();
+  return s.empty() ? s : s + ": ";
+}
+
+/// Reports a malformed glob into diag; true when it is well-formed.
+bool check_glob(const ScopeGlob& g, const std::string& key, recipe::Diagnostics& diag) {
+  const std::string problem = ir::scope_glob_problem(g.pattern);
+  if (problem.empty()) return true;
+  diag.error(g.loc, "'" + key + "' glob '" + g.pattern + "': " + problem);
+  return false;
+}
+
+/// The param node behind a value: its producer, or the input of a fake_quant producing it.
+const ir::Node* param_producer(const ir::Value* v) {
+  const ir::Node* p = v->producer();
+  if (p && p->op() == "fake_quant" && !p->inputs().empty()) p = p->input(0)->producer();
+  return p && p->op() == "param" ? p : nullptr;
+}
+
+/// A matmul operand counts as a weight when it is 2-d (or its shape is not inferred yet).
+bool two_dimensional(const ir::Node* p) {
+  return p && (!p->output()->type().has_shape || p->output()->shape().size() == 2);
+}
+
+}  // namespace
+
+std::vector<ScopeGlob> parse_scope_globs(const recipe::ConfigNode& node, const std::string& key,
+                                         recipe::Diagnostics& diag) {
+  std::vector<ScopeGlob> out;
+  if (node.is_null()) return out;
+  if (!node.is_seq() && !node.is_scalar()) {
+    diag.error(node.loc(), "'" + key + "' must be a list of scope globs, e.g. [conv1, \"layer3.*\"]");
+    return out;
+  }
+  const std::vector<recipe::ConfigNode> one = node.is_scalar() ? std::vector<recipe::ConfigNode>{node}
+                                                                : std::vector<recipe::ConfigNode>{};
+  for (const auto& item : node.is_scalar() ? one : node.items()) {
+    if (!item.is_scalar() || item.value().empty()) {
+      diag.error(item.loc(), "'" + key + "' entries must be scope globs (strings), e.g. \"layer1.*\"");
+      continue;
+    }
+    ScopeGlob g{item.value(), item.loc()};
+    if (check_glob(g, key, diag)) out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::vector<std::pair<ScopeGlob, const recipe::ConfigNode*>> glob_map_entries(const recipe::ConfigNode& node,
+                                                                              const std::string& key,
+                                                                              recipe::Diagnostics& diag,
+                                                                              const std::string& example) {
+  std::vector<std::pair<ScopeGlob, const recipe::ConfigNode*>> out;
+  if (node.is_null()) return out;
+  if (!node.is_map()) {
+    diag.error(node.loc(), "'" + key + "' must be a map from scope glob to " +
+                               (example.empty() ? std::string("a value, e.g. {\"layer3.*\": ...}") : example));
+    return out;
+  }
+  for (const auto& [pattern, value] : node.entries()) {
+    ScopeGlob g{pattern, node.key_loc(pattern)};
+    if (pattern.empty())
+      diag.error(g.loc, "'" + key + "' has an empty scope glob; give a glob such as \"layer1.*\"");
+    else if (check_glob(g, key, diag))
+      out.emplace_back(std::move(g), &value);
+  }
+  return out;
+}
+
+const ir::Node* weight_param(const ir::Node& layer) {
+  const std::string& op = layer.op();
+  if ((op == "conv2d" || op == "linear") && layer.inputs().size() >= 2) return param_producer(layer.input(1));
+  if (op != "matmul" || layer.inputs().size() != 2) return nullptr;
+  // x @ W (W: K x N) or W @ x (W: O x I).
+  const ir::Node* p = param_producer(layer.input(1));
+  if (!p) p = param_producer(layer.input(0));
+  return two_dimensional(p) ? p : nullptr;
+}
+
+std::vector<WeightLayer> find_weight_layers(const ir::Model& model) {
+  std::vector<WeightLayer> out;
+  std::set<std::string> seen;
+  for (const ir::Node* n : model.graph.nodes()) {
+    const ir::Node* p = weight_param(*n);
+    if (!p) continue;
+    const std::string& name = p->attrs().s("name");
+    if (n->op() == "matmul" && model.tensor(name).dim() != 2) continue;
+    if (!seen.insert(name).second) continue;
+    const int64_t input_dim = n->op() == "matmul" && param_producer(n->input(1)) == p ? 0 : 1;
+    out.push_back({n->scope().empty() ? name : n->scope(), n->op(), name, input_dim});
+  }
+  return out;
+}
+
+std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers) {
+  std::vector<std::string> out;
+  for (const auto& l : layers) out.push_back(l.scope);
+  return out;
+}
+
+std::vector<std::string> node_scopes(const ir::Model& model) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const ir::Node* n : model.graph.nodes())
+    if (!n->scope().empty() && seen.insert(n->scope()).second) out.push_back(n->scope());
+  return out;
+}
+
+void throw_glob_matches_nothing(const ScopeGlob& glob, const std::string& stage, const std::string& key,
+                                const std::string& what, const std::vector<std::string>& candidates,
+                                const std::string& hint) {
+  std::string list;
+  for (size_t i = 0; i < candidates.size() && i < 12; ++i) list += (i ? ", " : "") + candidates[i];
+  if (candidates.size() > 12) list += ", ... (" + std::to_string(candidates.size()) + " in all)";
+  if (candidates.empty()) list = "(none)";
+  throw InputError(at(glob.loc) + stage + ": " + key + " glob '" + glob.pattern + "' matches no " + what + "; " +
+                   what + "s are: " + list + ". Fix the glob or remove it." + hint);
+}
+
+void require_matches(const std::vector<ScopeGlob>& globs, const std::vector<std::string>& candidates,
+                     const std::string& stage, const std::string& key, const std::string& what,
+                     const std::string& hint) {
+  for (const ScopeGlob& g : globs) {
+    bool any = false;
+    for (const std::string& s : candidates) any = any || g.matches(s);
+    if (!any) throw_glob_matches_nothing(g, stage, key, what, candidates, hint);
+  }
+}
+
+std::vector<WeightLayer> select_layers(const std::vector<WeightLayer>& all, const std::vector<ScopeGlob>& include,
+                                       const std::vector<ScopeGlob>& exclude, const std::string& stage,
+                                       const std::string& what, const std::string& include_key,
+                                       const std::string& exclude_key) {
+  if (all.empty())
+    throw InputError(stage + ": the model has no " + what + " (conv2d, linear or matmul with a param weight)");
+  const std::vector<std::string> scopes = scopes_of(all);
+  require_matches(include, scopes, stage, include_key, what);
+  require_matches(exclude, scopes, stage, exclude_key, what);
+  auto any_match = [](const std::vector<ScopeGlob>& globs, const std::string& scope) {
+    for (const ScopeGlob& g : globs)
+      if (g.matches(scope)) return true;
+    return false;
+  };
+  std::vector<WeightLayer> out;
+  for (const WeightLayer& l : all)
+    if ((include.empty() || any_match(include, l.scope)) && !any_match(exclude, l.scope)) out.push_back(l);
+  if (out.empty()) {
+    const ScopeGlob& first = include.empty() ? exclude.front() : include.front();
+    throw InputError(at(first.loc) + stage + ": " +
+                     (include.empty() ? "the " + exclude_key + " globs leave no " + what
+                                      : "every " + what + " the " + include_key + " globs select is excluded by " +
+                                            exclude_key) +
+                     "; remove some of the " + exclude_key + " globs");
+  }
+  return out;
+}
+
+}  // namespace mc::pipeline
