@@ -10,23 +10,14 @@
 #include "ir/op_registry.h"
 #include "lowrank/decompose_stage.h"
 #include "lowrank/factor_chains.h"
+#include "lowrank/lowrank_test_util.h"
 #include "runtime/executor.h"
 
 using namespace mc;
 using namespace mc::lowrank;
 
 namespace {
-DecomposeOptions options(const std::string& yaml) {
-  recipe::Diagnostics diag;
-  const recipe::ConfigNode node = recipe::parse_yaml(yaml, "t.yaml");
-  DecomposeOptions o;
-  recipe::Reader r(&node, diag, "decompose");
-  o.visit(r);
-  r.finish();
-  o.validate(node, diag);
-  diag.throw_if_any();
-  return o;
-}
+DecomposeOptions options(const std::string& yaml) { return test::decompose_options(yaml); }
 
 ir::Model zoo(const std::string& name) {
   frontend::ZooOptions z;

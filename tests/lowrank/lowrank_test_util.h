@@ -8,9 +8,26 @@
 
 #include "ir/model.h"
 #include "ir/passes/pass_util.h"
+#include "lowrank/decompose_options.h"
 #include "lowrank/factors.h"
+#include "recipe/config_tree.h"
+#include "recipe/options.h"
 
 namespace mc::lowrank::test {
+
+/// The decompose stage's options from a YAML flow map, as a recipe entry would give them (parse
+/// errors throw).
+inline DecomposeOptions decompose_options(const std::string& yaml) {
+  recipe::Diagnostics diag;
+  const recipe::ConfigNode node = recipe::parse_yaml(yaml, "t.yaml");
+  DecomposeOptions o;
+  recipe::Reader r(&node, diag, "decompose");
+  o.visit(r);
+  r.finish();
+  o.validate(node, diag);
+  diag.throw_if_any();
+  return o;
+}
 
 /// ||a - b||_F / ||b||_F, in float64.
 inline double rel_fro(const at::Tensor& a, const at::Tensor& b) {

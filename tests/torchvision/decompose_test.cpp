@@ -8,22 +8,14 @@
 #include "frontend/torchscript_test_util.h"
 #include "ir/op_registry.h"
 #include "lowrank/decompose_stage.h"
+#include "lowrank/lowrank_test_util.h"
 #include "runtime/executor.h"
 
 namespace mc {
 namespace {
 
 lowrank::DecomposeOptions full_rank(const std::string& method) {
-  recipe::Diagnostics diag;
-  const recipe::ConfigNode node =
-      recipe::parse_yaml("{method: " + method + ", rank_ratio: 1.0, only_if_cheaper: false}", "t.yaml");
-  lowrank::DecomposeOptions o;
-  recipe::Reader r(&node, diag, "decompose");
-  o.visit(r);
-  r.finish();
-  o.validate(node, diag);
-  diag.throw_if_any();
-  return o;
+  return lowrank::test::decompose_options("{method: " + method + ", rank_ratio: 1.0, only_if_cheaper: false}");
 }
 
 class DecomposeTorchvision : public ::testing::TestWithParam<std::string> {};
@@ -59,7 +51,9 @@ TEST_P(DecomposeTorchvision, FullRankKeepsOutputsForEveryMethod) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, DecomposeTorchvision, ::testing::Values("resnet18", "mobilenet_v2"),
+INSTANTIATE_TEST_SUITE_P(Models, DecomposeTorchvision, ::testing::Values("small_cnn", "resnet18", "resnet50", "mobilenet_v2",
+                                                          "mobilenet_v3_small", "efficientnet_b0", "densenet121",
+                                                          "shufflenet_v2_x0_5", "convnext_tiny"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace
