@@ -23,6 +23,7 @@ struct ExportStageOptions {
 class ExportStage : public pipeline::StageWithOptions<ExportStageOptions> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(pipeline::RunContext& ctx) override;
   std::vector<std::string> needs_data() const override {
     return options_.ort_eval == "true" ? std::vector<std::string>{"val"} : std::vector<std::string>{};
@@ -49,6 +50,7 @@ struct CheckTensorrtOptions {
 class CheckTensorrtStage : public pipeline::StageWithOptions<CheckTensorrtOptions> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(pipeline::RunContext& ctx) override;
 };
 

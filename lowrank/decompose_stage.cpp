@@ -176,6 +176,13 @@ int64_t total_macs(const ir::Model& m) {
 }
 }  // namespace
 
+void DecomposeStage::check_model(const ir::Model& model, recipe::Diagnostics&) const {
+  ir::register_core_ops();
+  ir::Model m = model.clone();  // plan_layers keeps node pointers of the model it plans
+  std::vector<PlannedLayer> layers = plan_layers(m, options_);
+  rule_ranks_for(m, layers, options_);
+}
+
 void DecomposeStage::run(pipeline::RunContext& ctx) {
   ir::register_core_ops();
   const int64_t macs0 = total_macs(ctx.model), params0 = ctx.model.num_params();

@@ -50,6 +50,8 @@ nlohmann::json apply_plan(ir::Model& model, std::vector<PlannedLayer>& layers, c
 class DecomposeStage : public pipeline::StageWithOptions<DecomposeOptions> {
  public:
   using StageWithOptions::StageWithOptions;
+  /// Globs, quantized weights and rank rules against the model's layers (before anything runs).
+  void check_model(const ir::Model& model, recipe::Diagnostics& diag) const override;
   void run(pipeline::RunContext& ctx) override;
   std::vector<std::string> needs_data() const override {
     return options_.has_target ? std::vector<std::string>{"calib"} : std::vector<std::string>{};

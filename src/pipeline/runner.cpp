@@ -77,8 +77,6 @@ recipe::ConfigNode effective_recipe(const Plan& plan) {
   return tree;
 }
 
-namespace {
-
 ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data) {
   const auto& m = r.model;
   ir::Shape shape(m.input_shape.begin(), m.input_shape.end());
@@ -105,6 +103,20 @@ ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data) {
   }
   return ir::Model::load(m.checkpoint);
 }
+
+void check_stages_on_model(const Plan& plan, const ir::Model& model, recipe::Diagnostics& diag) {
+  for (const auto& stage : plan.stages) {
+    if (!stage) break;  // an unknown stage name, already an error
+    try {
+      stage->check_model(model, diag);
+    } catch (const InputError& e) {
+      diag.error({}, e.what());
+    }
+    if (!stage->keeps_layers()) break;  // later stages see another model
+  }
+}
+
+namespace {
 
 report::Metrics measure(ir::Model& model, const recipe::Recipe& r, DataContext& data,
                         const std::map<std::string, int>& storage_bits) {
@@ -280,6 +292,11 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
 
   RunDir dir(opts.out_dir.empty() ? "runs/" + r.name : opts.out_dir);
   Progress run = opts.resume ? resume_progress(dir, plan, registry) : Progress{};  // refuses before writing anything
+  if (!opts.resume) {  // the model-dependent checks, before anything is written
+    run.original = load_recipe_model(r, data);
+    check_stages_on_model(plan, run.original, diag);
+    diag.throw_if_any("invalid recipe '" + opts.recipe_path + "'");
+  }
   dir.create();
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"), /*truncate=*/!opts.resume);
   sink->set_pattern("[%Y-%m-%d %H:%M:%S] %l: %v");
@@ -300,7 +317,6 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   if (opts.resume) {
     spdlog::info("resuming '{}' after stage {} of {}", r.name, run.start, plan.stages.size());
   } else {
-    original = load_recipe_model(r, data);
     save_with_preprocessing(original, data, dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
     run.model = original.clone();
   }

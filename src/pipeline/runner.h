@@ -37,6 +37,14 @@ Plan make_plan(const std::string& recipe_path, const std::vector<std::string>& s
 /// Errors for stages whose data split the recipe does not provide.
 void check_stage_data(const Plan& plan, const DataContext& data, recipe::Diagnostics& diag);
 
+/// The model as the recipe loads it (zoo, TorchScript or checkpoint; the input shape from
+/// model.input.shape or the data).
+ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data);
+
+/// Stage::check_model() of every stage that sees the model as loaded (up to and including the
+/// first stage that does not keep the layers); errors into diag.
+void check_stages_on_model(const Plan& plan, const ir::Model& model, recipe::Diagnostics& diag);
+
 /// The whole run. Returns the process exit code (0); throws mc::Error on failure.
 int run_recipe(const RunOptions& opts, const StageRegistry& registry);
 

@@ -69,6 +69,17 @@ class Stage {
     (void)index;
     (void)diag;
   }
+  /// Checks against the model as the recipe loads it (a rank that does not fit a layer, a glob that
+  /// matches no layer), made by `compress validate` and by a run before it writes anything, for each
+  /// stage that sees the layers as loaded: every stage before it keeps_layers(). Errors go into
+  /// diag, or an InputError may be thrown (its message, with the recipe location, is kept).
+  virtual void check_model(const ir::Model& model, recipe::Diagnostics& diag) const {
+    (void)model;
+    (void)diag;
+  }
+  /// True when the stage leaves the weight layers (their scopes and weight shapes) as they are, so
+  /// later stages' check_model() still holds (training, evaluation, saving, export).
+  virtual bool keeps_layers() const { return false; }
 };
 
 /// Implements the option plumbing for a stage whose options type O has `void visit(Visitor&)` and

@@ -54,14 +54,26 @@ TEST(DecomposeCli, OptionErrorsAtValidateWithLocations) {
   }
 }
 
-TEST(DecomposeCli, RankAboveTheLayerIsALocatedInputErrorBeforeTheStageWrites) {
+// Model-dependent errors (a rank above what a layer allows, a glob matching no decomposable layer)
+// come from `compress validate` (which loads the model), and a run stops on them before it writes
+// anything (no run directory).
+TEST(DecomposeCli, ModelDependentErrorsAtValidateAndBeforeARunWritesAnything) {
   TempDir d;
-  const std::string recipe = d.write("big.yaml", head() + "  - decompose: {method: channel_svd, rank: 64, exclude: [conv1]}\n");
-  const auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " -q");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("big.yaml:10:44: decompose: layer 'layer1.0.conv1' (16x16x3x3 conv): rank [64] exceeds the "
-                       "maximum [16] of channel_svd"), std::string::npos) << r.out;
-  EXPECT_FALSE(fs::exists(d.file("run/ckpt/01_decompose.mcm")));
+  const std::string big = d.write("big.yaml", head() + "  - decompose: {method: channel_svd, rank: 64, exclude: [conv1]}\n");
+  const std::string glob = d.write("glob.yaml", head() + "  - decompose: {rank_ratio: 0.5, exclude: [\"layer9.*\"]}\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {big, "big.yaml:10:44: decompose: layer 'layer1.0.conv1' (16x16x3x3 conv): rank [64] exceeds the maximum [16] "
+            "of channel_svd"},
+      {glob, "glob.yaml:10:44: decompose: exclude glob 'layer9.*' matches no weight layer"}};
+  for (const auto& [recipe, message] : cases) {
+    const auto v = run_compress("validate " + recipe);
+    EXPECT_EQ(v.exit_code, 2) << v.out;
+    EXPECT_NE(v.out.find(message), std::string::npos) << v.out;
+    const auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " -q");
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(d.file("run"))) << "a run that fails its checks writes nothing";
+  }
 }
 
 TEST(DecomposeCli, MacsTargetLandsWithinThreePercentAndMatchesOrt) {

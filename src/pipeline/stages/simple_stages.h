@@ -13,6 +13,7 @@ struct EvaluateOptions : NoExtraChecks {
 class EvaluateStage : public StageWithOptions<EvaluateOptions> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(RunContext& ctx) override;
   std::vector<std::string> needs_data() const override { return {options_.split}; }
 };
@@ -42,6 +43,7 @@ struct SaveOptions : NoExtraChecks {
 class SaveStage : public StageWithOptions<SaveOptions> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(RunContext& ctx) override;
 };
 

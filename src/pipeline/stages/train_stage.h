@@ -18,6 +18,7 @@ struct FinetuneStageDefaults : TrainStageOptions {
 class TrainStage : public StageWithOptions<TrainStageDefaults> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(RunContext& ctx) override;
   std::vector<std::string> needs_data() const override { return {"train"}; }
   void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override {
@@ -28,6 +29,7 @@ class TrainStage : public StageWithOptions<TrainStageDefaults> {
 class FinetuneStage : public StageWithOptions<FinetuneStageDefaults> {
  public:
   using StageWithOptions::StageWithOptions;
+  bool keeps_layers() const override { return true; }
   void run(RunContext& ctx) override;
   std::vector<std::string> needs_data() const override { return {"train"}; }
   void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override {
