@@ -102,8 +102,8 @@ Example ImageFolderDataset::get(size_t i) const {
 
 std::vector<int64_t> ImageFolderDataset::sample_shape() const {
   std::call_once(shape_once_, [this] {
-    const auto s = get(0).image.sizes();
-    shape_.assign(s.begin(), s.end());
+    const at::Tensor image = get(0).image;  // sizes() of a temporary's tensor would dangle (ASan found it)
+    shape_.assign(image.sizes().begin(), image.sizes().end());
   });
   return shape_;
 }
