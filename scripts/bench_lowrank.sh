@@ -18,6 +18,8 @@
 #   scripts/bench_lowrank.sh BUILD_DIR   env: DENSE=runs/fmnist_resnet8/resnet8_fmnist.mcm RUNS_DIR=runs
 #                                             BATCH=64 THREADS=2 RUNS=30 REPEATS=3 MATCH=0.02
 #                                             SKIP_TABLE=1 SKIP_SEARCH=1 SKIP_LENET=1 (leave a part out)
+#                                             SETS="threads=1 ..." (--set for every compress run; on a
+#                                             loaded machine 1 thread trains several times faster)
 # Trains the dense model (as `make demo` does) and runs each recipe first when its export is
 # missing (RUNS_DIR/<recipe>/<recipe>.onnx), all from the same dense model.
 set -euo pipefail
@@ -33,9 +35,11 @@ MATCH=${MATCH:-0.02}
 PY=/usr/bin/python3
 ORT="node tests/ort/run_onnx.js"
 MODELS=(resnet8_tucker2 resnet8_cp resnet8_channel_svd resnet8_channels50)
+SET_ARGS=()
+for s in ${SETS:-}; do SET_ARGS+=(--set "$s"); done
 
 if [ ! -f "$DENSE" ]; then  # what `make demo` makes (about 5 minutes on 2 cores)
-  "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$(dirname "$DENSE")" -q
+  "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml "${SET_ARGS[@]}" --out "$(dirname "$DENSE")" -q
 fi
 DENSE=$(realpath "$DENSE")
 TMP=$(mktemp -d)
@@ -43,7 +47,7 @@ trap 'rm -rf "$TMP"' EXIT
 if [ -z "${SKIP_TABLE:-}" ]; then
   for m in "${MODELS[@]}"; do
     if [ ! -f "$RUNS_DIR/$m/$m.onnx" ]; then
-      "$BUILD/compress" --recipe "recipes/$m.yaml" --set "model.checkpoint=$DENSE" --out "$RUNS_DIR/$m" -q
+      "$BUILD/compress" --recipe "recipes/$m.yaml" --set "model.checkpoint=$DENSE" "${SET_ARGS[@]}" --out "$RUNS_DIR/$m" -q
     fi
   done
   "$BUILD/compress" export "$DENSE" --onnx "$TMP/dense.onnx" >/dev/null
@@ -104,7 +108,7 @@ EOF
   decompose_only() {  # $1: out dir, $2: rank_ratio or "", then more --set arguments
     local out=$1 ratio=$2; shift 2
     "$BUILD/compress" --recipe recipes/resnet8_tucker2.yaml --set "model.checkpoint=$DENSE" \
-      --set "stages=$(stage_json "$ratio")" --set report.latency=false "$@" --out "$out" -q >/dev/null
+      --set "stages=$(stage_json "$ratio")" --set report.latency=false "${SET_ARGS[@]}" "$@" --out "$out" -q >/dev/null
     "$PY" -c "import json; s=json.load(open('$out/report.json'))['stages']; \
 print('%.5f %.2f' % (s[-1]['metrics']['macs'] / s[0]['metrics']['macs'], 100 * s[-1]['metrics']['top1']))"
   }
@@ -131,14 +135,14 @@ if [ -z "${SKIP_LENET:-}" ]; then
   # epochs with its train stage's optimizer and schedule.
   LENET_RUN=$RUNS_DIR/lenet300_svd LENET_DENSE_RUN=$RUNS_DIR/lenet300_dense
   if [ ! -f "$LENET_RUN/lenet300_svd.onnx" ]; then
-    "$BUILD/compress" --recipe recipes/lenet300_svd.yaml --out "$LENET_RUN" -q
+    "$BUILD/compress" --recipe recipes/lenet300_svd.yaml "${SET_ARGS[@]}" --out "$LENET_RUN" -q
   fi
   epochs=$("$PY" -c "import yaml; s=yaml.safe_load(open('recipes/lenet300_svd.yaml'))['stages']; \
 print(s[0]['train']['epochs'] + s[2]['finetune']['epochs'])")
   if [ ! -f "$LENET_DENSE_RUN/report.json" ]; then
     "$BUILD/compress" --recipe recipes/lenet300_svd.yaml --set "stages=$("$PY" -c "import json, yaml; \
 t=yaml.safe_load(open('recipes/lenet300_svd.yaml'))['stages'][0]['train']; t['epochs']=$epochs; \
-print(json.dumps([{'train': t}]))")" --set "name=lenet300_dense" --out "$LENET_DENSE_RUN" -q
+print(json.dumps([{'train': t}]))")" --set "name=lenet300_dense" "${SET_ARGS[@]}" --out "$LENET_DENSE_RUN" -q
   fi
   lenet() {  # run dir -> "<top-1 at the end> <params at the end> <params at the start>"
     "$PY" -c "import json; s=json.load(open('$1/report.json'))['stages']; \
