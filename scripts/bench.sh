@@ -53,6 +53,7 @@ echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time
 
 echo
 bash "$HERE/bench_prune.sh" "$BUILD"
+echo; bash "$HERE/bench_lowrank.sh" "$BUILD"
 echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
 echo; bash "$HERE/bench_int8.sh" "$BUILD"
