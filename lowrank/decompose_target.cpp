@@ -62,7 +62,7 @@ nlohmann::json search_json(const std::vector<PlannedLayer>& layers, const Search
     rows.push_back({{"scope", l.scope}, {"candidates", cands},
                     {"chosen", l.chosen ? nlohmann::json(l.chosen->ranks) : nlohmann::json("dense")}});
   }
-  return {{"measure", measure_name}, {"base_loss", base}, {"threshold", r.threshold}, {"budget", r.budget},
+  return {{"measure", measure_name}, {"base_loss", base}, {"loss_increase", r.loss_increase}, {"steps", r.steps}, {"budget", r.budget},
           {"total_before", total0}, {"total_after", r.total}, {"landed", static_cast<double>(r.total) / total0},
           {"fill_steps", r.fill_steps}, {"layers", rows}};
 }
@@ -122,8 +122,8 @@ nlohmann::json search_ranks(pipeline::RunContext& ctx, std::vector<PlannedLayer>
     l.chosen = search[k].chosen >= 0 ? &l.candidates[static_cast<size_t>(search[k].chosen)] : nullptr;
     ++k;
   }
-  spdlog::info("decompose: target {} {}: threshold +{:.4f} on loss {:.4f}, {} {} of {} ({:.1f}%, asked {:.1f}%)", what,
-               fraction, r.threshold, base, r.total, what, total0, 100.0 * static_cast<double>(r.total) / total0,
+  spdlog::info("decompose: target {} {}: predicted loss +{:.4f} on {:.4f}, {} {} of {} ({:.1f}%, asked {:.1f}%)", what,
+               fraction, r.loss_increase, base, r.total, what, total0, 100.0 * static_cast<double>(r.total) / total0,
                100.0 * fraction);
   return search_json(layers, r, base, total0, by_params ? "params" : "macs");
 }

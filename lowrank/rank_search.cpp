@@ -67,36 +67,57 @@ int64_t lowest_total(const std::vector<SearchLayer>& layers, int64_t model_total
   return total_at(layers, std::numeric_limits<double>::infinity(), model_total, by_params);
 }
 
+namespace {
+// The cheapest-per-loss step down of one layer from its current pick: to any cheaper candidate,
+// the one with the smallest loss increase per unit of cost saved. Returns false when none is cheaper.
+bool best_step_down(const SearchLayer& l, double base, bool by_params, int& to, double& price) {
+  const int64_t now = measure(cost_of(l, l.chosen), by_params);
+  const double loss_now = loss_of(l, l.chosen, base);
+  bool any = false;
+  const int end = l.chosen < 0 ? static_cast<int>(l.candidates.size()) : l.chosen;  // cheaper ones come first
+  for (int j = end - 1; j >= 0; --j) {  // nearest first: on equal prices the smaller step wins
+    const int64_t saved = now - measure(l.candidates[j].cost, by_params);
+    if (saved <= 0) continue;
+    const double p = (l.candidates[j].loss - loss_now) / static_cast<double>(saved);
+    if (!any || p < price) any = true, price = p, to = j;
+  }
+  return any;
+}
+}  // namespace
+
 SearchResult select_ranks(std::vector<SearchLayer>& layers, double base_loss, int64_t model_total, int64_t budget,
                           bool by_params, double tolerance) {
-  std::vector<double> limits;
   for (auto& l : layers) {
     std::stable_sort(l.candidates.begin(), l.candidates.end(), [&](const Candidate& a, const Candidate& b) {
       return measure(a.cost, by_params) < measure(b.cost, by_params);
     });
-    for (const auto& c : l.candidates) limits.push_back(std::max(c.loss, base_loss));
-  }
-  limits.push_back(base_loss);
-  std::sort(limits.begin(), limits.end());
-  limits.erase(std::unique(limits.begin(), limits.end()), limits.end());
-  // Smallest limit whose total meets the budget (the total only falls as the limit grows).
-  size_t lo = 0, hi = limits.size() - 1;
-  while (lo < hi) {
-    const size_t mid = (lo + hi) / 2;
-    if (total_at(layers, limits[mid], model_total, by_params) <= budget)
-      hi = mid;
-    else
-      lo = mid + 1;
+    l.chosen = -1;
   }
   SearchResult r;
   r.budget = budget;
-  r.threshold = limits[lo] - base_loss;
-  for (auto& l : layers) l.chosen = pick_at(l, limits[lo]);
-  r.total = total_at(layers, limits[lo], model_total, by_params);
+  r.total = model_total;
+  // Descend from the dense model: each step takes the layer whose step down costs the least loss
+  // per unit of cost saved, until the budget is met (or no layer can go lower).
+  while (r.total > budget) {
+    int layer = -1, to = -1;
+    double price = 0.0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      int t = -1;
+      double p = 0.0;
+      if (best_step_down(layers[i], base_loss, by_params, t, p) && (layer < 0 || p < price))
+        layer = static_cast<int>(i), to = t, price = p;
+    }
+    if (layer < 0) break;
+    SearchLayer& l = layers[static_cast<size_t>(layer)];
+    r.total -= measure(cost_of(l, l.chosen), by_params) - measure(l.candidates[static_cast<size_t>(to)].cost, by_params);
+    l.chosen = to;
+    ++r.steps;
+  }
   r.reached = r.total <= budget;
   while (r.reached && static_cast<double>(r.total) < (1.0 - tolerance) * static_cast<double>(budget) &&
          fill_step(layers, base_loss, r.total, budget, by_params))
     ++r.fill_steps;
+  for (const auto& l : layers) r.loss_increase += loss_of(l, l.chosen, base_loss) - base_loss;
   return r;
 }
 
