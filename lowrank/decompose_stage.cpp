@@ -5,16 +5,13 @@
 #include "common/error.h"
 #include "ir/op_registry.h"
 #include "lowrank/factorize.h"
+#include "lowrank/rank.h"
 
 namespace mc::lowrank {
 
 namespace {
 bool is_layer(const ir::Node& n) {
   return (n.op() == "conv2d" || n.op() == "linear" || n.op() == "matmul") && pipeline::weight_param(n) != nullptr;
-}
-
-std::string scope_of(const ir::Node& n) {
-  return n.scope().empty() ? pipeline::weight_param(n)->attrs().s("name") : n.scope();
 }
 
 // Every `layers:` glob must match a layer that can be decomposed (not only grouped convs).
@@ -64,7 +61,7 @@ std::vector<PlannedLayer> plan_layers(ir::Model& model, const DecomposeOptions& 
     if (!is_layer(*n)) continue;
     PlannedLayer l;
     l.node = n;
-    l.scope = scope_of(*n);
+    l.scope = pipeline::layer_scope(*n);
     l.op = n->op();
     l.shape = layer_shape(*n);
     all.push_back(std::move(l));
@@ -95,8 +92,7 @@ void rule_ranks_for(const ir::Model& model, std::vector<PlannedLayer>& layers, c
       l.ranks = rule_ranks(layer_weight(model, *l.node), l.shape, l.method, l.rule);
       if (l.rule.kind != RankRule::Kind::rank) {
         const Ranks max = max_ranks(l.shape, m);
-        for (size_t i = 0; i < l.ranks.size(); ++i)
-          l.ranks[i] = std::min(max[i], (l.ranks[i] + o.round_to - 1) / o.round_to * o.round_to);
+        for (size_t i = 0; i < l.ranks.size(); ++i) l.ranks[i] = round_up_rank(l.ranks[i], o.round_to, max[i]);
       }
       why = rank_problem(l.shape, m, l.ranks);
     }

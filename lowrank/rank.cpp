@@ -32,4 +32,6 @@ int64_t ratio_rank(int64_t max_rank, double ratio) {
   return std::clamp(static_cast<int64_t>(std::ceil(x)), int64_t{1}, max_rank);
 }
 
+int64_t round_up_rank(int64_t r, int64_t to, int64_t max_rank) { return std::min(max_rank, (r + to - 1) / to * to); }
+
 }  // namespace mc::lowrank

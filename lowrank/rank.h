@@ -18,4 +18,7 @@ int64_t energy_rank(const at::Tensor& singular_values, double energy);
 /// rounded to 1e-9 first so that e.g. 0.1 * 30 gives 3, not 4.
 int64_t ratio_rank(int64_t max_rank, double ratio);
 
+/// r rounded up to a multiple of `to` (round_to), capped at max_rank.
+int64_t round_up_rank(int64_t r, int64_t to, int64_t max_rank);
+
 }  // namespace mc::lowrank

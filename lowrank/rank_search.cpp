@@ -10,8 +10,6 @@ namespace mc::lowrank {
 namespace {
 int64_t measure(const Cost& c, bool by_params) { return by_params ? c.params : c.macs; }
 
-int64_t round_up(int64_t r, int64_t to, int64_t max) { return std::min(max, (r + to - 1) / to * to); }
-
 Cost cost_of(const SearchLayer& l, int pick) { return pick < 0 ? l.dense : l.candidates[pick].cost; }
 double loss_of(const SearchLayer& l, int pick, double base) { return pick < 0 ? base : l.candidates[pick].loss; }
 
@@ -56,7 +54,7 @@ std::vector<Ranks> candidate_ranks(const LayerShape& s, ConvMethod method, int64
   std::vector<Ranks> out;
   for (int i = 1; i <= 9; ++i) {
     Ranks r;
-    for (int64_t m : max) r.push_back(round_up(ratio_rank(m, i / 10.0), std::max<int64_t>(round_to, 1), m));
+    for (int64_t m : max) r.push_back(round_up_rank(ratio_rank(m, i / 10.0), std::max<int64_t>(round_to, 1), m));
     if (std::find(out.begin(), out.end(), r) != out.end()) continue;
     if (measure(factor_cost(s, method, r), by_params) < dense) out.push_back(r);
   }

@@ -88,6 +88,10 @@ const ir::Node* weight_param(const ir::Node& layer) {
   return two_dimensional(p) ? p : nullptr;
 }
 
+std::string layer_scope(const ir::Node& layer) {
+  return layer.scope().empty() ? weight_param(layer)->attrs().s("name") : layer.scope();
+}
+
 std::vector<WeightLayer> find_weight_layers(const ir::Model& model) {
   std::vector<WeightLayer> out;
   std::set<std::string> seen;
@@ -98,7 +102,7 @@ std::vector<WeightLayer> find_weight_layers(const ir::Model& model) {
     if (n->op() == "matmul" && model.tensor(name).dim() != 2) continue;
     if (!seen.insert(name).second) continue;
     const int64_t input_dim = n->op() == "matmul" && param_producer(n->input(1)) == p ? 0 : 1;
-    out.push_back({n->scope().empty() ? name : n->scope(), n->op(), name, input_dim});
+    out.push_back({layer_scope(*n), n->op(), name, input_dim});
   }
   return out;
 }

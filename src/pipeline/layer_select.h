@@ -110,6 +110,9 @@ std::vector<WeightLayer> find_weight_layers(const ir::Model& model);
 /// fake_quant; for matmul input 1, else input 0, when it is a 2-d param (find_weight_layers() checks
 /// the tensor; here the value's inferred shape, when there is one). nullptr otherwise.
 const ir::Node* weight_param(const ir::Node& layer);
+/// The scope a layer is selected by: its module scope, or its weight's tensor name when it has none
+/// (the layer must have a weight_param()).
+std::string layer_scope(const ir::Node& layer);
 
 /// Scopes of `layers`, in order.
 std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers);
