@@ -43,17 +43,10 @@ std::pair<at::Tensor, bool> stored(ir::Model& m, const ir::Node& n) {
 }
 }  // namespace
 
-at::Tensor set_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& dense) {
+void set_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& dense) {
   at::NoGradGuard no_grad;
   auto [w, transposed] = stored(m, n);
-  at::Tensor saved = w.detach().clone();
   w.detach().copy_(transposed ? dense.t() : dense);
-  return saved;
-}
-
-void restore_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& saved) {
-  at::NoGradGuard no_grad;
-  stored(m, n).first.detach().copy_(saved);
 }
 
 }  // namespace mc::lowrank

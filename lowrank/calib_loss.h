@@ -33,8 +33,7 @@ class CalibLoss {
 };
 
 /// Writes `dense` (a layer weight in the layout of lowrank::layer_weight) into layer `n`'s stored
-/// weight tensor in place; returns a copy of the old one (for restore_layer_weight).
-at::Tensor set_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& dense);
-void restore_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& saved);
+/// weight tensor in place.
+void set_layer_weight(ir::Model& m, const ir::Node& n, const at::Tensor& dense);
 
 }  // namespace mc::lowrank

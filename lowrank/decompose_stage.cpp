@@ -30,10 +30,8 @@ void check_layer_globs(const std::vector<PlannedLayer>& all, const DecomposeOpti
     if (ok) continue;
     if (grouped.empty())
       pipeline::throw_glob_matches_nothing(e.glob, "decompose", "layers", "decomposable layer", decomposable);
-    std::string list;
-    for (size_t i = 0; i < grouped.size() && i < 8; ++i) list += (i ? ", " : "") + grouped[i];
     throw InputError(e.glob.loc.str() + ": decompose: layers glob '" + e.glob.pattern +
-                     "' matches only grouped convs (" + list +
+                     "' matches only grouped convs (" + pipeline::list_scopes(grouped) +
                      "); grouped and depthwise convs cannot be decomposed (a depthwise conv has no channel mixing "
                      "to factor). Fix the glob or remove it.");
   }
@@ -103,6 +101,7 @@ void rule_ranks_for(const ir::Model& model, std::vector<PlannedLayer>& layers, c
 
 namespace {
 std::string method_text(const PlannedLayer& l, const Factored* f) {
+  if (l.status == "excluded" || l.status == "skipped") return "-";  // no method was resolved for it
   if (!l.shape.conv) return "svd";
   if (f && f->cp_fallback) return "cp -> tucker2 fallback";
   return method_name(l.method);

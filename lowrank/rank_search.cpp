@@ -13,38 +13,65 @@ int64_t measure(const Cost& c, bool by_params) { return by_params ? c.params : c
 Cost cost_of(const SearchLayer& l, int pick) { return pick < 0 ? l.dense : l.candidates[pick].cost; }
 double loss_of(const SearchLayer& l, int pick, double base) { return pick < 0 ? base : l.candidates[pick].loss; }
 
-// Cheapest candidate with loss <= base + t (candidates are sorted cheapest first), or -1.
-int pick_at(const SearchLayer& l, double limit) {
-  for (size_t i = 0; i < l.candidates.size(); ++i)
-    if (l.candidates[i].loss <= limit) return static_cast<int>(i);
-  return -1;
+// A move of one layer to another pick: `delta` its change of the model cost (negative: cheaper),
+// `guess` the loss change per unit of cost by the layer's sensitivity alone (step 2), `price` the
+// same measured on the whole model.
+struct Move {
+  size_t layer = 0;
+  int to = -1;
+  int64_t delta = 0;
+  double guess = 0.0, price = 0.0;
+};
+
+// The moves down: each layer to its next cheaper candidate.
+std::vector<Move> moves_down(const std::vector<SearchLayer>& layers, double base, bool by_params) {
+  std::vector<Move> out;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const SearchLayer& l = layers[i];
+    const int to = l.chosen < 0 ? static_cast<int>(l.candidates.size()) - 1 : l.chosen - 1;
+    if (to < 0) continue;
+    const int64_t delta = measure(cost_of(l, to), by_params) - measure(cost_of(l, l.chosen), by_params);
+    if (delta >= 0) continue;
+    out.push_back({i, to, delta, (loss_of(l, to, base) - loss_of(l, l.chosen, base)) / static_cast<double>(-delta)});
+  }
+  return out;
 }
 
-int64_t total_at(const std::vector<SearchLayer>& layers, double limit, int64_t model_total, bool by_params) {
-  int64_t total = model_total;
-  for (const auto& l : layers) total -= measure(l.dense, by_params) - measure(cost_of(l, pick_at(l, limit)), by_params);
-  return total;
-}
-
-// One fill step: the step up that fits and buys the most loss per unit of cost; false if none fits.
-bool fill_step(std::vector<SearchLayer>& layers, double base, int64_t& total, int64_t budget, bool by_params) {
-  int best = -1;
-  double best_gain = -std::numeric_limits<double>::infinity();
+// The moves up that keep the total within the budget: each layer to any costlier pick (dense too).
+std::vector<Move> moves_up(const std::vector<SearchLayer>& layers, double base, bool by_params, int64_t room) {
+  std::vector<Move> out;
   for (size_t i = 0; i < layers.size(); ++i) {
     const SearchLayer& l = layers[i];
     if (l.chosen < 0) continue;
-    const int next = l.chosen + 1 < static_cast<int>(l.candidates.size()) ? l.chosen + 1 : -1;
-    const int64_t extra = measure(cost_of(l, next), by_params) - measure(cost_of(l, l.chosen), by_params);
-    if (total + extra > budget) continue;
-    const double gain = (loss_of(l, l.chosen, base) - loss_of(l, next, base)) / static_cast<double>(std::max<int64_t>(extra, 1));
-    if (gain > best_gain) best_gain = gain, best = static_cast<int>(i);
+    for (int to = l.chosen + 1; to <= static_cast<int>(l.candidates.size()); ++to) {
+      const int pick = to == static_cast<int>(l.candidates.size()) ? -1 : to;
+      const int64_t delta = measure(cost_of(l, pick), by_params) - measure(cost_of(l, l.chosen), by_params);
+      if (delta <= 0 || delta > room) continue;
+      out.push_back({i, pick, delta, (loss_of(l, pick, base) - loss_of(l, l.chosen, base)) / static_cast<double>(delta)});
+    }
   }
-  if (best < 0) return false;
-  SearchLayer& l = layers[static_cast<size_t>(best)];
-  const int next = l.chosen + 1 < static_cast<int>(l.candidates.size()) ? l.chosen + 1 : -1;
-  total += measure(cost_of(l, next), by_params) - measure(cost_of(l, l.chosen), by_params);
-  l.chosen = next;
-  return true;
+  return out;
+}
+
+// Measures the `shortlist` moves with the lowest guessed loss per unit of cost on the whole model
+// and returns the one with the lowest measured loss per unit of cost (a move down raises the loss:
+// the least per unit saved; a move up lowers it: the most per unit spent). Sets `loss_after`.
+Move best_measured(std::vector<Move> moves, SearchModel& model, double now, size_t shortlist, int64_t& evaluations,
+                   double& loss_after) {
+  const size_t n = std::min(std::max<size_t>(shortlist, 1), moves.size());
+  std::partial_sort(moves.begin(), moves.begin() + static_cast<std::ptrdiff_t>(n), moves.end(),
+                    [](const Move& a, const Move& b) { return a.guess < b.guess; });
+  Move best;
+  double best_loss = 0.0;
+  for (size_t k = 0; k < n; ++k) {
+    Move& m = moves[k];
+    const double loss = model.loss_with(m.layer, m.to);
+    ++evaluations;
+    m.price = (loss - now) / static_cast<double>(std::abs(m.delta));
+    if (k == 0 || m.price < best.price) best = m, best_loss = loss;
+  }
+  loss_after = best_loss;
+  return best;
 }
 }  // namespace
 
@@ -52,9 +79,9 @@ std::vector<Ranks> candidate_ranks(const LayerShape& s, ConvMethod method, int64
   const Ranks max = max_ranks(s, method);
   const int64_t dense = measure(dense_cost(s), by_params);
   std::vector<Ranks> out;
-  for (int i = 1; i <= 9; ++i) {
+  for (int i = 1; i <= 19; ++i) {
     Ranks r;
-    for (int64_t m : max) r.push_back(round_up_rank(ratio_rank(m, i / 10.0), std::max<int64_t>(round_to, 1), m));
+    for (int64_t m : max) r.push_back(round_up_rank(ratio_rank(m, i / 20.0), std::max<int64_t>(round_to, 1), m));
     if (std::find(out.begin(), out.end(), r) != out.end()) continue;
     if (measure(factor_cost(s, method, r), by_params) < dense) out.push_back(r);
   }
@@ -62,29 +89,18 @@ std::vector<Ranks> candidate_ranks(const LayerShape& s, ConvMethod method, int64
 }
 
 int64_t lowest_total(const std::vector<SearchLayer>& layers, int64_t model_total, bool by_params) {
-  return total_at(layers, std::numeric_limits<double>::infinity(), model_total, by_params);
-}
-
-namespace {
-// The cheapest-per-loss step down of one layer from its current pick: to any cheaper candidate,
-// the one with the smallest loss increase per unit of cost saved. Returns false when none is cheaper.
-bool best_step_down(const SearchLayer& l, double base, bool by_params, int& to, double& price) {
-  const int64_t now = measure(cost_of(l, l.chosen), by_params);
-  const double loss_now = loss_of(l, l.chosen, base);
-  bool any = false;
-  const int end = l.chosen < 0 ? static_cast<int>(l.candidates.size()) : l.chosen;  // cheaper ones come first
-  for (int j = end - 1; j >= 0; --j) {  // nearest first: on equal prices the smaller step wins
-    const int64_t saved = now - measure(l.candidates[j].cost, by_params);
-    if (saved <= 0) continue;
-    const double p = (l.candidates[j].loss - loss_now) / static_cast<double>(saved);
-    if (!any || p < price) any = true, price = p, to = j;
+  int64_t total = model_total;
+  for (const auto& l : layers) {
+    int64_t low = measure(l.dense, by_params);
+    for (const auto& c : l.candidates) low = std::min(low, measure(c.cost, by_params));
+    total -= measure(l.dense, by_params) - low;
   }
-  return any;
+  return total;
 }
-}  // namespace
 
-SearchResult select_ranks(std::vector<SearchLayer>& layers, double base_loss, int64_t model_total, int64_t budget,
-                          bool by_params, double tolerance) {
+SearchResult select_ranks(std::vector<SearchLayer>& layers, SearchModel& model, int64_t model_total, int64_t budget,
+                          const SearchSettings& settings) {
+  const bool by_params = settings.by_params;
   for (auto& l : layers) {
     std::stable_sort(l.candidates.begin(), l.candidates.end(), [&](const Candidate& a, const Candidate& b) {
       return measure(a.cost, by_params) < measure(b.cost, by_params);
@@ -94,28 +110,33 @@ SearchResult select_ranks(std::vector<SearchLayer>& layers, double base_loss, in
   SearchResult r;
   r.budget = budget;
   r.total = model_total;
-  // Descend from the dense model: each step takes the layer whose step down costs the least loss
-  // per unit of cost saved, until the budget is met (or no layer can go lower).
+  r.reached = r.total <= budget;
+  if (layers.empty()) return r;
+  r.base_loss = r.loss = model.loss_with(0, -1);
+  r.evaluations = 1;
+  const auto take = [&](const Move& m, double loss) {
+    model.set(m.layer, m.to);
+    layers[m.layer].chosen = m.to;
+    r.total += m.delta;
+    r.loss = loss;
+  };
   while (r.total > budget) {
-    int layer = -1, to = -1;
-    double price = 0.0;
-    for (size_t i = 0; i < layers.size(); ++i) {
-      int t = -1;
-      double p = 0.0;
-      if (best_step_down(layers[i], base_loss, by_params, t, p) && (layer < 0 || p < price))
-        layer = static_cast<int>(i), to = t, price = p;
-    }
-    if (layer < 0) break;
-    SearchLayer& l = layers[static_cast<size_t>(layer)];
-    r.total -= measure(cost_of(l, l.chosen), by_params) - measure(l.candidates[static_cast<size_t>(to)].cost, by_params);
-    l.chosen = to;
+    const std::vector<Move> down = moves_down(layers, r.base_loss, by_params);
+    if (down.empty()) break;
+    double loss = 0.0;
+    const Move m = best_measured(down, model, r.loss, settings.shortlist, r.evaluations, loss);
+    take(m, loss);
     ++r.steps;
   }
   r.reached = r.total <= budget;
-  while (r.reached && static_cast<double>(r.total) < (1.0 - tolerance) * static_cast<double>(budget) &&
-         fill_step(layers, base_loss, r.total, budget, by_params))
+  while (r.reached && static_cast<double>(r.total) < (1.0 - settings.tolerance) * static_cast<double>(budget)) {
+    std::vector<Move> up = moves_up(layers, r.base_loss, by_params, budget - r.total);
+    if (up.empty()) break;
+    double loss = 0.0;
+    const Move m = best_measured(std::move(up), model, r.loss, settings.shortlist, r.evaluations, loss);
+    take(m, loss);
     ++r.fill_steps;
-  for (const auto& l : layers) r.loss_increase += loss_of(l, l.chosen, base_loss) - base_loss;
+  }
   return r;
 }
 

@@ -10,8 +10,9 @@
 # it (our executor: the recipe's report) and ONNX Runtime's on the export (10k test set).
 # Then:
 #   - the greedy rank search against a uniform rank ratio at the same MACs, before any fine-tune:
-#     the tucker2 recipe's decompose stage (target macs) as it is, and with rank_ratio instead of
-#     the target, the ratio bisected until the MACs match (within MATCH, default 2 %);
+#     the tucker2 recipe's decompose stage (target macs) with round_to 1, and with rank_ratio
+#     instead of the target, the ratio bisected until the MACs match (within MATCH, default 2 %);
+#     and the recipe's own search (its round_to);
 #   - LeNet-300-100 (recipes/lenet300_svd.yaml): SVD of the fc layers against a dense LeNet-300-100
 #     trained as long as the recipe trains in all (train + fine-tune epochs, same optimizer/schedule).
 #
@@ -94,39 +95,47 @@ fi
 
 if [ -z "${SKIP_SEARCH:-}" ]; then
   # The tucker2 recipe's decompose stage alone (greedy search for its MACs target) against the same
-  # stage with a uniform rank_ratio, bisected until the MACs kept match; no fine-tune.
-  stage_json() {  # $1: rank_ratio, or "" for the recipe's own target
-    "$PY" - "$1" <<'EOF'
+  # stage with a uniform rank ratio, bisected until the MACs kept match; no fine-tune. Both on one
+  # grid (round_to 1: with the recipe's round_to 8 a uniform ratio jumps from 40.8 % of the MACs to
+  # the dense 16-channel layers and cannot match); the recipe's own search (round_to 8) is shown too.
+  stage_json() {  # $1: rank_ratio, or "" for the recipe's own target; $2: round_to, or "" for the recipe's
+    "$PY" - "$1" "$2" <<'EOF'
 import json, sys, yaml
 d = yaml.safe_load(open('recipes/resnet8_tucker2.yaml'))['stages'][0]['decompose']
 if sys.argv[1]:
     for k in ('target', 'calib_batches'): d.pop(k, None)
-    d['rank_ratio'] = float(sys.argv[1]); d['round_to'] = 1
+    d['rank_ratio'] = float(sys.argv[1])
+if sys.argv[2]:
+    d['round_to'] = int(sys.argv[2])
 print(json.dumps([{'decompose': d}]))
 EOF
   }
-  decompose_only() {  # $1: out dir, $2: rank_ratio or "", then more --set arguments
-    local out=$1 ratio=$2; shift 2
+  decompose_only() {  # $1: out dir, $2: rank_ratio or "", $3: round_to or "", then more --set arguments
+    local out=$1 ratio=$2 round=$3; shift 3
     "$BUILD/compress" --recipe recipes/resnet8_tucker2.yaml --set "model.checkpoint=$DENSE" \
-      --set "stages=$(stage_json "$ratio")" --set report.latency=false "${SET_ARGS[@]}" "$@" --out "$out" -q >/dev/null
+      --set "stages=$(stage_json "$ratio" "$round")" --set report.latency=false "${SET_ARGS[@]}" "$@" --out "$out" -q >/dev/null
     "$PY" -c "import json; s=json.load(open('$out/report.json'))['stages']; \
-print('%.5f %.2f' % (s[-1]['metrics']['macs'] / s[0]['metrics']['macs'], 100 * s[-1]['metrics']['top1']))"
+print('%.5f %.2f %.4f' % (s[-1]['metrics']['macs'] / s[0]['metrics']['macs'], 100 * s[-1]['metrics']['top1'], s[-1]['metrics']['loss']))"
   }
-  read -r g_macs g_top1 <<<"$(decompose_only "$TMP/greedy" "")"
+  read -r r_macs r_top1 r_loss <<<"$(decompose_only "$TMP/greedy_recipe" "" "")"
+  read -r g_macs g_top1 g_loss <<<"$(decompose_only "$TMP/greedy" "" 1)"
   # MACs do not depend on the weights: bisect with a 64-image val set, then measure top-1 on all of it.
   lo=0.05 hi=1.0 u_macs=1 ratio=1
   for ((i = 0; i < 14; i++)); do
     ratio=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.4f", (a + b) / 2 }')
-    read -r u_macs _ <<<"$(decompose_only "$TMP/uniform_$i" "$ratio" --set data.val.limit=64)"
+    read -r u_macs _ <<<"$(decompose_only "$TMP/uniform_$i" "$ratio" 1 --set data.val.limit=64)"
     awk -v u="$u_macs" -v g="$g_macs" -v m="$MATCH" 'BEGIN { exit !(u / g - 1 <= m && g / u - 1 <= m) }' && break
     if awk -v u="$u_macs" -v g="$g_macs" 'BEGIN { exit !(u > g) }'; then hi=$ratio; else lo=$ratio; fi
   done
-  read -r u_macs u_top1 <<<"$(decompose_only "$TMP/uniform" "$ratio")"
+  read -r u_macs u_top1 u_loss <<<"$(decompose_only "$TMP/uniform" "$ratio" 1)"
   target=$("$PY" -c "import yaml; print(yaml.safe_load(open('recipes/resnet8_tucker2.yaml'))['stages'][0]['decompose']['target'])")
+  round=$("$PY" -c "import yaml; print(yaml.safe_load(open('recipes/resnet8_tucker2.yaml'))['stages'][0]['decompose'].get('round_to', 1))")
+  pct() { awk -v a="$1" 'BEGIN { printf "%.1f%%", 100 * a }'; }
   echo
-  printf '%-40s %10s %10s\n' "tucker2, no fine-tune" "MACs kept" "top-1 %"
-  printf '%-40s %10s %10s\n' "greedy search, target $target" "$(awk -v a="$g_macs" 'BEGIN { printf "%.1f%%", 100 * a }')" "$g_top1"
-  printf '%-40s %10s %10s\n' "uniform rank_ratio $ratio" "$(awk -v a="$u_macs" 'BEGIN { printf "%.1f%%", 100 * a }')" "$u_top1"
+  printf '%-46s %10s %10s %10s\n' "tucker2, no fine-tune" "MACs kept" "top-1 %" "val loss"
+  printf '%-46s %10s %10s %10s\n' "greedy search, target $target, round_to 1" "$(pct "$g_macs")" "$g_top1" "$g_loss"
+  printf '%-46s %10s %10s %10s\n' "uniform rank_ratio $ratio, round_to 1" "$(pct "$u_macs")" "$u_top1" "$u_loss"
+  printf '%-46s %10s %10s %10s\n' "greedy search, the recipe's round_to $round" "$(pct "$r_macs")" "$r_top1" "$r_loss"
   echo "(recipes/resnet8_tucker2.yaml's decompose stage on $DENSE, our executor, 10k test set)"
 fi
 

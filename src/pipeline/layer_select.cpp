@@ -121,15 +121,18 @@ std::vector<std::string> node_scopes(const ir::Model& model) {
   return out;
 }
 
+std::string list_scopes(const std::vector<std::string>& scopes) {
+  std::string list;
+  for (size_t i = 0; i < scopes.size() && i < 12; ++i) list += (i ? ", " : "") + scopes[i];
+  if (scopes.size() > 12) list += ", ... (" + std::to_string(scopes.size()) + " in all)";
+  return scopes.empty() ? "(none)" : list;
+}
+
 void throw_glob_matches_nothing(const ScopeGlob& glob, const std::string& stage, const std::string& key,
                                 const std::string& what, const std::vector<std::string>& candidates,
                                 const std::string& hint) {
-  std::string list;
-  for (size_t i = 0; i < candidates.size() && i < 12; ++i) list += (i ? ", " : "") + candidates[i];
-  if (candidates.size() > 12) list += ", ... (" + std::to_string(candidates.size()) + " in all)";
-  if (candidates.empty()) list = "(none)";
   throw InputError(at(glob.loc) + stage + ": " + key + " glob '" + glob.pattern + "' matches no " + what + "; " +
-                   what + "s are: " + list + ". Fix the glob or remove it." + hint);
+                   what + "s are: " + list_scopes(candidates) + ". Fix the glob or remove it." + hint);
 }
 
 void require_matches(const std::vector<ScopeGlob>& globs, const std::vector<std::string>& candidates,

@@ -119,8 +119,11 @@ std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers);
 /// The distinct non-empty scopes of the model's nodes, in graph order (for globs over any node).
 std::vector<std::string> node_scopes(const ir::Model& model);
 
+/// "a, b, ... (N in all)": the first 12 scopes, for messages ("(none)" when empty).
+std::string list_scopes(const std::vector<std::string>& scopes);
+
 /// Throws InputError "file:line:col: <stage>: <key> glob '<p>' matches no <what>; <what>s are: a, b,
-/// ... (N in all). Fix the glob or remove it.<hint>" (the first 12 candidates are listed).
+/// ... (N in all). Fix the glob or remove it.<hint>" (list_scopes() of the candidates).
 [[noreturn]] void throw_glob_matches_nothing(const ScopeGlob& glob, const std::string& stage, const std::string& key,
                                              const std::string& what, const std::vector<std::string>& candidates,
                                              const std::string& hint = "");

@@ -81,6 +81,7 @@ TEST(DecomposeStage, KeptDenseWhenFactorsAreNotCheaperAndReportRows) {
                                                    "{rank_ratio: 0.25}}, exclude: [conv1]}"));
   ASSERT_EQ(rows.size(), 10u);
   EXPECT_EQ(rows[0]["status"], "excluded");
+  EXPECT_EQ(rows[0]["method"], "-") << "no method is resolved for an excluded layer";
   for (const auto& r : rows) {
     const std::string scope = r["scope"];
     if (scope.rfind("layer3.0.conv", 0) == 0) {

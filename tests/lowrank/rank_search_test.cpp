@@ -1,9 +1,10 @@
 // rank_search: candidates (ratios of the maximum rank, round_to, dedup, cheaper only) and the
-// greedy descent by loss per unit of cost saved, with its fill (lands within 3 % of the budget when
-// steps allow).
+// greedy descent by the loss per unit of cost saved measured on the whole model, with its fill
+// (lands within 3 % of the budget when steps allow). The models here are functions of the picks.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "lowrank/rank_search.h"
 
@@ -32,22 +33,57 @@ SearchLayer layer(const std::string& name, double sensitivity) {
   }
   return l;
 }
+
+// A model whose loss is a function of every layer's pick, seen through SearchModel.
+struct FakeModel {
+  std::function<double(const std::vector<int>&)> loss;
+  std::vector<int> picks;
+  int64_t evaluations = 0;
+  SearchModel view() {
+    return {[this](size_t i, int pick) {
+              std::vector<int> p = picks;
+              p[i] = pick;
+              ++evaluations;
+              return loss(p);
+            },
+            [this](size_t i, int pick) { picks[i] = pick; }};
+  }
+};
+
+// The loss if the layers' increases (each measured alone) added up.
+FakeModel additive(const std::vector<SearchLayer>& layers, double base) {
+  FakeModel m;
+  m.picks.assign(layers.size(), -1);
+  m.loss = [&layers, base](const std::vector<int>& p) {
+    double v = base;
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i] >= 0) v += layers[i].candidates[static_cast<size_t>(p[i])].loss - base;
+    return v;
+  };
+  return m;
+}
+
+SearchResult select(std::vector<SearchLayer>& layers, FakeModel& m, int64_t model, int64_t budget) {
+  SearchModel view = m.view();
+  return select_ranks(layers, view, model, budget, SearchSettings{});
+}
 }  // namespace
 
 TEST(RankSearch, CandidatesAreRoundedDedupedAndCheaper) {
   const auto r = candidate_ranks(conv(16, 16), ConvMethod::channel_svd, 4, false);
-  // max rank 16: ceil(1.6) = 2 -> 4, 3.2 -> 4 (dup), 4.8 -> 8, 6.4 -> 8, 8, 9.6 -> 12, 11.2 -> 12,
-  // 12.8 -> 16, 14.4 -> 16; rank 16 costs 16 (144 + 16) > 2304? no: 2560 > 2304, dropped; 12 costs 1920.
+  // max rank 16, ratios 0.05 .. 0.95: ceil(0.8) = 1 -> 4, ... 4.8 -> 8, ... 9.6 -> 12, ... 12.8 -> 16;
+  // rank 16 costs 16 (144 + 16) = 2560 > 2304 dense, dropped; 12 costs 1920.
   EXPECT_EQ(r, (std::vector<Ranks>{{4}, {8}, {12}}));
   const auto t = candidate_ranks(conv(32, 16), ConvMethod::tucker2, 1, false);
   ASSERT_FALSE(t.empty());
-  EXPECT_EQ(t.front(), (Ranks{2, 4}));
+  EXPECT_EQ(t.front(), (Ranks{1, 2}));  // 0.05 of (16, 32), rounded up
 }
 
 TEST(RankSearch, TakesTheLeastSensitiveLayersFirstAndMeetsTheBudget) {
   std::vector<SearchLayer> layers{layer("robust", 0.1), layer("fragile", 10.0)};
+  FakeModel m = additive(layers, 1.0);
   // Model: 2000 in the two layers + 1000 elsewhere; keep 2000.
-  const SearchResult r = select_ranks(layers, 1.0, 3000, 2000, false);
+  const SearchResult r = select(layers, m, 3000, 2000);
   EXPECT_TRUE(r.reached);
   EXPECT_LE(r.total, 2000);
   EXPECT_GE(r.total, 0.97 * 2000);
@@ -61,16 +97,67 @@ TEST(RankSearch, TakesTheLeastSensitiveLayersFirstAndMeetsTheBudget) {
 TEST(RankSearch, EqualLayersDescendTogetherAndLandWithinThreePercent) {
   // Equal sensitivities: steps of 100 taken in turn, never one layer all the way down.
   std::vector<SearchLayer> layers{layer("a", 1.0), layer("b", 1.0)};
-  const SearchResult r = select_ranks(layers, 1.0, 2000, 1120, false);
+  FakeModel m = additive(layers, 1.0);
+  const SearchResult r = select(layers, m, 2000, 1120);
   EXPECT_TRUE(r.reached);
   EXPECT_LE(r.total, 1120);
   EXPECT_GE(r.total, 0.97 * 1120) << "fill steps " << r.fill_steps;
   EXPECT_LE(std::abs(layers[0].chosen - layers[1].chosen), 1);
 }
 
-// On layers of different cost and sensitivity, the descent's summed loss increase is at most that
-// of any uniform choice (the same candidate index everywhere) meeting the budget: the property the
-// threshold selection lacked (it cut cheap layers as hard as dear ones).
+// Kept fraction of a layer() at `pick` (candidate i costs 100 (i + 1) of 1000).
+double kept(int pick) { return pick < 0 ? 1.0 : (pick + 1) / 10.0; }
+
+// Layers that the budget makes interact: "a" and "b" each cost little alone (sensitivity 0.2) but
+// together much more (they feed one path: + 4 (1 - f_a)(1 - f_b)); "c" costs 1.0 alone. Priced by the
+// losses measured alone (a shortlist of one: only the best guess is measured) the descent cuts a and
+// b deep; measured on the whole model it does not, and beats every uniform choice.
+TEST(RankSearch, PricesStepsOnTheWholeModelWhereLayersInteract) {
+  const auto loss = [](const std::vector<int>& p) {
+    const double fa = kept(p[0]), fb = kept(p[1]), fc = kept(p[2]);
+    return 1.0 + 0.2 * (1 - fa) + 0.2 * (1 - fb) + 1.0 * (1 - fc) + 4.0 * (1 - fa) * (1 - fb);
+  };
+  const auto fresh = [&] {
+    std::vector<SearchLayer> layers{layer("a", 0.2), layer("b", 0.2), layer("c", 1.0)};
+    for (size_t i = 0; i < layers.size(); ++i)  // each candidate's loss alone, as the stage measures it
+      for (size_t k = 0; k < 9; ++k) {
+        std::vector<int> p{-1, -1, -1};
+        p[i] = static_cast<int>(k);
+        layers[i].candidates[k].loss = loss(p);
+      }
+    return layers;
+  };
+  const int64_t model = 3000 + 500, budget = 2000;
+  const auto run = [&](std::vector<SearchLayer>& layers, size_t shortlist) {
+    FakeModel m;
+    m.picks.assign(3, -1);
+    m.loss = loss;
+    SearchModel view = m.view();
+    SearchSettings settings;
+    settings.shortlist = shortlist;
+    const SearchResult r = select_ranks(layers, view, model, budget, settings);
+    EXPECT_EQ(m.picks, (std::vector<int>{layers[0].chosen, layers[1].chosen, layers[2].chosen}));
+    EXPECT_DOUBLE_EQ(r.loss, loss(m.picks)) << "the result's loss is the model's at its picks";
+    EXPECT_TRUE(r.reached);
+    EXPECT_LE(r.total, budget);
+    EXPECT_GE(r.total, 0.97 * budget);
+    return r;
+  };
+  auto guessed = fresh();
+  const SearchResult by_guess = run(guessed, 1);
+  auto measured = fresh();
+  const SearchResult r = run(measured, 6);
+  EXPECT_LT(r.loss, by_guess.loss - 0.5) << "guessed " << by_guess.loss << ", measured " << r.loss;
+  EXPECT_GT(kept(measured[0].chosen) + kept(measured[1].chosen), kept(guessed[0].chosen) + kept(guessed[1].chosen));
+  double best_uniform = 1e9;
+  for (int k = 0; k < 9; ++k)
+    if (500 + 3 * 100 * (k + 1) <= budget) best_uniform = std::min(best_uniform, loss({k, k, k}));
+  EXPECT_LT(r.loss, best_uniform);
+}
+
+// On layers of different cost and sensitivity that add up, the descent beats every uniform choice
+// (the same candidate index everywhere) meeting the budget: the property the threshold selection
+// lacked (it cut cheap layers as hard as dear ones).
 TEST(RankSearch, BeatsEveryUniformChoiceAtTheSameBudget) {
   auto scaled = [](const std::string& name, double sensitivity, int64_t scale) {
     SearchLayer l = layer(name, sensitivity);
@@ -80,23 +167,25 @@ TEST(RankSearch, BeatsEveryUniformChoiceAtTheSameBudget) {
   };
   std::vector<SearchLayer> layers{scaled("big_robust", 0.2, 4), scaled("small_fragile", 3.0, 1),
                                   scaled("mid", 1.0, 2)};
+  const std::vector<SearchLayer> alone = layers;
+  FakeModel m = additive(alone, 1.0);
   const int64_t model = 7000 + 500, budget = 4000;
-  const SearchResult r = select_ranks(layers, 1.0, model, budget, false);
+  const SearchResult r = select(layers, m, model, budget);
   ASSERT_TRUE(r.reached);
   double best_uniform = 1e9;
   for (size_t k = 0; k < 9; ++k) {
     int64_t total = 500;
-    double loss = 0.0;
-    for (const auto& l : layers) total += l.candidates[k].cost.macs, loss += l.candidates[k].loss - 1.0;
-    if (total <= budget) best_uniform = std::min(best_uniform, loss);
+    for (const auto& l : layers) total += l.candidates[k].cost.macs;
+    if (total <= budget) best_uniform = std::min(best_uniform, m.loss({int(k), int(k), int(k)}));
   }
-  EXPECT_LT(r.loss_increase, best_uniform);
+  EXPECT_LT(r.loss, best_uniform);
   EXPECT_GE(r.total, 0.97 * budget);
 }
 
 TEST(RankSearch, UnreachableBudgetIsReported) {
   std::vector<SearchLayer> layers{layer("a", 1.0)};
   EXPECT_EQ(lowest_total(layers, 5000, false), 4100);
-  const SearchResult r = select_ranks(layers, 1.0, 5000, 1000, false);
+  FakeModel m = additive(layers, 1.0);
+  const SearchResult r = select(layers, m, 5000, 1000);
   EXPECT_FALSE(r.reached);
 }
