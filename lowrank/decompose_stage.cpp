@@ -132,7 +132,7 @@ nlohmann::json apply_one(ir::Model& model, PlannedLayer& l, const DecomposeOptio
                " >= " + std::to_string(b);
     return row(l, nullptr, dense);
   }
-  CpSettings cp{o.cp.max_iters, o.cp.max_error};
+  CpSettings cp{o.cp.max_iters, o.cp.max_error, o.round_to};
   Factored f = factorize(layer_weight(model, *l.node), l.shape, m, ranks, cp);
   if (l.chosen && l.chosen->cp_fallback) f.cp_fallback = true, f.cp_error = l.chosen->cp_error;
   if (f.cp_fallback)

@@ -46,7 +46,7 @@ class SwappedModel {
   static constexpr int64_t kKeptBytes = int64_t{512} << 20;
 
   SwappedModel(ir::Model& model, std::vector<const PlannedLayer*> layers, const DecomposeOptions& o, CalibLoss& loss)
-      : model_(model), layers_(std::move(layers)), cp_{o.cp.max_iters, o.cp.max_error}, loss_(loss) {
+      : model_(model), layers_(std::move(layers)), cp_{o.cp.max_iters, o.cp.max_error, o.round_to}, loss_(loss) {
     for (const PlannedLayer* l : layers_) dense_.push_back(layer_weight(model_, *l->node).clone());
   }
   ~SwappedModel() {

@@ -17,7 +17,7 @@ at::Tensor layer_weight(const ir::Model& m, const ir::Node& n) {
   return n.op() == "conv2d" ? conv_weight(m, &n) : linear_weight(m, &n);
 }
 
-Ranks tucker2_ranks_within(const LayerShape& s, int64_t macs) {
+Ranks tucker2_ranks_within(const LayerShape& s, int64_t macs, int64_t round_to) {
   const int64_t big = std::max(s.in, s.out);
   Ranks best{1, 1};
   for (int64_t t = 1; t <= big; ++t) {
@@ -25,7 +25,12 @@ Ranks tucker2_ranks_within(const LayerShape& s, int64_t macs) {
     if (factor_cost(s, ConvMethod::tucker2, r).macs > macs) break;
     best = r;
   }
-  return best;
+  if (round_to <= 1) return best;
+  const Ranks max = max_ranks(s, ConvMethod::tucker2);
+  Ranks rounded;
+  for (size_t i = 0; i < 2; ++i)
+    rounded.push_back(std::min(max[i], std::max(round_to, best[i] / round_to * round_to)));
+  return factor_cost(s, ConvMethod::tucker2, rounded).macs <= macs ? rounded : best;
 }
 
 namespace {
@@ -58,7 +63,7 @@ void factor_cp(const at::Tensor& w, const LayerShape& s, const Ranks& ranks, con
   }
   f.cp_fallback = true;
   f.method = ConvMethod::tucker2;
-  f.ranks = tucker2_ranks_within(s, factor_cost(s, ConvMethod::cp, ranks).macs);
+  f.ranks = tucker2_ranks_within(s, factor_cost(s, ConvMethod::cp, ranks).macs, cp.round_to);
   f.factors = tucker2(w, f.ranks[0], f.ranks[1]);
 }
 }  // namespace

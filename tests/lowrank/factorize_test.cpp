@@ -47,6 +47,21 @@ TEST(Factorize, CpFallsBackToTucker2WithinTheCpMacs) {
   EXPECT_NEAR(f.rel_error, rel_fro(compose(f.factors), w), 1e-9);
 }
 
+TEST(Factorize, CpFallbackRanksAreMultiplesOfRoundTo) {
+  at::manual_seed(4);
+  const at::Tensor w = at::randn({32, 32, 3, 3});
+  const LayerShape s = conv_shape(w);
+  const int64_t cp_macs = factor_cost(s, ConvMethod::cp, {40}).macs;
+  const Ranks free = tucker2_ranks_within(s, cp_macs);
+  EXPECT_NE(free[0] % 8, 0) << "the unrounded fallback of this layer is not a multiple of 8 already";
+  const Factored f = factorize(w, s, ConvMethod::cp, {40}, CpSettings{5, 1e-6, 8});
+  ASSERT_TRUE(f.cp_fallback);
+  EXPECT_EQ(f.ranks, (Ranks{free[0] / 8 * 8, free[1] / 8 * 8}));
+  EXPECT_LE(factor_cost(s, ConvMethod::tucker2, f.ranks).macs, cp_macs);
+  // Where no multiple fits (a tiny budget), the unrounded ranks are kept.
+  EXPECT_EQ(tucker2_ranks_within(s, factor_cost(s, ConvMethod::tucker2, {2, 2}).macs, 8), (Ranks{2, 2}));
+}
+
 TEST(Factorize, RelErrorIsTheSvdTail) {
   at::manual_seed(4);
   const at::Tensor w = at::randn({10, 12});
