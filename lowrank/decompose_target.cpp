@@ -132,7 +132,7 @@ nlohmann::json search_json(const std::vector<PlannedLayer>& layers, const Search
   return {{"measure", measure_name}, {"base_loss", r.base_loss}, {"loss", r.loss}, {"steps", r.steps},
           {"evaluations", r.evaluations}, {"budget", r.budget},
           {"total_before", total0}, {"total_after", r.total}, {"landed", static_cast<double>(r.total) / total0},
-          {"fill_steps", r.fill_steps}, {"layers", rows}};
+          {"fill_steps", r.fill_steps}, {"exchanges", r.exchanges}, {"layers", rows}};
 }
 }  // namespace
 

@@ -73,6 +73,76 @@ Move best_measured(std::vector<Move> moves, SearchModel& model, double now, size
   loss_after = best_loss;
   return best;
 }
+
+// The next costlier pick of a layer (dense after its costliest candidate), or -2 at dense.
+int next_up(const SearchLayer& l) {
+  if (l.chosen < 0) return -2;
+  return l.chosen + 1 < static_cast<int>(l.candidates.size()) ? l.chosen + 1 : -1;
+}
+
+// The costliest candidate of `l` cheaper than its pick that saves at least `need`, or -2.
+int down_saving(const SearchLayer& l, int64_t need, bool by_params) {
+  const int64_t now = measure(cost_of(l, l.chosen), by_params);
+  const int end = l.chosen < 0 ? static_cast<int>(l.candidates.size()) : l.chosen;
+  for (int j = end - 1; j >= 0; --j)
+    if (now - measure(l.candidates[static_cast<size_t>(j)].cost, by_params) >= need) return j;
+  return -2;
+}
+
+// One exchange at the budget: a layer one step up (Move up) and, where that overshoots the budget,
+// another layer down to its costliest candidate that brings the total back within it (Move down,
+// layer == up.layer when none is needed). The `shortlist` ups and, for each, the `shortlist`
+// downs that look cheapest by the losses measured alone are measured on the whole model; the best
+// pair is taken if it lowers the loss. Returns whether one was taken.
+bool exchange(std::vector<SearchLayer>& layers, SearchModel& model, int64_t budget, const SearchSettings& st,
+              SearchResult& r) {
+  std::vector<Move> ups = moves_up(layers, r.base_loss, st.by_params, std::numeric_limits<int64_t>::max());
+  for (auto it = ups.begin(); it != ups.end();)  // one step up only
+    it = it->to != next_up(layers[it->layer]) ? ups.erase(it) : std::next(it);
+  const size_t nu = std::min(std::max<size_t>(st.shortlist, 1), ups.size());
+  std::partial_sort(ups.begin(), ups.begin() + static_cast<std::ptrdiff_t>(nu), ups.end(),
+                    [](const Move& a, const Move& b) { return a.guess < b.guess; });
+  Move best_up, best_down;
+  double best_loss = r.loss;
+  for (size_t u = 0; u < nu; ++u) {
+    const Move& up = ups[u];
+    const int64_t need = r.total + up.delta - budget;
+    std::vector<Move> downs;
+    for (size_t b = 0; b < layers.size(); ++b) {
+      if (b == up.layer && need > 0) continue;
+      const int j = need > 0 ? down_saving(layers[b], need, st.by_params) : -2;
+      if (need > 0 && j == -2) continue;
+      if (need <= 0) {
+        downs.push_back({up.layer, layers[up.layer].chosen, 0, 0.0});  // the up move alone fits
+        break;
+      }
+      const SearchLayer& l = layers[b];
+      const int64_t delta = measure(l.candidates[static_cast<size_t>(j)].cost, st.by_params) - measure(cost_of(l, l.chosen), st.by_params);
+      downs.push_back({b, j, delta, (loss_of(l, j, r.base_loss) - loss_of(l, l.chosen, r.base_loss)) / static_cast<double>(-delta)});
+    }
+    const size_t nd = std::min(std::max<size_t>(st.shortlist, 1), downs.size());
+    std::partial_sort(downs.begin(), downs.begin() + static_cast<std::ptrdiff_t>(nd), downs.end(),
+                      [](const Move& a, const Move& b) { return a.guess < b.guess; });
+    const int was = layers[up.layer].chosen;
+    model.set(up.layer, up.to);
+    layers[up.layer].chosen = up.to;
+    for (size_t d = 0; d < nd; ++d) {
+      const double loss = model.loss_with(downs[d].layer, downs[d].to);
+      ++r.evaluations;
+      if (loss < best_loss) best_loss = loss, best_up = up, best_down = downs[d];
+    }
+    model.set(up.layer, was);
+    layers[up.layer].chosen = was;
+  }
+  if (!(best_loss < r.loss)) return false;
+  model.set(best_up.layer, best_up.to);
+  layers[best_up.layer].chosen = best_up.to;
+  model.set(best_down.layer, best_down.to);
+  layers[best_down.layer].chosen = best_down.to;
+  r.total += best_up.delta + best_down.delta;
+  r.loss = best_loss;
+  return true;
+}
 }  // namespace
 
 std::vector<Ranks> candidate_ranks(const LayerShape& s, ConvMethod method, int64_t round_to, bool by_params) {
@@ -137,6 +207,7 @@ SearchResult select_ranks(std::vector<SearchLayer>& layers, SearchModel& model, 
     take(m, loss);
     ++r.fill_steps;
   }
+  while (r.reached && r.exchanges < settings.max_exchanges && exchange(layers, model, budget, settings, r)) ++r.exchanges;
   return r;
 }
 

@@ -61,6 +61,7 @@ struct SearchSettings {
   bool by_params = false;  // the budget counts parameters, else MACs
   double tolerance = 0.03;  // the fill stops within this fraction below the budget
   size_t shortlist = 6;     // steps measured on the whole model per step taken
+  int64_t max_exchanges = 64;  // exchanges at the budget (step 4), at most
 };
 
 struct SearchResult {
@@ -71,6 +72,7 @@ struct SearchResult {
   int64_t total = 0;        // model cost after the selection
   int64_t budget = 0;
   int64_t fill_steps = 0;  // steps up taken by the fill
+  int64_t exchanges = 0;   // exchanges taken (step 4)
   bool reached = false;    // total <= budget
 };
 
