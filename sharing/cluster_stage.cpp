@@ -120,7 +120,7 @@ nlohmann::json cluster_one(ir::Model& model, const PlannedCluster& p, const Clus
 }  // namespace
 
 void ClusterStage::run(pipeline::RunContext& ctx) {
-  const recipe::Location where = ctx.recipe.stages.at(static_cast<size_t>(ctx.stage_index)).loc;
+  const recipe::Location where = where_;  // from check_plan(), which every plan runs
   const std::vector<PlannedCluster> plan = plan_clusters(ctx.model, options_, where);
   for (const auto& p : plan) {
     auto it = ctx.storage_bits.find(p.layer.param);
