@@ -14,7 +14,8 @@ namespace mc::share {
 
 namespace {
 
-std::string at_(const recipe::Location& where) { return where.line > 0 ? where.str() + ": " : ""; }
+// "file:line:col: " of the stage entry, or nothing when unknown.
+std::string located(const recipe::Location& where) { return where.line > 0 ? where.str() + ": " : ""; }
 
 // Params read by a weight quantizer (the quantize stage's graph: param -> fake_quant -> layer).
 std::set<std::string> quantized_params(const ir::Model& model) {
@@ -34,7 +35,7 @@ std::vector<PlannedCluster> plan_clusters(const ir::Model& model, const ClusterO
                                           const recipe::Location& where) {
   const std::vector<pipeline::WeightLayer> all = pipeline::find_weight_layers(model);
   if (all.empty())
-    throw InputError(at_(where) + "cluster: the model has no conv2d, linear or matmul layer with a stored weight");
+    throw InputError(located(where) + "cluster: the model has no conv2d, linear or matmul layer with a stored weight");
   const auto chosen = pipeline::select_layers(all, {}, o.parsed_exclude, "cluster", "weight layer");
   pipeline::require_matches(o.parsed_layers, pipeline::scopes_of(chosen), "cluster", "layers", "weight layer",
                             " (Layers matched by `exclude` are not clustered.)");
@@ -42,11 +43,11 @@ std::vector<PlannedCluster> plan_clusters(const ir::Model& model, const ClusterO
   std::vector<PlannedCluster> out;
   for (const auto& l : chosen) {
     if (quantized.count(l.param))
-      throw InputError(at_(where) + "cluster: layer '" + l.scope + "' has a quantized weight ('" + l.param +
+      throw InputError(located(where) + "cluster: layer '" + l.scope + "' has a quantized weight ('" + l.param +
                        "' behind a weight quantizer); its values are already shared on a grid. Cluster before "
                        "`quantize`, or exclude the layer");
     if (model.tensor(l.param).scalar_type() != at::kFloat)
-      throw InputError(at_(where) + "cluster: layer '" + l.scope + "' has a weight that is not float32");
+      throw InputError(located(where) + "cluster: layer '" + l.scope + "' has a weight that is not float32");
     const int i = pipeline::last_match(o.parsed_layers, l.scope);
     out.push_back({l, i >= 0 ? o.parsed_layers[static_cast<size_t>(i)].value.k : o.parsed_k});
   }
@@ -81,7 +82,7 @@ void ClusterStage::check_model(const ir::Model& model, recipe::Diagnostics&) con
     for (const auto& t : theirs) taken.insert(t.layer.param);
     for (const auto& m : mine)
       if (taken.count(m.layer.param))
-        throw InputError(at_(where_) + "cluster: layer '" + m.layer.scope + "' is already clustered by stage " +
+        throw InputError(located(where_) + "cluster: layer '" + m.layer.scope + "' is already clustered by stage " +
                          std::to_string(e.index + 1) + " (cluster at " + e.loc.str() +
                          "); a layer is clustered once: exclude it here or there");
   }
@@ -125,7 +126,7 @@ void ClusterStage::run(pipeline::RunContext& ctx) {
   for (const auto& p : plan) {
     auto it = ctx.storage_bits.find(p.layer.param);
     if (it != ctx.storage_bits.end())
-      throw InputError(at_(where) + "cluster: layer '" + p.layer.scope + "' is already stored at " +
+      throw InputError(located(where) + "cluster: layer '" + p.layer.scope + "' is already stored at " +
                        std::to_string(it->second) + " bits (clustered or quantized by an earlier stage); a layer "
                        "is clustered once, before `quantize`: exclude it here");
   }

@@ -1,6 +1,7 @@
 // The cluster stage through `compress` on the trained resnet8 fixture: option errors at `compress
 // validate` (file:line:col, exit 2), model-dependent errors (globs, a layer clustered twice, a
-// quantized weight) at validate and before a run writes anything, prune -> cluster -> finetune
+// quantized weight) at validate and before a run writes anything (behind a prune: when the stage
+// starts), prune -> cluster -> finetune
 // keeping codebooks and zeros with the bytes in the report, and --resume after a kill between the
 // cluster stage and the finetune reaching the uninterrupted run's weights bit for bit.
 #include <gtest/gtest.h>
@@ -96,6 +97,22 @@ TEST(ClusterCli, ModelDependentErrorsAtValidateAndBeforeARunWritesAnything) {
     EXPECT_NE(r.out.find(message), std::string::npos) << message << "\n" << r.out;
     EXPECT_FALSE(fs::exists(d.file("run"))) << "a run that fails its checks writes nothing\n" << text;
   }
+}
+
+// Behind a stage that may change the layers (prune), check_model is not reached: the second
+// cluster stage finds the layer stored at 4 bits when it starts, with the same kind of error.
+TEST(ClusterCli, ALayerStoredAtFewerBitsIsRefusedWhenTheStageStarts) {
+  TempDir d;
+  const std::string recipe = d.write("twice.yaml", head() + "  - cluster: {bits: 4}\n  - prune: {sparsity: 0.1}\n"
+                                                           "  - cluster: {bits: 2, exclude: [conv1]}\n" + kReport);
+  const auto v = run_compress("validate " + recipe);
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  const auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " -q");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("twice.yaml:11:5: cluster: layer 'layer1.0.conv1' is already stored at 4 bits (clustered or "
+                       "quantized by an earlier stage)"),
+            std::string::npos)
+      << r.out;
 }
 
 namespace {
