@@ -5,6 +5,7 @@
 #include "lowrank/register.h"
 #include "pruning/register.h"
 #include "quantization/register.h"
+#include "sharing/register.h"
 
 namespace mc::cli {
 
@@ -17,6 +18,7 @@ const pipeline::StageRegistry& stage_registry() {
     distill::register_distillation(r);
     prune::register_prune_stages(r);
     lowrank::register_lowrank_stages(r);
+    share::register_sharing_stages(r);
     return r;
   }();
   return reg;
