@@ -15,11 +15,18 @@
 ///     below the budget, the step up (any costlier candidate, or back to dense) that fits and buys
 ///     the largest measured loss decrease per unit of cost is taken, so the result lands within
 ///     `tolerance` of the asked cost wherever the steps are small enough.
+///  4. Exchanges at the budget: one layer a step up and, where that overshoots, another down to its
+///     costliest candidate that restores the budget; the `shortlist` ups (by the step-2 gain per
+///     unit) times the `shortlist` downs (by the step-2 price) are measured on the whole model and
+///     the best pair is taken while it lowers the loss. The descent is path-dependent: an early cut
+///     that looked cheap can leave the last steps expensive, and an exchange undoes it.
 ///
 /// Why measured on the whole model: the per-layer losses of step 2 do not add up. On the trained
 /// ResNet-8 (Tucker-2, round_to 8, MACs 0.5) a descent priced by them alone scored 41.5 % top-1
 /// before fine-tuning, below a uniform rank ratio at the same MACs (52.9 %); AIMET's threshold
 /// selection (every layer's cheapest candidate within one loss-increase threshold) 27.2 %.
+/// On the 10-epoch ResNet-8 (round_to 1) the descent alone reached calib loss 1.148 and 69.0 % top-1,
+/// the exchanges 0.732 and 75.2 % (uniform ratio: 69.7 %).
 #pragma once
 #include <functional>
 #include <string>
