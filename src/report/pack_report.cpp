@@ -21,6 +21,7 @@ nlohmann::json pack_json(const ir::mcz::PackResult& r, const std::string& path) 
                       {"ratio", l.ratio()}});
   return {{"path", path},         {"format", "mcz"},           {"file_bytes", r.file_bytes},
           {"fp32_bytes", r.fp32_bytes}, {"ratio", r.ratio()}, {"base_bytes", r.base_bytes},
+          {"base_raw_bytes", r.base_raw_bytes},
           {"layers", layers}};
 }
 
@@ -39,8 +40,8 @@ std::string pack_table(const ir::mcz::PackResult& r, const std::string& path) {
                        dense ? "-" : std::to_string(l.position_bits), l.codebook_bits ? std::to_string(l.codebook_bits) : "-",
                        dense ? "-" : fmt::format("{:.2f}x", l.huffman_gain()), l.bytes, fmt::format("{:.1f}x", l.ratio()));
   }
-  out += fmt::format("\nbase section (graph, metadata, biases, BatchNorm and the weights kept dense, as in .mcm): {} bytes\n",
-                     r.base_bytes);
+  out += fmt::format("\nbase section (graph, metadata, biases, BatchNorm and the weights kept dense, as in .mcm): {} bytes "
+                     "({} before deflate)\n", r.base_bytes, r.base_raw_bytes);
   out += fmt::format("{}: {} bytes on disk; the model's tensors at fp32: {} bytes; ratio {:.2f}x\n", path, r.file_bytes,
                      r.fp32_bytes, r.ratio());
   return out;

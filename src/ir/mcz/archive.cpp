@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@ namespace {
 const char kMagic[8] = {'\x89', 'M', 'C', 'Z', '\r', '\n', '\x1a', '\n'};
 constexpr size_t kHeaderBytes = 20;
 constexpr uint8_t kBase = 1, kWeight = 2;
+const std::string kBaseWhat = "the base section (graph text, metadata, and the tensors kept as in .mcm: biases, BatchNorm, weights not encoded)";
 
 uint32_t crc(const char* p, size_t n) { return static_cast<uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(p), n)); }
 
@@ -38,6 +40,34 @@ std::string section(uint8_t kind, const std::string& name, const std::string& pa
   w.blob(payload);
   w.u32(crc(w.str().data(), w.str().size()));
   return w.take();
+}
+
+// u64 length, then the zlib stream (level 9). The .mcm records are mostly text and zip headers.
+std::string deflate(const std::string& raw) {
+  uLongf n = compressBound(raw.size());
+  std::string out(n, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(&out[0]), &n, reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 9) != Z_OK)
+    throw RuntimeFailure("zlib could not compress the archive's base section");
+  out.resize(n);
+  ByteWriter w;
+  w.u64(raw.size());
+  w.bytes(out);
+  return w.take();
+}
+
+// The inverse; false when damaged. The length is checked against deflate's largest ratio
+// (1032:1) before the output is allocated.
+bool inflate(const std::string& payload, std::string& raw) {
+  ByteReader r(payload);
+  uint64_t n;
+  if (!r.u64(n) || n > uint64_t{1032} * r.left() + 64) return false;
+  std::string out(static_cast<size_t>(n), '\0');
+  uLongf got = static_cast<uLongf>(n);
+  if (uncompress(reinterpret_cast<Bytef*>(&out[0]), &got, reinterpret_cast<const Bytef*>(r.pos()), r.left()) != Z_OK ||
+      got != n)
+    return false;
+  raw = std::move(out);
+  return true;
 }
 
 void check_bits(int bits, const char* what) {
@@ -67,7 +97,9 @@ PackResult save_mcz(const Model& m, const std::string& path, const PackOptions& 
     }
     r.layers.push_back(st);
   }
-  std::string base = section(kBase, "base", model_io::mcm_bytes(m, [&](const std::string& n) { return !encoded.count(n); }));
+  std::string raw = model_io::mcm_bytes(m, [&](const std::string& n) { return !encoded.count(n); });
+  std::string base = section(kBase, "base", deflate(raw));
+  r.base_raw_bytes = raw.size();
   r.base_bytes = base.size();
   ByteWriter head;
   head.bytes(std::string(kMagic, sizeof kMagic));
@@ -98,6 +130,9 @@ struct Section {
 
 // Header checks: magic, header CRC, version. Returns the section count.
 uint32_t read_header(const std::string& path, ByteReader& r) {
+  const size_t head = std::min(r.left(), sizeof kMagic);
+  if (r.left() < sizeof kMagic && head > 0 && std::memcmp(r.pos(), kMagic, head) == 0)
+    damaged(path, "it is truncated inside its header (" + std::to_string(r.left()) + " bytes)");
   if (r.left() < sizeof kMagic || std::memcmp(r.pos(), kMagic, sizeof kMagic) != 0)
     throw InputError("'" + path + "' is not a .mcz archive (it does not start with the .mcz magic); a .mcz is written by "
                      "`compress pack` or a `save: {path: X.mcz}` stage");
@@ -122,8 +157,7 @@ Section read_section(const std::string& path, ByteReader& r, uint32_t i) {
   uint16_t nlen;
   const std::string where = "section " + std::to_string(i + 1);
   if (!r.u8(s.kind) || !r.u16(nlen) || !r.bytes(nlen, s.name)) damaged(path, where + " is truncated (the file ends inside its header)");
-  const std::string what = s.kind == kBase ? "the base section (graph, metadata, tensors kept as in .mcm)"
-                                           : where + " (tensor '" + s.name + "')";
+  const std::string what = i == 0 ? kBaseWhat : where + " (tensor '" + s.name + "')";
   uint64_t plen;
   uint32_t stored;
   if (!r.u64(plen) || plen > r.left() || !r.bytes(plen, s.payload) || !r.u32(stored))
@@ -142,10 +176,12 @@ Model load_mcz(const std::string& path) {
   for (uint32_t i = 0; i < count; ++i) {
     Section s = read_section(path, r, i);
     if (i == 0) {
-      // The embedded .mcm's own checks name its graph, metadata or tensor; the section CRC then
-      // covers the rest (zip headers).
-      m = model_io::read_mcm_bytes(s.payload, path);
-      if (s.kind != kBase) damaged(path, "the base section (graph, metadata, tensors kept as in .mcm) fails its CRC-32");
+      // The section CRC first (a damaged zlib stream cannot be told apart), then every check of a
+      // .mcm file on the records inside: metadata, graph text, each tensor's CRC-32.
+      std::string mcm;
+      if (s.kind != kBase) damaged(path, kBaseWhat + " fails its CRC-32");
+      if (!inflate(s.payload, mcm)) damaged(path, kBaseWhat + " cannot be inflated");
+      m = model_io::read_mcm_bytes(mcm, path);
       continue;
     }
     if (s.kind != kWeight) damaged(path, "section " + std::to_string(i + 1) + " (tensor '" + s.name + "') fails its CRC-32");

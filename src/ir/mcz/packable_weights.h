@@ -1,5 +1,5 @@
-// The weights a .mcz archive encodes: `param` tensors read as the weight of a conv2d or linear
-// node, or as a 2-d operand of a matmul (each tensor once, in graph order).
+// The weights a .mcz archive encodes: the weight params of conv2d, linear and 2-d matmul nodes
+// (ir/weight_param.h: directly or behind one fake_quant), each tensor once, in graph order.
 #pragma once
 #include <string>
 #include <vector>
