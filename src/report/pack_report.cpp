@@ -13,6 +13,7 @@ nlohmann::json pack_json(const ir::mcz::PackResult& r, const std::string& path) 
                       {"weights", l.weights},
                       {"nonzeros", l.nonzeros},
                       {"distinct", l.distinct},
+                      {"negative_zeros", l.negative_zeros},
                       {"index_bits", l.index_bits},
                       {"position_bits", l.position_bits},
                       {"codebook_bits", l.codebook_bits},

@@ -12,8 +12,9 @@
 
 namespace mc::test {
 
-/// Zeroes the `sparsity` fraction of smallest |w| of a weight, then rounds the rest to `levels`
-/// evenly spaced values between their min and max (keeping zeros at zero).
+/// Zeroes the `sparsity` fraction of smallest |w| of a weight, then rounds each kept value to the
+/// nearest of `levels` shared values (the kept values' quantiles at evenly spaced probabilities,
+/// as a density-initialised k-means would place them), keeping zeros at zero.
 inline void prune_and_round(at::Tensor& w, double sparsity, int levels) {
   at::Tensor flat = w.abs().flatten();
   int64_t k = static_cast<int64_t>(sparsity * static_cast<double>(flat.numel()));
@@ -24,9 +25,9 @@ inline void prune_and_round(at::Tensor& w, double sparsity, int levels) {
     w = at::zeros_like(w);
     return;
   }
-  float lo = kept.min().item<float>(), hi = kept.max().item<float>();
-  float step = hi > lo ? (hi - lo) / static_cast<float>(levels - 1) : 1.0f;
-  at::Tensor q = ((w - lo) / step).round().clamp(0, levels - 1) * step + lo;
+  at::Tensor centers = at::quantile(kept, at::linspace(0, 1, levels));
+  at::Tensor nearest = (w.reshape({-1, 1}) - centers.reshape({1, -1})).abs().argmin(1);
+  at::Tensor q = centers.index_select(0, nearest).reshape(w.sizes());
   w = at::where(keep, q, at::zeros_like(w));
 }
 

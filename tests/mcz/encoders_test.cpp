@@ -141,6 +141,23 @@ TEST(Huffman, RoundTripsRandomAndAdversarialInputs) {
 }
 
 // Fibonacci counts give the deepest tree: without a length limit 40 symbols would need 39 bits.
+// Few used symbols spread over a wide alphabet: the table lists them (3 bytes + lengths), not 256
+// lengths of 5 bits (160 bytes).
+TEST(Huffman, SparseAlphabetTableIsSmall) {
+  std::vector<uint8_t> v{255, 255, 255, 3, 255, 128};
+  expect_huffman_round_trip(v, "three symbols up to 255");
+  std::vector<uint64_t> counts(256, 0);
+  for (uint8_t s : v) ++counts[s];
+  ByteWriter w;
+  write_code_table(w, huffman_lengths(counts));
+  EXPECT_EQ(w.str().size(), 2u + 3u + 2u);
+  std::string bad = w.str();
+  std::swap(bad[2], bad[3]);  // symbols out of order
+  ByteReader r(bad);
+  std::vector<uint8_t> l;
+  EXPECT_FALSE(read_code_table(r, l));
+}
+
 TEST(Huffman, LengthsAreLimitedAndStillRoundTrip) {
   std::vector<uint64_t> counts(40);
   counts[0] = counts[1] = 1;

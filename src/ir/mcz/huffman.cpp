@@ -12,6 +12,7 @@ namespace mc::ir::mcz {
 namespace {
 
 constexpr int kLengthBits = 5;  // holds 0..kMaxCodeLength
+constexpr uint16_t kSparseTable = 0x8000;
 
 // Depth of each used symbol in a Huffman tree of `counts` (ties broken by node id: deterministic).
 std::vector<uint8_t> tree_depths(const std::vector<uint64_t>& counts) {
@@ -146,22 +147,50 @@ uint64_t huffman_bits(const std::vector<uint64_t>& counts, const std::vector<uin
   return b;
 }
 
+// Dense form: u16 alphabet size A, then A lengths packed at 5 bits. Sparse form (smaller when few
+// of the symbols below A are used): u16 0x8000 | n, n symbols (u8), their n lengths packed.
 void write_code_table(ByteWriter& w, const std::vector<uint8_t>& lengths) {
   size_t a = lengths.size();
   while (a > 0 && lengths[a - 1] == 0) --a;
+  std::vector<uint8_t> used, used_len;
+  for (size_t s = 0; s < a; ++s)
+    if (lengths[s] > 0) {
+      used.push_back(static_cast<uint8_t>(s));
+      used_len.push_back(lengths[s]);
+    }
+  if (used.size() + packed_bytes(used.size(), kLengthBits) < packed_bytes(a, kLengthBits)) {
+    w.u16(static_cast<uint16_t>(kSparseTable | used.size()));
+    w.bytes(std::string(used.begin(), used.end()));
+    w.bytes(pack_bits(used_len, kLengthBits));
+    return;
+  }
   w.u16(static_cast<uint16_t>(a));
   w.bytes(pack_bits(std::vector<uint8_t>(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(a)), kLengthBits));
 }
 
 bool read_code_table(ByteReader& r, std::vector<uint8_t>& lengths) {
-  uint16_t a;
-  std::string packed;
-  if (!r.u16(a) || a > 256 || !r.bytes(packed_bytes(a, kLengthBits), packed)) return false;
+  uint16_t head;
+  if (!r.u16(head)) return false;
+  const bool sparse = head & kSparseTable;
+  const uint16_t n = head & ~kSparseTable;
+  std::string symbols, packed;
+  if (n > 256 || (sparse && !r.bytes(n, symbols)) || !r.bytes(packed_bytes(n, kLengthBits), packed)) return false;
   std::vector<uint8_t> len;
-  if (!unpack_bits(packed, a, kLengthBits, len)) return false;
+  if (!unpack_bits(packed, n, kLengthBits, len)) return false;
   for (uint8_t l : len)
     if (l > kMaxCodeLength) return false;
-  lengths = std::move(len);
+  if (!sparse) {
+    lengths = std::move(len);
+    return true;
+  }
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i < n; ++i) {
+    const auto s = static_cast<uint8_t>(symbols[i]);
+    if (s < out.size()) return false;  // symbols must be increasing
+    out.resize(s + size_t{1}, 0);
+    out[s] = len[i];
+  }
+  lengths = std::move(out);
   return true;
 }
 

@@ -2,7 +2,8 @@
 // Code lengths come from symbol counts (at most kMaxCodeLength bits: counts are halved until the
 // tree fits, as zlib-style coders do); codes are canonical (assigned in order of length, then
 // symbol), so only the lengths are stored: the alphabet size as u16 and one 5-bit length per
-// symbol (0 = unused). Bits are written most significant first. Pure functions.
+// symbol (0 = unused), or, when fewer bytes, the used symbols (u8 each) and their 5-bit lengths.
+// Bits are written most significant first. Pure functions.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -30,7 +31,8 @@ bool huffman_decode(const std::string& bits, uint64_t count, const std::vector<u
 /// Total bits of `counts` symbols coded with `lengths`.
 uint64_t huffman_bits(const std::vector<uint64_t>& counts, const std::vector<uint8_t>& lengths);
 
-/// The stored code table: u16 alphabet size (highest used symbol + 1), 5-bit lengths packed.
+/// The stored code table, the smaller of: u16 alphabet size (highest used symbol + 1) and the 5-bit
+/// lengths packed; u16 0x8000 | n, the n used symbols (increasing, u8 each), their lengths packed.
 void write_code_table(ByteWriter& w, const std::vector<uint8_t>& lengths);
 /// Reads a table written by write_code_table; false when damaged (size over 256, length over max).
 bool read_code_table(ByteReader& r, std::vector<uint8_t>& lengths);
