@@ -92,8 +92,9 @@ PackResult save_mcz(const Model& m, const std::string& path, const PackOptions& 
       encoded[pw.tensor] = section(kWeight, pw.tensor, *payload);
       st.bytes = encoded[pw.tensor].size();
       order.push_back(pw.tensor);
-    } else {
+    } else {  // not smaller than fp32, or a name too long for a section (kept in the base)
       st.encoding = "dense";
+      st.bytes = 4 * static_cast<uint64_t>(st.weights);
     }
     r.layers.push_back(st);
   }
