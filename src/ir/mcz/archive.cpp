@@ -126,6 +126,7 @@ namespace {
 
 struct Section {
   uint8_t kind = 0;
+  bool crc_ok = false;
   std::string name, payload;
 };
 
@@ -163,7 +164,7 @@ Section read_section(const std::string& path, ByteReader& r, uint32_t i) {
   uint32_t stored;
   if (!r.u64(plen) || plen > r.left() || !r.bytes(plen, s.payload) || !r.u32(stored))
     damaged(path, what + " is truncated (the file ends before its end)");
-  if (crc(start, static_cast<size_t>(r.pos() - start) - 4) != stored) s.kind = 0;  // checked by the caller
+  s.crc_ok = crc(start, static_cast<size_t>(r.pos() - start) - 4) == stored;  // checked by the caller
   return s;
 }
 
@@ -180,12 +181,15 @@ Model load_mcz(const std::string& path) {
       // The section CRC first (a damaged zlib stream cannot be told apart), then every check of a
       // .mcm file on the records inside: metadata, graph text, each tensor's CRC-32.
       std::string mcm;
-      if (s.kind != kBase) damaged(path, kBaseWhat + " fails its CRC-32");
+      if (!s.crc_ok) damaged(path, kBaseWhat + " fails its CRC-32");
+      if (s.kind != kBase) damaged(path, "its first section is not the base section");
       if (!inflate(s.payload, mcm)) damaged(path, kBaseWhat + " cannot be inflated");
       m = model_io::read_mcm_bytes(mcm, path);
       continue;
     }
-    if (s.kind != kWeight) damaged(path, "section " + std::to_string(i + 1) + " (tensor '" + s.name + "') fails its CRC-32");
+    const std::string where = "section " + std::to_string(i + 1) + " (tensor '" + s.name + "')";
+    if (!s.crc_ok) damaged(path, where + " fails its CRC-32");
+    if (s.kind != kWeight) damaged(path, where + " is not a weight section");
     if (m.tensors.count(s.name)) damaged(path, "tensor '" + s.name + "' is stored twice");
     at::Tensor t;
     std::string why;
