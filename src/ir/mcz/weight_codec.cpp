@@ -68,8 +68,8 @@ void write_values_codebook(ByteWriter& w, const std::vector<uint32_t>& book, con
 // entry (1 = filler); 2 one sign bit per zero, in order. The smallest of the list at 4 and 8 bits
 // and the bitmap (which wins when -0.0s are a large share of the zeros: one bit per zero, the
 // entropy of a random sign).
-void write_negative_zeros(ByteWriter& w, const std::vector<int64_t>& neg, const Entries& e, int64_t numel,
-                          WeightStats& st) {
+void write_negative_zeros(ByteWriter& w, const Entries& e, int64_t numel, WeightStats& st) {
+  const std::vector<int64_t>& neg = e.negative_zeros;
   st.negative_zeros = static_cast<int64_t>(neg.size());
   if (neg.empty()) {
     w.u8(kNoNegZeros);
@@ -129,7 +129,7 @@ std::optional<std::string> encode_weight(const at::Tensor& w, int position_bits,
     out.u64(e.bits.size());
     for (uint32_t b : e.bits) out.u32(b);
   }
-  write_negative_zeros(out, e.negative_zeros, e, c.numel(), st);
+  write_negative_zeros(out, e, c.numel(), st);
   if (out.str().size() >= st.bytes) return std::nullopt;
   st.encoding = codebook ? "codebook" : "sparse";
   st.bytes = out.str().size();
