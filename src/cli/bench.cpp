@@ -61,7 +61,7 @@ double time_in_ort(const std::string& onnx, const std::string& input, int repeat
 void add_bench_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   static BenchArgs a;
   CLI::App* b = app.add_subcommand("bench", "Latency of a model in our executor (and in ONNX Runtime with --ort)");
-  b->add_option("model", a.model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  b->add_option("model", a.model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   b->add_option("--input-shape", a.shape, "Input shape, batch first (TorchScript)");
   b->add_option("--batch", a.batches, "Batch sizes to time, comma-separated");
   b->add_option("--repeats", a.repeats, "Timed runs per batch size (median reported)")->check(CLI::Range(1, 100000));

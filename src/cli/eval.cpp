@@ -68,7 +68,7 @@ int run_eval(const EvalArgs& a) {
 void add_eval_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   static EvalArgs a;
   CLI::App* e = app.add_subcommand("eval", "Top-1/top-5 of a model on a dataset");
-  e->add_option("model", a.model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  e->add_option("model", a.model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   e->add_option("--data", a.dataset, "Dataset kind: fashion_mnist, mnist, cifar10, imagefolder, npy")->required();
   e->add_option("--path", a.path, "Dataset directory/file (default: installed Fashion-MNIST)");
   e->add_option("--split", a.split, "train or test");

@@ -1,6 +1,6 @@
 // compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W] [--static-batch]
 //                       [--metadata KEY=VALUE ...] [--no-optimize]
-// Loads a model (TorchScript, .mcm checkpoint or zoo:<name>), runs the inference clean-up passes
+// Loads a model (TorchScript, .mcm checkpoint, .mcz archive or zoo:<name>), runs the inference clean-up passes
 // (ir::passes::optimize; --no-optimize skips them) and writes it as ONNX (fp32), checked by the
 // ONNX checker and shape inference, atomically.
 #include <spdlog/spdlog.h>
@@ -61,7 +61,7 @@ int export_model(const ExportArgs& a) {
 void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* sub = app.add_subcommand("export", "Write a model as ONNX (fp32)");
-  sub->add_option("model", a->model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  sub->add_option("model", a->model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   sub->add_option("--onnx", a->onnx, "Output .onnx file")->required();
   sub->add_option("--opset", a->opset, "ONNX opset, 13..17 (default 13)");
   sub->add_option("--input-shape", a->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");

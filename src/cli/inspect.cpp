@@ -159,7 +159,7 @@ void add_inspect_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("inspect", "Show a model's layers, output shapes, parameters and MACs");
-  sub->add_option("model", o->model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  sub->add_option("model", o->model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   sub->add_option("--input-shape", o->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
   sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
   t.add(sub, [o] { return inspect(o->model, o->shape, o->json); });

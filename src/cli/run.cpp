@@ -45,7 +45,7 @@ void add_run_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("run", "Run a model on a .npy input and write its first output as .npy");
-  sub->add_option("model", o->model, "TorchScript .pt, .mcm checkpoint or zoo:<name>")->required();
+  sub->add_option("model", o->model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   sub->add_option("--input", o->input, "Input tensor (.npy, float32)")->required();
   sub->add_option("--output", o->output, "Where to write the first output (.npy, float32)")->required();
   sub->add_option("--input-shape", o->shape, "Model input shape, batch first (default: the .npy's shape)");

@@ -29,7 +29,7 @@ ir::Model build_zoo(const std::string& name, const ZooOptions& opts);
 /// Names build_zoo accepts.
 std::vector<std::string> zoo_names();
 
-/// Loads a model named on the command line: a native checkpoint (.mcm), a TorchScript file
+/// Loads a model named on the command line: a native checkpoint (.mcm) or compressed archive (.mcz), a TorchScript file
 /// (anything else; needs `input_shape`), or `zoo:<name>` (input_shape optional).
 ir::Model load_model(const std::string& spec, const ir::Shape& input_shape);
 

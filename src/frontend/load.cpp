@@ -34,8 +34,9 @@ ir::Model load_model(const std::string& spec, const ir::Shape& input_shape) {
     return build_zoo(spec.substr(4), o);
   }
   if (!std::filesystem::exists(spec))
-    throw InputError("model file '" + spec + "' does not exist (give a TorchScript .pt, a .mcm checkpoint or zoo:<name>)");
-  if (std::filesystem::path(spec).extension() == ".mcm") return ir::Model::load(spec);
+    throw InputError("model file '" + spec + "' does not exist (give a TorchScript .pt, a .mcm checkpoint, a .mcz archive or zoo:<name>)");
+  const auto ext = std::filesystem::path(spec).extension();
+  if (ext == ".mcm" || ext == ".mcz") return ir::Model::load(spec);  // .mcz: the compressed archive
   if (input_shape.empty())
     throw InputError("'" + spec + "' is TorchScript, which carries no input shape: pass --input-shape, e.g. 1,3,224,224");
   ImportOptions o;

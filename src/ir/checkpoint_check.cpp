@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "common/error.h"
@@ -25,7 +26,7 @@ uint32_t le(const char* p, int bytes) {
 }
 
 // Reads `n` bytes at `offset`; false when the file is shorter.
-bool read_at(std::ifstream& f, uint64_t offset, size_t n, std::vector<char>& out) {
+bool read_at(std::istream& f, uint64_t offset, size_t n, std::vector<char>& out) {
   out.resize(n);
   f.clear();
   f.seekg(static_cast<std::streamoff>(offset));
@@ -39,7 +40,7 @@ struct ZipEntry {
 };
 
 // Finds the central directory entry whose name ends with "/data.pkl".
-ZipEntry find_metadata_entry(const std::string& path, std::ifstream& f, uint64_t file_size) {
+ZipEntry find_metadata_entry(const std::string& path, std::istream& f, uint64_t file_size) {
   constexpr size_t kEocd = 22;
   size_t tail = static_cast<size_t>(std::min<uint64_t>(file_size, kEocd + 65535));
   std::vector<char> buf;
@@ -92,8 +93,18 @@ void check_archive(const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw InputError("cannot open model file '" + path + "' for reading");
   uint64_t size = static_cast<uint64_t>(f.tellg());
-  std::vector<char> magic;
   if (size == 0) throw InputError("model file '" + path + "' is empty: re-create it or use another checkpoint");
+  check_archive_stream(f, size, path);
+}
+
+void check_archive_bytes(const std::string& bytes, const std::string& path) {
+  std::istringstream f(bytes);
+  if (bytes.empty()) fail_damaged(path, "its embedded checkpoint is empty");
+  check_archive_stream(f, bytes.size(), path);
+}
+
+void check_archive_stream(std::istream& f, uint64_t size, const std::string& path) {
+  std::vector<char> magic;
   if (!read_at(f, 0, std::min<uint64_t>(size, 4), magic) || size < 4 || std::memcmp(magic.data(), "PK\x03\x04", 4) != 0)
     throw InputError("'" + path + "' is not a compress checkpoint (a .mcm file is a zip archive written by a `save` "
                      "stage or a run's ckpt/; this file does not start with a zip header)");

@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 
 namespace mc::ir::checkpoint {
@@ -19,6 +20,10 @@ uint32_t text_crc32(const std::string& s);
 /// and matches the CRC-32 of its zip directory entry. Throws InputError: missing zip header,
 /// truncated file, damaged directory or metadata record.
 void check_archive(const std::string& path);
+/// The same checks on an archive held in memory (a .mcz file's base section); `path` names it.
+void check_archive_bytes(const std::string& bytes, const std::string& path);
+/// The same checks on `size` bytes readable from `f`.
+void check_archive_stream(std::istream& f, uint64_t size, const std::string& path);
 
 /// InputError "checkpoint 'path' is damaged: <what>. <how to fix>".
 [[noreturn]] void fail_damaged(const std::string& path, const std::string& what);

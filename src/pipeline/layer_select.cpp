@@ -22,18 +22,6 @@ bool check_glob(const ScopeGlob& g, const std::string& key, recipe::Diagnostics&
   return false;
 }
 
-/// The param node behind a value: its producer, or the input of a fake_quant producing it.
-const ir::Node* param_producer(const ir::Value* v) {
-  const ir::Node* p = v->producer();
-  if (p && p->op() == "fake_quant" && !p->inputs().empty()) p = p->input(0)->producer();
-  return p && p->op() == "param" ? p : nullptr;
-}
-
-/// A matmul operand counts as a weight when it is 2-d (or its shape is not inferred yet).
-bool two_dimensional(const ir::Node* p) {
-  return p && (!p->output()->type().has_shape || p->output()->shape().size() == 2);
-}
-
 }  // namespace
 
 std::vector<ScopeGlob> parse_scope_globs(const recipe::ConfigNode& node, const std::string& key,
@@ -78,16 +66,6 @@ std::vector<std::pair<ScopeGlob, const recipe::ConfigNode*>> glob_map_entries(co
   return out;
 }
 
-const ir::Node* weight_param(const ir::Node& layer) {
-  const std::string& op = layer.op();
-  if ((op == "conv2d" || op == "linear") && layer.inputs().size() >= 2) return param_producer(layer.input(1));
-  if (op != "matmul" || layer.inputs().size() != 2) return nullptr;
-  // x @ W (W: K x N) or W @ x (W: O x I).
-  const ir::Node* p = param_producer(layer.input(1));
-  if (!p) p = param_producer(layer.input(0));
-  return two_dimensional(p) ? p : nullptr;
-}
-
 std::string layer_scope(const ir::Node& layer) {
   return layer.scope().empty() ? weight_param(layer)->attrs().s("name") : layer.scope();
 }
@@ -101,7 +79,7 @@ std::vector<WeightLayer> find_weight_layers(const ir::Model& model) {
     const std::string& name = p->attrs().s("name");
     if (n->op() == "matmul" && model.tensor(name).dim() != 2) continue;
     if (!seen.insert(name).second) continue;
-    const int64_t input_dim = n->op() == "matmul" && param_producer(n->input(1)) == p ? 0 : 1;
+    const int64_t input_dim = n->op() == "matmul" && ir::param_producer(n->input(1)) == p ? 0 : 1;
     out.push_back({layer_scope(*n), n->op(), name, input_dim});
   }
   return out;

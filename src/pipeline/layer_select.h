@@ -21,6 +21,7 @@
 
 #include "ir/model.h"
 #include "ir/scope_glob.h"
+#include "ir/weight_param.h"
 #include "recipe/config_tree.h"
 #include "recipe/options.h"
 
@@ -108,8 +109,9 @@ std::vector<WeightLayer> find_weight_layers(const ir::Model& model);
 
 /// The param node of `layer`'s weight: input 1 of conv2d / linear, directly or through one
 /// fake_quant; for matmul input 1, else input 0, when it is a 2-d param (find_weight_layers() checks
-/// the tensor; here the value's inferred shape, when there is one). nullptr otherwise.
-const ir::Node* weight_param(const ir::Node& layer);
+/// the tensor; here the value's inferred shape, when there is one). nullptr otherwise. Defined in
+/// the core (ir/weight_param.h), which the .mcz archive shares.
+using ir::weight_param;
 /// The scope a layer is selected by: its module scope, or its weight's tensor name when it has none
 /// (the layer must have a weight_param()).
 std::string layer_scope(const ir::Node& layer);

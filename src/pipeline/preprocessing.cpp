@@ -107,8 +107,12 @@ Preprocessing recipe_val_transforms(const std::string& recipe_path) {
           "data.val of --recipe " + recipe_path};
 }
 
-void save_with_preprocessing(ir::Model& model, const DataContext& data, const std::string& path) {
+void record_preprocessing(ir::Model& model, const DataContext& data) {
   if (data.has("val")) model.preprocessing = preprocessing_record(data.transform_specs("val"), "data.val of " + data.recipe_path());
+}
+
+void save_with_preprocessing(ir::Model& model, const DataContext& data, const std::string& path) {
+  record_preprocessing(model, data);
   model.save(path);
 }
 

@@ -23,6 +23,9 @@ struct Preprocessing {
 /// type uses}]}. Valid YAML too, so it is read back by the recipe's own transform parser.
 std::string preprocessing_record(const std::vector<data::TransformSpec>& transforms, const std::string& from);
 
+/// Sets model.preprocessing to data.val's transforms (unchanged when there is no data.val).
+void record_preprocessing(ir::Model& model, const DataContext& data);
+
 /// Saves a checkpoint of a recipe run, recording data.val's transforms in model.preprocessing
 /// (the runner's ckpt/NN_stage.mcm and the `save` stage).
 void save_with_preprocessing(ir::Model& model, const DataContext& data, const std::string& path);

@@ -14,7 +14,7 @@ namespace mc::recipe {
 struct ModelSpec {
   std::string zoo;          // built-in architecture name
   std::string torchscript;  // path to a TorchScript file
-  std::string checkpoint;   // path to a native .mcm checkpoint
+  std::string checkpoint;   // path to a native .mcm checkpoint or a .mcz archive
   int64_t num_classes = 10;
   std::vector<int64_t> input_shape;  // model.input.shape
   Location loc;

@@ -1,15 +1,21 @@
-// Fuzz target: .mcm checkpoint loading (ir::Model::load, src/ir/model_io.cpp), two ways:
-//   - an input starting with "PK" (a zip archive, as every .mcm) is written to a file and loaded as is;
+// Fuzz target: .mcm checkpoint and .mcz archive loading (ir::Model::load, src/ir/model_io.cpp,
+// src/ir/mcz/archive.cpp), two ways:
+//   - an input starting with "PK" (a zip archive, as every .mcm) or with the .mcz magic is written
+//     to a file and loaded as is;
 //   - any other input is a model description: IR text, then a line "--- tensors" and one line per
 //     tensor "NAME DTYPE D0,D1,..." (dtype f32 f64 f16 i64 i32 u8 b1; values 0, 1, 2, ...). The
 //     target saves that model with Model::save and loads it back, so the graph / tensor checks of
 //     loading (names, dtypes and shapes that disagree with the graph) are reached past the archive
-//     format, whatever its version and checksums.
+//     format, whatever its version and checksums. A model that loads is then made sparse with few
+//     values (and -0.0s), packed as .mcz and read back: any difference in the graph or a tensor's
+//     bits is a wrong result (fuzz::fail).
 #include <ATen/ATen.h>
 
+#include <cstring>
 #include <sstream>
 
 #include "fuzz/fuzz_target.h"
+#include "ir/mcz/archive.h"
 #include "ir/model.h"
 #include "ir/op_registry.h"
 
@@ -46,6 +52,31 @@ bool parse_tensor(const std::string& line, std::string& name, at::Tensor& t) {
   return true;
 }
 
+// Most elements zero (every 7th kept, +0.0 or -0.0 elsewhere), the kept ones from 5 values: the
+// codebook, relative-index and -0.0 paths of the archive.
+at::Tensor sparse_few_values(const at::Tensor& t) {
+  at::Tensor i = at::arange(t.numel(), at::kLong).reshape(t.sizes());
+  at::Tensor v = ((i % 5) - 2).to(at::kFloat);
+  return v * (i % 7 == 0).to(at::kFloat);  // 0 * negative = -0.0
+}
+
+void check_mcz_round_trip(mc::ir::Model& m) {
+  for (auto& [name, t] : m.tensors)
+    if (t.scalar_type() == at::kFloat) t = sparse_few_values(t);
+  std::string path = mc::fuzz::scratch_dir() + "/described.mcz";
+  mc::ir::mcz::save_mcz(m, path);
+  mc::ir::Model back = mc::ir::Model::load(path);
+  if (back.graph.to_string() != m.graph.to_string()) mc::fuzz::fail(".mcz round trip changed the graph");
+  if (back.tensors.size() != m.tensors.size()) mc::fuzz::fail(".mcz round trip changed the tensor list");
+  for (auto& [name, t] : m.tensors) {
+    auto it = back.tensors.find(name);
+    at::Tensor a = t.contiguous();
+    if (it == back.tensors.end() || it->second.scalar_type() != a.scalar_type() || it->second.sizes() != a.sizes() ||
+        std::memcmp(it->second.contiguous().data_ptr(), a.data_ptr(), a.nbytes()) != 0)
+      mc::fuzz::fail(".mcz round trip changed tensor '" + name + "'");
+  }
+}
+
 void load_described(const std::string& text) {
   size_t sep = text.find("\n--- tensors");
   mc::ir::Model m;
@@ -62,7 +93,8 @@ void load_described(const std::string& text) {
   }
   std::string path = mc::fuzz::scratch_dir() + "/described.mcm";
   m.save(path);
-  mc::ir::Model::load(path);
+  mc::ir::Model loaded = mc::ir::Model::load(path);
+  check_mcz_round_trip(loaded);
 }
 
 }  // namespace
@@ -73,6 +105,7 @@ MC_FUZZ_TARGET(mcm) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
   mc::fuzz::expect_errors([&] {
     if (bytes.compare(0, 2, "PK") == 0) mc::ir::Model::load(mc::fuzz::write_scratch("input.mcm", bytes));
+    else if (bytes.compare(0, 4, "\x89MCZ") == 0) mc::ir::Model::load(mc::fuzz::write_scratch("input.mcz", bytes));
     else load_described(bytes);
   });
   return 0;

@@ -4,10 +4,12 @@
 
 #include <filesystem>
 
+#include "ir/mcz/archive.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/optimize.h"
 #include "pipeline/data_context.h"
 #include "pipeline/preprocessing.h"
+#include "report/pack_report.h"
 #include "train/evaluator.h"
 
 namespace mc::pipeline {
@@ -55,15 +57,23 @@ void OptimizeStage::run(RunContext& ctx) {
 }
 
 void SaveOptions::visit(recipe::Visitor& v) {
-  v.field("path", path, "checkpoint file (relative paths go into the run directory)");
+  v.field("path", path, "checkpoint file (relative paths go into the run directory); a .mcz path writes the compressed "
+          "archive (sparse and codebook weights, Huffman coded) and reports its size per layer");
 }
 
 void SaveStage::run(RunContext& ctx) {
   std::filesystem::path p(options_.path);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
+  ctx.details["path"] = p.string();
+  if (p.extension() == ".mcz") {
+    record_preprocessing(ctx.model, ctx.data);
+    ir::mcz::PackResult r = ir::mcz::save_mcz(ctx.model, p.string());
+    spdlog::info("saved the compressed archive {}: {} bytes, {:.2f}x smaller than fp32", p.string(), r.file_bytes, r.ratio());
+    ctx.details["archive"] = report::pack_json(r, p.string());
+    return;
+  }
   save_with_preprocessing(ctx.model, ctx.data, p.string());
   spdlog::info("saved model to {}", p.string());
-  ctx.details["path"] = p.string();
 }
 
 }  // namespace mc::pipeline

@@ -39,7 +39,8 @@ struct SaveOptions : NoExtraChecks {
   std::string path = "model.mcm";
   void visit(recipe::Visitor& v);
 };
-/// Writes a native checkpoint (IR text + tensors), reloadable with `model: {checkpoint: ...}`.
+/// Writes a native checkpoint (IR text + tensors), or the compressed archive for a .mcz path (details:
+/// `archive`, its size on disk and per-layer breakdown); both reload with `model: {checkpoint: ...}`.
 class SaveStage : public StageWithOptions<SaveOptions> {
  public:
   using StageWithOptions::StageWithOptions;
