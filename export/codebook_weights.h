@@ -14,9 +14,9 @@
 //   Concat -> Reshape (-> Slice for an odd count): opset-13 ops. Not ONNX's UINT4 type: that needs
 //   opset 21 and IR version 10, and the ONNX library we check every export with (1.12) knows
 //   neither, nor do our opsets 13..17.
-// The Gather rebuilds every weight bit for bit (the codebook holds the weights' own values), so
-// the graph computes exactly what the float32 export computes; ONNX Runtime folds the decoding
-// into a constant when it loads the file.
+// The Gather rebuilds every weight bit for bit (the codebook holds the weights' own values; only a
+// -0.0 may come back as +0.0, which compare equal), so the graph computes what the float32 export
+// computes; ONNX Runtime folds the decoding into a constant when it loads the file.
 // `auto` uses a codebook where the codebook, indices and decoding nodes take fewer bytes than the
 // float32 weight; `true` wherever the weight has <= 256 values per codebook; `false` never.
 #pragma once
