@@ -100,8 +100,8 @@ void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorP
   proto.set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
-ExportContext::ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset)
-    : model_(model), graph_(graph), opset_(opset) {}
+ExportContext::ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset, CodebookWeights codebook)
+    : model_(model), graph_(graph), opset_(opset), codebook_(codebook) {}
 
 std::string ExportContext::unique(const std::string& base) {
   std::string b = base.empty() ? std::string("v") : base;
@@ -180,6 +180,13 @@ std::string ExportContext::op1(const std::string& op_type, const std::vector<std
   std::string o = tmp(op_type);
   node(op_type, inputs, {o}, attrs);
   return o;
+}
+
+std::vector<std::string> ExportContext::node_outputs_since(int first) const {
+  std::vector<std::string> outs;
+  for (int k = first; k < graph_.node_size(); ++k)
+    if (graph_.node(k).output_size() > 0) outs.push_back(graph_.node(k).output(0));
+  return outs;
 }
 
 void ExportContext::alias(const ir::Node& n, size_t i, const std::string& src) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "export/onnx_export.h"
 #include "ir/model.h"
 
 namespace mc::exporter {
@@ -32,11 +33,26 @@ struct OnnxAttr {
   static OnnxAttr Floats(std::string n, std::vector<float> v);
 };
 
+/// A weight the export wrote in a smaller form than its float32 initializer (codebook + indices,
+/// QDQ integers): the tensors and decoding nodes that replace it, for ExportSummary::fp32_bytes.
+struct StoredWeight {
+  std::string tensor;                     // store name of the float32 weight
+  std::vector<std::string> initializers;  // initializers holding it instead
+  std::vector<std::string> node_outputs;  // outputs of the nodes that decode it
+  bool codebook = false;                  // else QDQ integers
+};
+
 class ExportContext {
  public:
-  ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset);
+  ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset,
+                CodebookWeights codebook = CodebookWeights::never);
 
   int opset() const { return opset_; }
+  CodebookWeights codebook_weights() const { return codebook_; }
+  /// Weights stored in a smaller form (codebook_weights.cpp, ops/quant.cpp).
+  std::vector<StoredWeight>& stored_weights() { return stored_; }
+  /// ONNX names of weights already written in another form, by store tensor name (each is written once).
+  std::map<std::string, std::string>& weight_forms() { return weight_forms_; }
   const ir::Model& model() const { return model_; }
 
   /// ONNX name of input `i` of `n` (empty string for an absent optional input).
@@ -54,6 +70,10 @@ class ExportContext {
   /// Shorthand: one-output node with a fresh output name; returns that name.
   std::string op1(const std::string& op_type, const std::vector<std::string>& inputs,
                   const std::vector<OnnxAttr>& attrs = {});
+
+  /// Number of ONNX nodes emitted so far, and the first outputs of those emitted since `first`.
+  int node_count() const { return graph_.node_size(); }
+  std::vector<std::string> node_outputs_since(int first) const;
 
   /// Makes output `i` of `n` the same ONNX value as `src` (no node), unless it is a graph output.
   void alias(const ir::Node& n, size_t i, const std::string& src);
@@ -87,6 +107,9 @@ class ExportContext {
   const ir::Model& model_;
   onnx::GraphProto& graph_;
   int opset_;
+  CodebookWeights codebook_;
+  std::vector<StoredWeight> stored_;
+  std::map<std::string, std::string> weight_forms_;
   std::map<const ir::Value*, std::string> names_;
   std::map<const ir::Value*, std::string> preassigned_;
   std::set<std::string> used_;

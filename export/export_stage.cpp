@@ -22,6 +22,17 @@ void ExportStageOptions::visit(recipe::Visitor& v) {
           "top-1 of the written file in ONNX Runtime on data.val, beside ours (auto: when node, onnxruntime-node "
           "and data.val are there; true: required; false: never)",
           recipe::Spec::one_of({"auto", "true", "false"}));
+  v.field("codebook_weights", codebook_weights,
+          "conv/linear/matmul weights with <= 256 distinct values (clustered) as a float32 codebook + 8-bit "
+          "indices (4-bit for <= 16 values) decoded by Gather (auto: where the file gets smaller; true: always; "
+          "false: float32)",
+          recipe::Spec::one_of({"auto", "true", "false"}));
+}
+
+static CodebookWeights parse_codebook_weights(const std::string& s) {
+  if (s == "true") return CodebookWeights::always;
+  if (s == "false") return CodebookWeights::never;
+  return CodebookWeights::automatic;
 }
 
 void ExportStage::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
@@ -67,18 +78,25 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   std::filesystem::path p(options_.onnx);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
   ir::Model copy = ctx.model.clone();
-  if (options_.optimize) optimize_for_export(copy);
+  const CodebookWeights codebook = parse_codebook_weights(options_.codebook_weights);
+  if (options_.optimize) optimize_for_export(copy, codebook);
   ExportOptions o;
   o.opset = static_cast<int>(options_.opset);
   o.dynamic_batch = options_.dynamic_batch;
   o.producer_version = MC_EXPORT_VERSION;
   o.recipe_hash = ctx.recipe.hash;
   o.metadata["recipe_name"] = ctx.recipe.name;
-  export_onnx(copy, p.string(), o);
+  o.codebook_weights = codebook;
+  const ExportSummary size = export_onnx(copy, p.string(), o);
   auto bytes = static_cast<int64_t>(std::filesystem::file_size(p));
-  spdlog::info("exported {} ({} bytes, opset {})", p.string(), bytes, options_.opset);
+  spdlog::info("exported {} ({} bytes, {} with float32 weights; {} codebook and {} quantized weights; opset {})",
+               p.string(), bytes, size.fp32_bytes + (bytes - size.bytes), size.codebook_weights,
+               size.quantized_weights, options_.opset);
   ctx.details["onnx"] = p.string();
   ctx.details["bytes"] = bytes;
+  ctx.details["bytes_fp32"] = size.fp32_bytes + (bytes - size.bytes);
+  ctx.details["codebook_weights"] = size.codebook_weights;
+  ctx.details["quantized_weights"] = size.quantized_weights;
   ctx.details["opset"] = options_.opset;
   ctx.details["nodes"] = copy.graph.num_nodes();
   if (options_.ort_eval != "false") ctx.details["ort_eval"] = ort_eval_details(ctx, p.string());

@@ -10,6 +10,7 @@ struct ExportStageOptions {
   bool optimize = true;
   bool dynamic_batch = true;
   std::string ort_eval = "auto";  // auto | true | false
+  std::string codebook_weights = "auto";  // auto | true | false (export/codebook_weights.h)
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
 };

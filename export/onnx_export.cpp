@@ -5,16 +5,20 @@
 #include <onnx/shape_inference/implementation.h>
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <climits>
 #include <ostream>
 #include <set>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "export/codebook_weights.h"
 #include "export/export_context.h"
 #include "export/op_mapping.h"
 #include "export/qdq_layout.h"
 #include "ir/op_registry.h"
+#include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/optimize.h"
 #include "ir/ops/ops.h"
 
@@ -158,21 +162,75 @@ void drop_unused(onnx::GraphProto& graph) {
     if (!used.count(inits->Get(i).name())) inits->DeleteSubrange(i, 1);
 }
 
+/// Removes the inferred types of the values that decode stored weights (codebook indices): about
+/// 60 bytes per decoding node that ONNX Runtime infers again anyway.
+void drop_decoding_value_info(onnx::GraphProto& graph, const std::vector<StoredWeight>& stored) {
+  std::set<std::string> outs;
+  for (const StoredWeight& w : stored) outs.insert(w.node_outputs.begin(), w.node_outputs.end());
+  if (outs.empty()) return;
+  auto* vi = graph.mutable_value_info();
+  for (int i = vi->size() - 1; i >= 0; --i)
+    if (outs.count(vi->Get(i).name())) vi->DeleteSubrange(i, 1);
+}
+
+/// Bytes a message takes as a length-delimited field (tag < 16: one byte).
+int64_t field_bytes(size_t len) {
+  return 1 + static_cast<int64_t>(google::protobuf::io::CodedOutputStream::VarintSize64(len)) + static_cast<int64_t>(len);
+}
+
+/// The file's size, and its size with each stored weight's initializers and decoding nodes replaced
+/// by the float32 initializer (ExportSummary).
+ExportSummary summarize(const onnx::ModelProto& mp, const ir::Model& model, const std::vector<StoredWeight>& stored,
+                        const std::map<std::string, std::string>& tensor_names) {
+  ExportSummary s;
+  s.bytes = static_cast<int64_t>(mp.ByteSizeLong());  // what SerializeToOstream writes
+  std::set<std::string> inits, outs, floats;
+  int64_t added = 0;
+  for (const StoredWeight& w : stored) {
+    inits.insert(w.initializers.begin(), w.initializers.end());
+    outs.insert(w.node_outputs.begin(), w.node_outputs.end());
+    ++(w.codebook ? s.codebook_weights : s.quantized_weights);
+    if (!floats.insert(w.tensor).second) continue;  // one float initializer per tensor
+    onnx::TensorProto t;
+    tensor_to_proto(model.tensor(w.tensor), tensor_names.at(w.tensor), t);
+    added += field_bytes(t.ByteSizeLong());
+  }
+  int64_t removed = 0;
+  for (const auto& t : mp.graph().initializer())
+    if (inits.count(t.name())) removed += field_bytes(t.ByteSizeLong());
+  for (const auto& n : mp.graph().node())
+    if (n.output_size() > 0 && outs.count(n.output(0))) removed += field_bytes(n.ByteSizeLong());
+  // Not counted: the graph's own length prefix (a byte or two), the small shape constants of the
+  // decoding (content-deduplicated, possibly shared with other nodes) and node names.
+  s.fp32_bytes = s.bytes + added - removed;
+  return s;
+}
+
 }  // namespace
 
 bool is_qat_training_op(const std::string& op) {
   return op == "bn_qat" || op == "bn_fold_weight" || op == "binary_quant" || op == "ternary_quant";
 }
 
-ir::passes::OptimizeSummary optimize_for_export(ir::Model& model) {
+ir::passes::OptimizeSummary optimize_for_export(ir::Model& model, CodebookWeights codebook) {
   bool quantized = false;
   for (const ir::Node* n : model.graph.nodes()) quantized = quantized || n->op() == "fake_quant";
-  if (!quantized) return ir::passes::optimize(model);
   // Constant folding would evaluate fake_quant of a constant weight into a float constant and lose
   // the quantization the QDQ export writes; every other clean-up pass is safe.
+  auto keep_bn = [&model, codebook](const ir::Node& layer) {
+    const ir::Node* p = layer.input(1)->producer();
+    if (!p || (p->op() != "param" && p->op() != "constant")) return false;
+    const std::string& name = p->attrs().s("name");
+    return writes_codebook(model.tensor(name), name, codebook);
+  };
   std::vector<ir::passes::NamedPass> pipeline;
-  for (const auto& p : ir::passes::default_pipeline())
-    if (p.name != "constant_folding") pipeline.push_back(p);
+  for (const auto& p : ir::passes::default_pipeline()) {
+    if (quantized && p.name == "constant_folding") continue;
+    if (p.name == "fold_batch_norm" && codebook != CodebookWeights::never)
+      pipeline.push_back({p.name, [keep_bn](ir::Model& m) { return ir::passes::fold_batch_norm(m, keep_bn); }});
+    else
+      pipeline.push_back(p);
+  }
   return ir::passes::run_pipeline(model, pipeline);
 }
 
@@ -181,7 +239,7 @@ std::vector<std::string> exportable_ops() {
   return ExportRegistry::instance().names();
 }
 
-onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
+onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, ExportSummary* summary) {
   if (opts.opset < kMinOpset || opts.opset > kMaxOpset)
     throw InputError("unsupported opset " + std::to_string(opts.opset) + ": choose " + std::to_string(kMinOpset) + ".." +
                      std::to_string(kMaxOpset));
@@ -214,7 +272,7 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
   set_header(mp, model, opts);
   onnx::GraphProto& graph = *mp.mutable_graph();
   graph.set_name(model.name.empty() ? std::string("model") : model.name);
-  ExportContext ctx(model, graph, opts.opset);
+  ExportContext ctx(model, graph, opts.opset, opts.codebook_weights);
 
   // Names: graph inputs and outputs first, then the store tensors the graph refers to.
   std::vector<std::string> in_names, out_names;
@@ -281,14 +339,18 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts) {
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
     throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
   check(mp, model.name);
+  drop_decoding_value_info(graph, ctx.stored_weights());
+  if (summary) *summary = summarize(mp, model, ctx.stored_weights(), tensor_names);
   return mp;
 }
 
-void export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts) {
-  onnx::ModelProto mp = to_onnx(model, opts);
+ExportSummary export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts) {
+  ExportSummary summary;
+  onnx::ModelProto mp = to_onnx(model, opts, &summary);
   write_file_atomically(path, [&](std::ostream& os) {
     if (!mp.SerializeToOstream(&os)) throw RuntimeFailure("error while writing '" + path + "' (disk full?)");
   });
+  return summary;
 }
 
 }  // namespace mc::exporter

@@ -11,12 +11,28 @@
 
 namespace mc::exporter {
 
+/// How conv / linear / matmul weights with at most 256 distinct values are stored
+/// (export/codebook_weights.h): automatic = as a codebook where that makes the file smaller.
+enum class CodebookWeights { automatic, always, never };
+
 struct ExportOptions {
   int opset = 13;                  // 13..17
   bool dynamic_batch = true;       // dim 0 of the input (and of outputs that follow it) is "batch"
   std::string producer_version;    // written as producer_version (producer_name is "compress")
   std::string recipe_hash;         // metadata_props["recipe_hash"] when set
   std::map<std::string, std::string> metadata;  // more metadata_props
+  CodebookWeights codebook_weights = CodebookWeights::automatic;
+};
+
+/// What an export wrote. `fp32_bytes` is the size the same graph would have with every weight
+/// stored as float32: `bytes` plus, for each weight the export stored in a smaller form (codebook
+/// indices, QDQ integers), 4 bytes per element minus the bytes of that form's tensors (the few
+/// nodes that decode it, a few hundred bytes, are counted in both).
+struct ExportSummary {
+  int64_t bytes = 0;
+  int64_t fp32_bytes = 0;
+  int64_t codebook_weights = 0;   // weights written as codebook + indices
+  int64_t quantized_weights = 0;  // weights written as QDQ integers
 };
 
 constexpr int kMinOpset = 13;
@@ -25,19 +41,23 @@ constexpr int kMaxOpset = 17;
 /// Builds the ONNX model: initializers for `param`/`constant` tensors (named as in the store),
 /// graph input(s) "input" (then "input_1", ...), output(s) "output" (then "output_1", ...), node names
 /// from scopes (made unique). Runs onnx::checker::check_model and strict shape inference; the
-/// returned model carries the inferred value_info.
+/// returned model carries the inferred value_info (but not of the nodes decoding codebook weights).
 /// Throws InputError for an unsupported opset, an op without a mapping ("op 'foo' at scope 'bar'
 /// has no ONNX mapping") or attributes ONNX cannot express; mc::Error with the checker's message
 /// when the result does not validate.
-onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {});
+/// `summary`, when given, receives the sizes (ExportSummary).
+onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {}, ExportSummary* summary = nullptr);
 
 /// to_onnx, then writes the file atomically (nothing is left at `path` on failure; InputError
-/// naming the path when its directory is not writable).
-void export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts = {});
+/// naming the path when its directory is not writable). Returns the sizes of the written file.
+ExportSummary export_onnx(const ir::Model& model, const std::string& path, const ExportOptions& opts = {});
 
 /// The inference clean-up passes before an export (ir::passes::optimize), except constant folding
-/// when the model holds fake_quant nodes (it would fold quantized constant weights back to float).
-ir::passes::OptimizeSummary optimize_for_export(ir::Model& model);
+/// when the model holds fake_quant nodes (it would fold quantized constant weights back to float),
+/// and batch-norm folding into a layer whose weight `codebook` writes as one codebook
+/// (writes_codebook in export/codebook_weights.h).
+ir::passes::OptimizeSummary optimize_for_export(ir::Model& model,
+                                                CodebookWeights codebook = CodebookWeights::automatic);
 
 /// IR ops that have an ONNX mapping (sorted).
 std::vector<std::string> exportable_ops();

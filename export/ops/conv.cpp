@@ -1,8 +1,9 @@
-// conv2d -> Conv; pad -> Pad (constant, reflect, replicate -> edge) or, for circular padding (an ONNX
+// conv2d -> Conv (a weight with few distinct values as a codebook: export/codebook_weights.h); pad -> Pad (constant, reflect, replicate -> edge) or, for circular padding (an ONNX
 // mode only from opset 19), Slice + Concat per padded dim.
 #include <limits>
 
 #include "common/error.h"
+#include "export/codebook_weights.h"
 #include "export/ops/ops.h"
 
 namespace mc::exporter::ops {
@@ -13,7 +14,7 @@ void conv2d(const ir::Node& n, ExportContext& ctx) {
   const ir::Shape& w = ctx.in_shape(n, 1);
   if (w.size() != 4) unsupported(n, "conv2d weight must be 4-d, got " + ir::shape_str(w));
   auto s = pair_attr(n, "stride", {1, 1}), p = pair_attr(n, "padding", {0, 0}), d = pair_attr(n, "dilation", {1, 1});
-  std::vector<std::string> ins{ctx.in(n, 0), ctx.in(n, 1)};
+  std::vector<std::string> ins{ctx.in(n, 0), weight_input(n, 1, ctx)};
   if (n.inputs().size() > 2) ins.push_back(ctx.in(n, 2));
   ctx.node("Conv", ins, {ctx.out(n)},
            {OnnxAttr::Ints("kernel_shape", {w[2], w[3]}), OnnxAttr::Ints("strides", s),

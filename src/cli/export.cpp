@@ -1,5 +1,5 @@
 // compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W] [--static-batch]
-//                       [--metadata KEY=VALUE ...] [--no-optimize]
+//                       [--metadata KEY=VALUE ...] [--no-optimize] [--codebook-weights auto|true|false]
 // Loads a model (TorchScript, .mcm checkpoint, .mcz archive or zoo:<name>), runs the inference clean-up passes
 // (ir::passes::optimize; --no-optimize skips them) and writes it as ONNX (fp32), checked by the
 // ONNX checker and shape inference, atomically.
@@ -24,6 +24,7 @@ struct ExportArgs {
   int opset = exporter::kMinOpset;
   bool static_batch = false;
   bool no_optimize = false;
+  std::string codebook_weights = "auto";
   std::vector<std::string> metadata;
 };
 
@@ -32,6 +33,9 @@ int export_model(const ExportArgs& a) {
   opts.opset = a.opset;
   opts.dynamic_batch = !a.static_batch;
   opts.producer_version = MC_VERSION;
+  opts.codebook_weights = a.codebook_weights == "true"    ? exporter::CodebookWeights::always
+                          : a.codebook_weights == "false" ? exporter::CodebookWeights::never
+                                                          : exporter::CodebookWeights::automatic;
   for (const std::string& kv : a.metadata) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -48,11 +52,13 @@ int export_model(const ExportArgs& a) {
   // The inference clean-up pipeline (identities, constant folding, batch-norm folding, CSE, dead
   // code) unless --no-optimize, which exports the graph as loaded.
   if (!a.no_optimize) {
-    ir::passes::OptimizeSummary sum = exporter::optimize_for_export(m);
+    ir::passes::OptimizeSummary sum = exporter::optimize_for_export(m, opts.codebook_weights);
     spdlog::debug("{}", sum.to_string());
   }
-  exporter::export_onnx(m, a.onnx, opts);
-  spdlog::info("wrote {} (opset {}, {} batch)", a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed");
+  const exporter::ExportSummary size = exporter::export_onnx(m, a.onnx, opts);
+  spdlog::info("wrote {} (opset {}, {} batch): {} bytes, {} with float32 weights ({} codebook, {} quantized weights)",
+               a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed", size.bytes, size.fp32_bytes,
+               size.codebook_weights, size.quantized_weights);
   return 0;
 }
 
@@ -68,6 +74,9 @@ void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   sub->add_flag("--static-batch", a->static_batch, "Fix the batch size instead of a symbolic 'batch' dim");
   sub->add_option("--metadata", a->metadata, "Extra metadata_props entry KEY=VALUE (repeatable)");
   sub->add_flag("--no-optimize", a->no_optimize, "Export the graph as loaded (skip the inference clean-up passes)");
+  sub->add_option("--codebook-weights", a->codebook_weights,
+                  "Weights with <= 256 distinct values as codebook + 8/4-bit indices: auto (where smaller), true, false")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
   t.add(sub, [a] { return export_model(*a); });
 }
 

@@ -181,6 +181,27 @@ std::string deployment_lines(const std::vector<StageRecord>& stages) {
   return out.str();
 }
 
+// One line per stage whose details hold the written ONNX file's `onnx`, `bytes` and `bytes_fp32` (export
+// stages): the file's size beside the same graph with float32 weights.
+std::string onnx_size_lines(const std::vector<StageRecord>& stages) {
+  std::ostringstream out;
+  for (const StageRecord& s : stages) {
+    const nlohmann::json& d = s.details;
+    if (!d.is_object() || !d.contains("onnx") || !d.contains("bytes") || !d.contains("bytes_fp32") ||
+        !d["bytes"].is_number_integer() || !d["bytes_fp32"].is_number_integer())
+      continue;
+    const int64_t bytes = d["bytes"].get<int64_t>(), fp32 = d["bytes_fp32"].get<int64_t>();
+    std::string file = d.contains("onnx") && d["onnx"].is_string() ? d["onnx"].get<std::string>() : "";
+    file = file.substr(file.find_last_of('/') + 1);
+    out << "- ONNX file of stage " << stage_title(s) << (file.empty() ? "" : " (`" + escape(file) + "`)") << ": "
+        << human_bytes(bytes) << " (" << bytes << " bytes); with float32 weights " << human_bytes(fp32) << " ("
+        << fp32 << " bytes)";
+    if (bytes > 0 && fp32 != bytes) out << ", " << fmt("%.2fx", static_cast<double>(fp32) / static_cast<double>(bytes)) << " smaller";
+    out << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 std::string Report::to_markdown() const {
@@ -221,6 +242,8 @@ std::string Report::to_markdown() const {
     out << "No stages ran.\n\n";
   } else {
     out << t.render() << "\n";
+    const std::string onnx_sizes = onnx_size_lines(stages);
+    if (!onnx_sizes.empty()) out << onnx_sizes << "\n";
   }
 
   const StageRecord* b = baseline_stage(stages);

@@ -45,9 +45,9 @@ Node* foldable_layer(const Model& m, const Node& bn) {
   return layer;
 }
 
-bool fold_one(Model& m, Node* bn) {
+bool fold_one(Model& m, Node* bn, const std::function<bool(const Node& layer)>& keep) {
   Node* layer = foldable_layer(m, *bn);
-  if (!layer) return false;
+  if (!layer || (keep && keep(*layer))) return false;
   const at::Tensor& w = m.tensor(source_tensor_name(layer->input(1)));
   if (!w.is_floating_point() || w.dim() < 2) return false;
   BatchNormParams p;
@@ -73,11 +73,11 @@ bool fold_one(Model& m, Node* bn) {
 
 }  // namespace
 
-bool fold_batch_norm(Model& model) {
+bool fold_batch_norm(Model& model, const std::function<bool(const Node& layer)>& keep) {
   bool changed = false;
   // A snapshot in topological order; a fold removes the visited batch_norm and nodes before it.
   for (Node* n : model.graph.nodes())
-    if (n->op() == "batch_norm" && fold_one(model, n)) changed = true;
+    if (n->op() == "batch_norm" && fold_one(model, n, keep)) changed = true;
   return changed;
 }
 

@@ -19,12 +19,17 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 #include "ir/passes/pass_util.h"
 
 namespace mc::ir::passes {
 
-/// Returns true when at least one batch_norm was folded.
-bool fold_batch_norm(Model& model);
+/// Returns true when at least one batch_norm was folded. `keep(layer)`, when given, leaves the
+/// batch_norm after a layer for which it returns true (the ONNX export keeps it after a layer whose
+/// weight it writes as a codebook: folding scales each output channel and multiplies the distinct
+/// values).
+bool fold_batch_norm(Model& model, const std::function<bool(const Node& layer)>& keep = {});
 
 /// Inference batch-norm parameters, each [C].
 struct BatchNormParams {

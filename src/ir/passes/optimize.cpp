@@ -25,7 +25,7 @@ const std::vector<NamedPass>& default_pipeline() {
       // from constants) into single constant nodes, so what the folds read is a plain tensor.
       {"constant_folding", constant_folding},
       // Needs the conv/linear output to feed the batch_norm directly (identities gone above).
-      {"fold_batch_norm", fold_batch_norm},
+      {"fold_batch_norm", [](Model& m) { return fold_batch_norm(m); }},
       // After fold_batch_norm: a mul/add that followed a batch_norm now follows the conv itself.
       {"fold_scale_shift", fold_scale_shift},
       // After the rewrites: merges duplicate param/constant nodes and the duplicate ops that read
