@@ -51,13 +51,12 @@ TEST_P(DecomposeTorchvision, FullRankKeepsOutputsForEveryMethod) {
   }
 }
 
-// One model per family whose full-rank factorisations stay affordable in CI (each method runs a
-// float64 SVD of every conv at full rank: resnet18 took 44 s on a quiet machine, 713 s on a loaded
-// one, where resnet50 had not finished its second method after 12 minutes; resnet50, densenet121
-// and convnext_tiny are left out).
+// Every torchvision fixture the tests build (each method runs a float64 SVD of every conv at full
+// rank: resnet18 took 44 s on a quiet machine, 713 s on a loaded one).
 INSTANTIATE_TEST_SUITE_P(Models, DecomposeTorchvision,
                          ::testing::Values("small_cnn", "resnet18", "mobilenet_v2", "mobilenet_v3_small",
-                                           "efficientnet_b0", "shufflenet_v2_x0_5"),
+                                           "efficientnet_b0", "shufflenet_v2_x0_5", "resnet50", "densenet121",
+                                           "convnext_tiny"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace
