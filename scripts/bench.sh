@@ -6,6 +6,7 @@
 #
 #   scripts/bench.sh BUILD_DIR            env: MODELS="resnet8 lenet5" BATCH=128 WARMUP=5 STEPS=30
 #                                              THREADS=2 REPEATS=3 DATA=random|fashion_mnist
+#                                              SKIP_DEEPC=1 (leave out bench_deep_compression.sh)
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +55,7 @@ echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time
 echo
 bash "$HERE/bench_prune.sh" "$BUILD"
 echo; bash "$HERE/bench_lowrank.sh" "$BUILD"
+if [ -z "${SKIP_DEEPC:-}" ]; then echo; bash "$HERE/bench_deep_compression.sh" "$BUILD"; fi
 echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
 echo; bash "$HERE/bench_int8.sh" "$BUILD"
