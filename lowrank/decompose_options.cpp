@@ -1,6 +1,7 @@
 #include "lowrank/decompose_options.h"
 
 #include "common/error.h"
+#include "recipe/read_map.h"
 
 namespace mc::lowrank {
 
@@ -139,14 +140,8 @@ void check_target(const DecomposeOptions& o, const recipe::ConfigNode& node, rec
 bool parse_layer_entry(const DecomposeOptions& o, const pipeline::ScopeGlob& glob, const recipe::ConfigNode& value,
                        LayerRule& out, recipe::Diagnostics& diag) {
   const std::string what = "decompose.layers." + glob.pattern;
-  if (!value.is_map()) {
-    diag.error(value.loc(), what + " must be a map, e.g. {method: cp, rank: 16} or {rank_ratio: 0.5}");
-    return false;
-  }
   LayerEntryOptions e;
-  recipe::Reader r(&value, diag, what);
-  e.visit(r);
-  r.finish();
+  if (!recipe::read_map(value, what, "{method: cp, rank: 16} or {rank_ratio: 0.5}", diag, e)) return false;
   out.where = value.loc();
   out.rule = e.rule.check(value, what, diag);
   if (out.rule.kind != RankRule::Kind::none) out.where = rule_location(value, out.rule);

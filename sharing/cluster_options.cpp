@@ -1,5 +1,7 @@
 #include "sharing/cluster_options.h"
 
+#include "recipe/read_map.h"
+
 namespace mc::share {
 
 using recipe::Spec;
@@ -54,14 +56,8 @@ namespace {
 bool parse_layer_entry(const pipeline::ScopeGlob& glob, const recipe::ConfigNode& value, LayerK& out,
                        recipe::Diagnostics& diag) {
   const std::string what = "cluster.layers." + glob.pattern;
-  if (!value.is_map()) {
-    diag.error(value.loc(), what + " must be a map, e.g. {bits: 2} or {k: 32}");
-    return false;
-  }
   CodebookSize s;
-  recipe::Reader r(&value, diag, what);
-  s.visit(r);
-  r.finish();
+  if (!recipe::read_map(value, what, "{bits: 2} or {k: 32}", diag, s)) return false;
   out.where = value.loc();
   out.k = s.check(value, what, diag);
   if (out.k == 0 && !value.find("bits") && !value.find("k"))
