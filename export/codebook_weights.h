@@ -31,10 +31,14 @@ namespace mc::exporter {
 /// output channel by its own factor, so the weight would need a codebook per row (k floats per
 /// output channel instead of k in all). ONNX Runtime and TensorRT fuse Conv + BatchNormalization
 /// when they load the file, so this costs no speed.
-bool writes_codebook(const at::Tensor& w, const std::string& name, CodebookWeights mode);
+/// `sparse`: how the export writes sparse initializers (the codebook must beat the float32 weight
+/// as that stores it).
+bool writes_codebook(const at::Tensor& w, const std::string& name, CodebookWeights mode,
+                     SparseInitializers sparse = SparseInitializers::never);
 
 /// ONNX name for weight input `i` of `n` (a conv2d / linear / matmul): the codebook form's Gather
-/// output when the context's CodebookWeights mode chooses it for that weight, else ctx.in(n, i).
+/// output when the context's CodebookWeights mode chooses it for that weight, else ctx.in(n, i)
+/// (marked in ctx.weight_initializers() when it is a float32 initializer).
 std::string weight_input(const ir::Node& n, size_t i, ExportContext& ctx);
 
 }  // namespace mc::exporter

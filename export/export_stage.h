@@ -11,6 +11,7 @@ struct ExportStageOptions {
   bool dynamic_batch = true;
   std::string ort_eval = "auto";  // auto | true | false
   std::string codebook_weights = "auto";  // auto | true | false (export/codebook_weights.h)
+  std::string sparse_initializers = "false";  // auto | true | false (export/sparse_initializers.h)
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
 };
