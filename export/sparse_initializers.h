@@ -17,6 +17,7 @@
 // the dense file computes (a -0.0 weight is written as absent and comes back as +0.0, equal in
 // every product).
 #pragma once
+#include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>

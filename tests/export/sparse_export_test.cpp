@@ -250,5 +250,47 @@ TEST(SparseExport, ExportStageAndCliReportTheBytes) {
   EXPECT_FALSE(fs::exists(d.file("bad.onnx")));
 }
 
+// A pruned then PTQ-quantized resnet8: the QDQ export's int8 weight integers are written sparse
+// where smaller, and ONNX Runtime still runs every conv, add, pool and the classifier in integer
+// (it densifies the integers at load, before its QDQ fusions) with outputs bit-identical to the
+// dense QDQ file's.
+TEST(SparseExport, QdqInt8WeightsGoSparseAndOrtStillRunsThemInInteger) {
+  ASSERT_TRUE(fs::exists(resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+  TempDir d;
+  const std::string r = d.write("r.yaml", "name: q\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + resnet8_fixture() +
+                                              "}\ndata:\n  train: {dataset: fashion_mnist, limit: 512, batch_size: 128, "
+                                              "transform: fmnist_eval}\n  calib: {from: train, samples: 256}\n"
+                                              "stages:\n  - prune: {sparsity: 0.9, scope: layer}\n"
+                                              "  - quantize: {mode: ptq, activations: {qscheme: per_tensor_affine, dtype: quint8}}\n"
+                                              "  - export: {onnx: dense.onnx, ort_eval: false}\n"
+                                              "  - export: {onnx: sparse.onnx, ort_eval: false, sparse_initializers: auto}\n"
+                                              "report: {formats: [json], latency: false}\n");
+  auto res = run_compress("--recipe " + r + " --out " + d.file("run") + " -q");
+  ASSERT_EQ(res.exit_code, 0) << res.out;
+  const nlohmann::json stages = read_json(d.file("run/report.json"))["stages"];
+  const nlohmann::json& dense = stages[3]["details"];
+  const nlohmann::json& sparse = stages[4]["details"];
+  std::printf("pruned 90 %% + PTQ: QDQ file %lld bytes dense, %lld with %lld sparse initializers\n",
+              static_cast<long long>(dense["bytes"].get<int64_t>()), static_cast<long long>(sparse["bytes"].get<int64_t>()),
+              static_cast<long long>(sparse["sparse_initializers"].get<int64_t>()));
+  EXPECT_EQ(sparse["quantized_weights"], 10);
+  EXPECT_GT(sparse["sparse_initializers"].get<int64_t>(), 0);
+  EXPECT_EQ(sparse["bytes_dense"], dense["bytes"]);
+  EXPECT_LT(sparse["bytes"].get<int64_t>() * 2, dense["bytes"].get<int64_t>());
+  const onnx::ModelProto mp = load_onnx(d.file("run/sparse.onnx"));
+  for (const auto& sp : mp.graph().sparse_initializer())
+    EXPECT_EQ(sp.values().data_type(), onnx::TensorProto_DataType_INT8) << sp.values().name() << ": the QDQ integers";
+  const auto h_dense = ort_optimized_histogram(d.file("run/dense.onnx"));
+  const auto h_sparse = ort_optimized_histogram(d.file("run/sparse.onnx"));
+  EXPECT_EQ(h_sparse, h_dense) << hist_str(h_sparse) << " vs " << hist_str(h_dense);
+  EXPECT_EQ(h_sparse.count("com.microsoft.QLinearConv") ? h_sparse.at("com.microsoft.QLinearConv") : 0, 9)
+      << hist_str(h_sparse);
+  const ir::Model m = ir::Model::load(d.file("run/ckpt/02_quantize.mcm"));
+  const at::Tensor x = random_input(m, 16, 5);
+  const at::Tensor a = run_ort(d.file("run/dense.onnx"), x), b = run_ort(d.file("run/sparse.onnx"), x);
+  ASSERT_TRUE(a.defined() && b.defined());
+  EXPECT_TRUE(at::equal(a, b)) << "max diff " << (a - b).abs().max().item<double>();
+}
+
 }  // namespace
 }  // namespace mc::test
