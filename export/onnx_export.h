@@ -54,6 +54,8 @@ constexpr int kMaxOpset = 17;
 /// Throws InputError for an unsupported opset, an op without a mapping ("op 'foo' at scope 'bar'
 /// has no ONNX mapping") or attributes ONNX cannot express; mc::Error with the checker's message
 /// when the result does not validate.
+/// With `opts.sparse_initializers`, weights move into sparse initializers after the shape inference
+/// (ONNX 1.12's types them as sparse tensors, which Conv & co. reject) and the checker runs again.
 /// `summary`, when given, receives the sizes (ExportSummary).
 onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {}, ExportSummary* summary = nullptr);
 
