@@ -1,6 +1,7 @@
 #include "export/export_context.h"
 
 #include <ATen/ATen.h>
+#include <google/protobuf/io/coded_stream.h>
 
 #include <cstring>
 #include <sstream>
@@ -91,6 +92,10 @@ at::ScalarType scalar_type(ir::DType d) {
 }
 }  // namespace
 
+int64_t field_bytes(size_t len) {
+  return 1 + static_cast<int64_t>(google::protobuf::io::CodedOutputStream::VarintSize64(len)) + static_cast<int64_t>(len);
+}
+
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto& proto) {
   at::Tensor c = t.detach().to(at::kCPU).contiguous();
   proto.set_name(name);
@@ -100,8 +105,9 @@ void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorP
   proto.set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
-ExportContext::ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset, CodebookWeights codebook)
-    : model_(model), graph_(graph), opset_(opset), codebook_(codebook) {}
+ExportContext::ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset, CodebookWeights codebook,
+                             SparseInitializers sparse)
+    : model_(model), graph_(graph), opset_(opset), codebook_(codebook), sparse_(sparse) {}
 
 std::string ExportContext::unique(const std::string& base) {
   std::string b = base.empty() ? std::string("v") : base;

@@ -45,10 +45,15 @@ struct StoredWeight {
 class ExportContext {
  public:
   ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset,
-                CodebookWeights codebook = CodebookWeights::never);
+                CodebookWeights codebook = CodebookWeights::never,
+                SparseInitializers sparse = SparseInitializers::never);
 
   int opset() const { return opset_; }
   CodebookWeights codebook_weights() const { return codebook_; }
+  SparseInitializers sparse_initializers() const { return sparse_; }
+  /// Initializers that hold a conv / linear / matmul weight in any form (float32, QDQ integers,
+  /// codebook indices): the ones export/sparse_initializers.h may write sparse.
+  std::set<std::string>& weight_initializers() { return weight_inits_; }
   /// Weights stored in a smaller form (codebook_weights.cpp, ops/quant.cpp).
   std::vector<StoredWeight>& stored_weights() { return stored_; }
   /// ONNX names of weights already written in another form, by store tensor name (each is written once).
@@ -108,6 +113,8 @@ class ExportContext {
   onnx::GraphProto& graph_;
   int opset_;
   CodebookWeights codebook_;
+  SparseInitializers sparse_;
+  std::set<std::string> weight_inits_;
   std::vector<StoredWeight> stored_;
   std::map<std::string, std::string> weight_forms_;
   std::map<const ir::Value*, std::string> names_;
@@ -121,6 +128,8 @@ class ExportContext {
 
 /// ONNX element type of an IR dtype.
 int32_t onnx_dtype(ir::DType d);
+/// Bytes a message of `len` bytes takes as a length-delimited field (tag < 16: one byte).
+int64_t field_bytes(size_t len);
 /// Fills `proto` from `t` (CPU, contiguous copy; little-endian raw data).
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto& proto);
 

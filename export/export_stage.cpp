@@ -27,6 +27,17 @@ void ExportStageOptions::visit(recipe::Visitor& v) {
           "indices (4-bit for <= 16 values) decoded by Gather (auto: where the file gets smaller; true: always; "
           "false: float32)",
           recipe::Spec::one_of({"auto", "true", "false"}));
+  v.field("sparse_initializers", sparse_initializers,
+          "conv/linear/matmul weights with zeros (pruned; also their QDQ integers or codebook indices) as ONNX sparse "
+          "initializers, non-zero values + int64 positions, densified by ONNX Runtime at load (auto: where the file "
+          "gets smaller; true: every weight with a zero; false: dense)",
+          recipe::Spec::one_of({"auto", "true", "false"}));
+}
+
+static SparseInitializers parse_sparse_initializers(const std::string& s) {
+  if (s == "true") return SparseInitializers::always;
+  if (s == "auto") return SparseInitializers::automatic;
+  return SparseInitializers::never;
 }
 
 static CodebookWeights parse_codebook_weights(const std::string& s) {
@@ -79,7 +90,8 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
   ir::Model copy = ctx.model.clone();
   const CodebookWeights codebook = parse_codebook_weights(options_.codebook_weights);
-  if (options_.optimize) optimize_for_export(copy, codebook);
+  const SparseInitializers sparse = parse_sparse_initializers(options_.sparse_initializers);
+  if (options_.optimize) optimize_for_export(copy, codebook, sparse);
   ExportOptions o;
   o.opset = static_cast<int>(options_.opset);
   o.dynamic_batch = options_.dynamic_batch;
@@ -87,16 +99,20 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   o.recipe_hash = ctx.recipe.hash;
   o.metadata["recipe_name"] = ctx.recipe.name;
   o.codebook_weights = codebook;
+  o.sparse_initializers = sparse;
   const ExportSummary size = export_onnx(copy, p.string(), o);
   auto bytes = static_cast<int64_t>(std::filesystem::file_size(p));
-  spdlog::info("exported {} ({} bytes, {} with float32 weights; {} codebook and {} quantized weights; opset {})",
-               p.string(), bytes, size.fp32_bytes + (bytes - size.bytes), size.codebook_weights,
-               size.quantized_weights, options_.opset);
+  spdlog::info("exported {} ({} bytes, {} with dense initializers, {} with float32 weights; {} codebook, {} quantized "
+               "and {} sparse weight initializers; opset {})",
+               p.string(), bytes, size.dense_bytes + (bytes - size.bytes), size.fp32_bytes + (bytes - size.bytes),
+               size.codebook_weights, size.quantized_weights, size.sparse_initializers, options_.opset);
   ctx.details["onnx"] = p.string();
   ctx.details["bytes"] = bytes;
+  ctx.details["bytes_dense"] = size.dense_bytes + (bytes - size.bytes);
   ctx.details["bytes_fp32"] = size.fp32_bytes + (bytes - size.bytes);
   ctx.details["codebook_weights"] = size.codebook_weights;
   ctx.details["quantized_weights"] = size.quantized_weights;
+  ctx.details["sparse_initializers"] = size.sparse_initializers;
   ctx.details["opset"] = options_.opset;
   ctx.details["nodes"] = copy.graph.num_nodes();
   if (options_.ort_eval != "false") ctx.details["ort_eval"] = ort_eval_details(ctx, p.string());

@@ -11,6 +11,9 @@ struct ExportStageOptions {
   bool dynamic_batch = true;
   std::string ort_eval = "auto";  // auto | true | false
   std::string codebook_weights = "auto";  // auto | true | false (export/codebook_weights.h)
+  // auto | true | false (export/sparse_initializers.h); off by default: ONNX Runtime loads such files as
+  // fast (measured, docs/architecture.md), but ONNX's shape inference rejects them, TensorRT untried
+  std::string sparse_initializers = "false";
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
 };

@@ -5,8 +5,6 @@
 #include <onnx/shape_inference/implementation.h>
 #include <spdlog/spdlog.h>
 
-#include <google/protobuf/io/coded_stream.h>
-
 #include <climits>
 #include <ostream>
 #include <set>
@@ -17,6 +15,7 @@
 #include "export/export_context.h"
 #include "export/op_mapping.h"
 #include "export/qdq_layout.h"
+#include "export/sparse_initializers.h"
 #include "ir/op_registry.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/optimize.h"
@@ -133,6 +132,16 @@ void check(onnx::ModelProto& mp, const std::string& model_name) {
   }
 }
 
+/// The ONNX checker on a file with sparse initializers (see to_onnx).
+void check_sparse(const onnx::ModelProto& mp, const std::string& model_name) {
+  try {
+    onnx::checker::check_model(mp);
+  } catch (const std::exception& e) {
+    throw Error("the exported ONNX model of '" + model_name + "' with sparse initializers fails the ONNX checker: " +
+                e.what());
+  }
+}
+
 /// Removes nodes whose outputs nothing reads (a Relu re-emitted after a QDQ pair by the fake_quant
 /// mapping), then initializers no node or graph output reads (float weights replaced by their
 /// quantized integer form in a QDQ export).
@@ -173,17 +182,14 @@ void drop_decoding_value_info(onnx::GraphProto& graph, const std::vector<StoredW
     if (outs.count(vi->Get(i).name())) vi->DeleteSubrange(i, 1);
 }
 
-/// Bytes a message takes as a length-delimited field (tag < 16: one byte).
-int64_t field_bytes(size_t len) {
-  return 1 + static_cast<int64_t>(google::protobuf::io::CodedOutputStream::VarintSize64(len)) + static_cast<int64_t>(len);
-}
-
-/// The file's size, and its size with each stored weight's initializers and decoding nodes replaced
-/// by the float32 initializer (ExportSummary).
+/// The file's size, its size with every sparse initializer dense, and that with each stored weight's
+/// initializers and decoding nodes replaced by the float32 initializer (ExportSummary).
 ExportSummary summarize(const onnx::ModelProto& mp, const ir::Model& model, const std::vector<StoredWeight>& stored,
-                        const std::map<std::string, std::string>& tensor_names) {
+                        const std::map<std::string, std::string>& tensor_names, const SparseSummary& sparse) {
   ExportSummary s;
   s.bytes = static_cast<int64_t>(mp.ByteSizeLong());  // what SerializeToOstream writes
+  s.dense_bytes = s.bytes + sparse.bytes_saved;
+  s.sparse_initializers = static_cast<int64_t>(sparse.dense_bytes.size());
   std::set<std::string> inits, outs, floats;
   int64_t added = 0;
   for (const StoredWeight& w : stored) {
@@ -198,11 +204,13 @@ ExportSummary summarize(const onnx::ModelProto& mp, const ir::Model& model, cons
   int64_t removed = 0;
   for (const auto& t : mp.graph().initializer())
     if (inits.count(t.name())) removed += field_bytes(t.ByteSizeLong());
+  for (const auto& [name, dense] : sparse.dense_bytes)
+    if (inits.count(name)) removed += dense;
   for (const auto& n : mp.graph().node())
     if (n.output_size() > 0 && outs.count(n.output(0))) removed += field_bytes(n.ByteSizeLong());
   // Not counted: the graph's own length prefix (a byte or two), the small shape constants of the
   // decoding (content-deduplicated, possibly shared with other nodes) and node names.
-  s.fp32_bytes = s.bytes + added - removed;
+  s.fp32_bytes = s.dense_bytes + added - removed;
   return s;
 }
 
@@ -212,16 +220,16 @@ bool is_qat_training_op(const std::string& op) {
   return op == "bn_qat" || op == "bn_fold_weight" || op == "binary_quant" || op == "ternary_quant";
 }
 
-ir::passes::OptimizeSummary optimize_for_export(ir::Model& model, CodebookWeights codebook) {
+ir::passes::OptimizeSummary optimize_for_export(ir::Model& model, CodebookWeights codebook, SparseInitializers sparse) {
   bool quantized = false;
   for (const ir::Node* n : model.graph.nodes()) quantized = quantized || n->op() == "fake_quant";
   // Constant folding would evaluate fake_quant of a constant weight into a float constant and lose
   // the quantization the QDQ export writes; every other clean-up pass is safe.
-  auto keep_bn = [&model, codebook](const ir::Node& layer) {
+  auto keep_bn = [&model, codebook, sparse](const ir::Node& layer) {
     const ir::Node* p = layer.input(1)->producer();
     if (!p || (p->op() != "param" && p->op() != "constant")) return false;
     const std::string& name = p->attrs().s("name");
-    return writes_codebook(model.tensor(name), name, codebook);
+    return writes_codebook(model.tensor(name), name, codebook, sparse);
   };
   std::vector<ir::passes::NamedPass> pipeline;
   for (const auto& p : ir::passes::default_pipeline()) {
@@ -272,7 +280,7 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, Expo
   set_header(mp, model, opts);
   onnx::GraphProto& graph = *mp.mutable_graph();
   graph.set_name(model.name.empty() ? std::string("model") : model.name);
-  ExportContext ctx(model, graph, opts.opset, opts.codebook_weights);
+  ExportContext ctx(model, graph, opts.opset, opts.codebook_weights, opts.sparse_initializers);
 
   // Names: graph inputs and outputs first, then the store tensors the graph refers to.
   std::vector<std::string> in_names, out_names;
@@ -340,7 +348,12 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, Expo
     throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
   check(mp, model.name);
   drop_decoding_value_info(graph, ctx.stored_weights());
-  if (summary) *summary = summarize(mp, model, ctx.stored_weights(), tensor_names);
+  // After the shape inference: ONNX 1.12's types a sparse initializer as sparse_tensor(float),
+  // which no op of ours accepts in strict mode (ONNX Runtime reads it as the dense tensor it stands
+  // for). The file as written passes the checker again.
+  const SparseSummary sparse = sparsify_weights(graph, ctx.weight_initializers(), opts.sparse_initializers);
+  if (!sparse.dense_bytes.empty()) check_sparse(mp, model.name);
+  if (summary) *summary = summarize(mp, model, ctx.stored_weights(), tensor_names, sparse);
   return mp;
 }
 

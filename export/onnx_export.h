@@ -15,6 +15,11 @@ namespace mc::exporter {
 /// (export/codebook_weights.h): automatic = as a codebook where that makes the file smaller.
 enum class CodebookWeights { automatic, always, never };
 
+/// Whether conv / linear / matmul weights with zeros (pruned) are written as ONNX sparse
+/// initializers (export/sparse_initializers.h): automatic = where that makes the file smaller,
+/// always = every such weight with at least one zero.
+enum class SparseInitializers { automatic, always, never };
+
 struct ExportOptions {
   int opset = 13;                  // 13..17
   bool dynamic_batch = true;       // dim 0 of the input (and of outputs that follow it) is "batch"
@@ -22,17 +27,21 @@ struct ExportOptions {
   std::string recipe_hash;         // metadata_props["recipe_hash"] when set
   std::map<std::string, std::string> metadata;  // more metadata_props
   CodebookWeights codebook_weights = CodebookWeights::automatic;
+  SparseInitializers sparse_initializers = SparseInitializers::never;
 };
 
 /// What an export wrote. `fp32_bytes` is the size the same graph would have with every weight
 /// stored as float32: `bytes` plus, for each weight the export stored in a smaller form (codebook
 /// indices, QDQ integers), 4 bytes per element minus the bytes of that form's tensors (the few
-/// nodes that decode it, a few hundred bytes, are counted in both).
+/// nodes that decode it, a few hundred bytes, are counted in both). `dense_bytes` is `bytes` with
+/// every sparse initializer written as the dense initializer it stands for.
 struct ExportSummary {
   int64_t bytes = 0;
   int64_t fp32_bytes = 0;
+  int64_t dense_bytes = 0;
   int64_t codebook_weights = 0;   // weights written as codebook + indices
   int64_t quantized_weights = 0;  // weights written as QDQ integers
+  int64_t sparse_initializers = 0;  // initializers (weights, QDQ integers, codebook indices) written sparse
 };
 
 constexpr int kMinOpset = 13;
@@ -45,6 +54,8 @@ constexpr int kMaxOpset = 17;
 /// Throws InputError for an unsupported opset, an op without a mapping ("op 'foo' at scope 'bar'
 /// has no ONNX mapping") or attributes ONNX cannot express; mc::Error with the checker's message
 /// when the result does not validate.
+/// With `opts.sparse_initializers`, weights move into sparse initializers after the shape inference
+/// (ONNX 1.12's types them as sparse tensors, which Conv & co. reject) and the checker runs again.
 /// `summary`, when given, receives the sizes (ExportSummary).
 onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts = {}, ExportSummary* summary = nullptr);
 
@@ -57,7 +68,8 @@ ExportSummary export_onnx(const ir::Model& model, const std::string& path, const
 /// and batch-norm folding into a layer whose weight `codebook` writes as one codebook
 /// (writes_codebook in export/codebook_weights.h).
 ir::passes::OptimizeSummary optimize_for_export(ir::Model& model,
-                                                CodebookWeights codebook = CodebookWeights::automatic);
+                                                CodebookWeights codebook = CodebookWeights::automatic,
+                                                SparseInitializers sparse = SparseInitializers::never);
 
 /// IR ops that have an ONNX mapping (sorted).
 std::vector<std::string> exportable_ops();

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -105,6 +106,14 @@ class Checker {
  public:
   explicit Checker(const onnx::GraphProto& g) : g_(g) {
     for (const auto& t : g.initializer()) inits_[t.name()] = &t;
+    // A sparse initializer (a pruned weight) by its dense header: name, type and dims, no data.
+    for (const auto& s : g.sparse_initializer()) {
+      onnx::TensorProto& h = sparse_headers_.emplace_back();
+      h.set_name(s.values().name());
+      h.set_data_type(s.values().data_type());
+      for (int64_t d : s.dims()) h.add_dims(d);
+      inits_[h.name()] = &h;
+    }
     for (const auto& n : g.node()) {
       for (const auto& o : n.output()) producer_[o] = &n;
       for (const auto& i : n.input()) consumers_[i].push_back(&n);
@@ -284,6 +293,7 @@ class Checker {
 
   const onnx::GraphProto& g_;
   std::map<std::string, const onnx::TensorProto*> inits_;
+  std::deque<onnx::TensorProto> sparse_headers_;
   std::map<std::string, const onnx::NodeProto*> producer_;
   std::map<std::string, std::vector<const onnx::NodeProto*>> consumers_;
   std::map<const onnx::NodeProto*, std::string> bad_;  // Q/DQ node -> first broken rule

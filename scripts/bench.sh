@@ -54,6 +54,7 @@ echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time
 
 echo
 bash "$HERE/bench_prune.sh" "$BUILD"
+echo; bash "$HERE/bench_sparse.sh" "$BUILD"
 echo; bash "$HERE/bench_lowrank.sh" "$BUILD"
 if [ -z "${SKIP_DEEPC:-}" ]; then echo; bash "$HERE/bench_deep_compression.sh" "$BUILD"; fi
 echo

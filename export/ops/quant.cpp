@@ -93,6 +93,7 @@ void export_weight(const ir::Node& n, ExportContext& ctx, const at::Tensor& w, c
   const std::string base = n.input(0)->producer()->attrs().s("name");
   std::string qname = ctx.add_tensor(q.to(c.type).contiguous(), base + "_quantized");
   ctx.stored_weights().push_back({base, {qname}, {}, false});
+  ctx.weight_initializers().insert(qname);
   std::string sname = ctx.add_tensor(qparam_shape(scale, axis != -1).contiguous(), base + "_scale");
   std::string zname = ctx.add_tensor(qparam_shape(zp, axis != -1).to(c.type).contiguous(), base + "_zero_point");
   std::vector<OnnxAttr> attrs;

@@ -1,5 +1,6 @@
 // compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W] [--static-batch]
 //                       [--metadata KEY=VALUE ...] [--no-optimize] [--codebook-weights auto|true|false]
+//                       [--sparse-initializers auto|true|false]
 // Loads a model (TorchScript, .mcm checkpoint, .mcz archive or zoo:<name>), runs the inference clean-up passes
 // (ir::passes::optimize; --no-optimize skips them) and writes it as ONNX (fp32), checked by the
 // ONNX checker and shape inference, atomically.
@@ -25,6 +26,7 @@ struct ExportArgs {
   bool static_batch = false;
   bool no_optimize = false;
   std::string codebook_weights = "auto";
+  std::string sparse_initializers = "false";
   std::vector<std::string> metadata;
 };
 
@@ -36,6 +38,9 @@ int export_model(const ExportArgs& a) {
   opts.codebook_weights = a.codebook_weights == "true"    ? exporter::CodebookWeights::always
                           : a.codebook_weights == "false" ? exporter::CodebookWeights::never
                                                           : exporter::CodebookWeights::automatic;
+  opts.sparse_initializers = a.sparse_initializers == "true"   ? exporter::SparseInitializers::always
+                             : a.sparse_initializers == "auto" ? exporter::SparseInitializers::automatic
+                                                               : exporter::SparseInitializers::never;
   for (const std::string& kv : a.metadata) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -52,13 +57,14 @@ int export_model(const ExportArgs& a) {
   // The inference clean-up pipeline (identities, constant folding, batch-norm folding, CSE, dead
   // code) unless --no-optimize, which exports the graph as loaded.
   if (!a.no_optimize) {
-    ir::passes::OptimizeSummary sum = exporter::optimize_for_export(m, opts.codebook_weights);
+    ir::passes::OptimizeSummary sum = exporter::optimize_for_export(m, opts.codebook_weights, opts.sparse_initializers);
     spdlog::debug("{}", sum.to_string());
   }
   const exporter::ExportSummary size = exporter::export_onnx(m, a.onnx, opts);
-  spdlog::info("wrote {} (opset {}, {} batch): {} bytes, {} with float32 weights ({} codebook, {} quantized weights)",
-               a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed", size.bytes, size.fp32_bytes,
-               size.codebook_weights, size.quantized_weights);
+  spdlog::info("wrote {} (opset {}, {} batch): {} bytes, {} with dense initializers, {} with float32 weights ({} "
+               "codebook, {} quantized weights, {} sparse initializers)",
+               a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed", size.bytes, size.dense_bytes,
+               size.fp32_bytes, size.codebook_weights, size.quantized_weights, size.sparse_initializers);
   return 0;
 }
 
@@ -76,6 +82,9 @@ void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   sub->add_flag("--no-optimize", a->no_optimize, "Export the graph as loaded (skip the inference clean-up passes)");
   sub->add_option("--codebook-weights", a->codebook_weights,
                   "Weights with <= 256 distinct values as codebook + 8/4-bit indices: auto (where smaller), true, false")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
+  sub->add_option("--sparse-initializers", a->sparse_initializers,
+                  "Weights with zeros (pruned) as ONNX sparse initializers: auto (where smaller), true, false (default)")
       ->check(CLI::IsMember({"auto", "true", "false"}));
   t.add(sub, [a] { return export_model(*a); });
 }

@@ -182,7 +182,8 @@ std::string deployment_lines(const std::vector<StageRecord>& stages) {
 }
 
 // One line per stage whose details hold the written ONNX file's `onnx`, `bytes` and `bytes_fp32` (export
-// stages): the file's size beside the same graph with float32 weights.
+// stages): the file's size beside the same graph with float32 weights, and with its sparse
+// initializers dense when it has any.
 std::string onnx_size_lines(const std::vector<StageRecord>& stages) {
   std::ostringstream out;
   for (const StageRecord& s : stages) {
@@ -197,6 +198,11 @@ std::string onnx_size_lines(const std::vector<StageRecord>& stages) {
         << human_bytes(bytes) << " (" << bytes << " bytes); with float32 weights " << human_bytes(fp32) << " ("
         << fp32 << " bytes)";
     if (bytes > 0 && fp32 != bytes) out << ", " << fmt("%.2fx", static_cast<double>(fp32) / static_cast<double>(bytes)) << " smaller";
+    if (d.contains("sparse_initializers") && d["sparse_initializers"].is_number_integer() &&
+        d["sparse_initializers"].get<int64_t>() > 0 && d.contains("bytes_dense") && d["bytes_dense"].is_number_integer())
+      out << "; " << d["sparse_initializers"].get<int64_t>() << " sparse initializers, "
+          << human_bytes(d["bytes_dense"].get<int64_t>()) << " (" << d["bytes_dense"].get<int64_t>()
+          << " bytes) with them dense";
     out << "\n";
   }
   return out.str();

@@ -3,13 +3,15 @@
 // quantized weight) at validate and before a run writes anything (behind a prune: when the stage
 // starts), prune -> cluster -> finetune
 // keeping codebooks and zeros with the bytes in the report, and --resume after a kill between the
-// cluster stage and the finetune reaching the uninterrupted run's weights bit for bit.
+// cluster stage and the finetune, and after a kill in the middle of the codebook finetune, reaching
+// the uninterrupted run's weights bit for bit.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
 #include <filesystem>
 
+#include "common/atomic_file.h"
 #include "ir/model.h"
 #include "support/test_env.h"
 
@@ -182,4 +184,41 @@ TEST(ClusterCli, ResumeAfterAKillBetweenClusterAndFinetuneGivesTheSameWeights) {
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   // Bit for bit: one thread, the same seeds, a pending codebook state that round-trips exactly.
   for (const auto& [k, v] : a.tensors) EXPECT_TRUE(at::equal(v, b.tensors.at(k))) << k;
+}
+
+TEST(ClusterCli, ResumeAfterAKillInTheCodebookFinetuneGivesTheSameWeights) {
+  // Two epochs: the run is killed when the finetune logs the end of its first epoch, with the
+  // codebooks and the centroids' momentum already stepped. The resumed run starts that finetune
+  // again from the cluster stage's pending codebook state (cluster indices, codebooks, zero
+  // entries); a codebook state saved mid-finetune, or a momentum left over, would end elsewhere.
+  TempDir d;
+  const std::string recipe =
+      d.write("r.yaml", head() + "  - prune: {sparsity: 0.5, exclude: [conv1]}\n"
+                                 "  - cluster: {bits: 4, exclude: [conv1], layers: {fc: {k: 32}}}\n"
+                                 "  - finetune: {epochs: 2, max_steps_per_epoch: 4, optimizer: {lr: 0.001, momentum: 0.9}}\n" +
+                                 kReport);
+  const auto whole = run_compress("--recipe " + recipe + " --out " + d.file("whole") + " -q");
+  ASSERT_EQ(whole.exit_code, 0) << whole.out;
+  // Not quiet: the kill waits for the log line of the first epoch.
+  const auto killed = run_command("env LD_PRELOAD=" MC_KILL_SHIM " MC_KILL_AT_OUTPUT='finetune epoch 1/2' " +
+                                  mc::test::compress_bin() + " --recipe " + recipe + " --out " + d.file("cut"));
+  ASSERT_EQ(killed.exit_code, 128 + 9) << "not killed by SIGKILL: " << killed.out;
+  EXPECT_EQ(read_json(d.file("cut/state.json"))["finished"].get<int>(), 2) << "killed elsewhere than in the finetune";
+  ASSERT_FALSE(fs::exists(d.file("cut/ckpt/03_finetune.mcm")));
+  const auto resumed = run_compress("--recipe " + recipe + " --out " + d.file("cut") + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
+  EXPECT_NE(mc::read_file(d.file("cut/log.txt")).find("resuming 'cluster_test' after stage 2"), std::string::npos);
+  const mc::ir::Model a = mc::ir::Model::load(d.file("whole/ckpt/03_finetune.mcm"));
+  const mc::ir::Model b = mc::ir::Model::load(d.file("cut/ckpt/03_finetune.mcm"));
+  const mc::ir::Model clustered = mc::ir::Model::load(d.file("whole/ckpt/02_cluster.mcm"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [k, v] : a.tensors) EXPECT_TRUE(at::equal(v, b.tensors.at(k))) << k;
+  const auto ra = read_json(d.file("whole/report.json")), rb = read_json(d.file("cut/report.json"));
+  int64_t moved = 0;
+  for (const auto& l : ra["stages"][2]["details"]["layers"]) {
+    const std::string p = l["param"];
+    moved += !at::equal(a.tensor(p), clustered.tensor(p));
+  }
+  EXPECT_EQ(moved, 9) << "every clustered weight's codebook should move in the finetune, or the test means little";
+  EXPECT_EQ(ra["stages"][3]["metrics"]["top1"], rb["stages"][3]["metrics"]["top1"]);
 }
