@@ -354,7 +354,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
   QuantConfig cfg = o.config(diag);
   diag.throw_if_any();
-  pipeline::refuse_shared_layers(ctx.model, cfg.exclude, "quantize");
+  (void)pipeline::refuse_shared_layers(ctx.model, cfg.exclude, "quantize");
   const bool qat = o.mode == "qat";
   auto t0 = std::chrono::steady_clock::now();
   if (o.fold_batch_norm && !qat) ir::passes::fold_batch_norm(ctx.model);

@@ -52,7 +52,7 @@ void ShareOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics&
   if (method != "hashed" && method != "circulant") return;  // the Reader reported it
   size.check(node, method, "share", diag);
   const bool hashed = method == "hashed";
-  if (!size.given() && !node.find("layers"))
+  if (!node.find("k") && !node.find("ratio") && !node.find("block") && !node.find("layers"))
     diag.error(node.loc(), hashed ? "share: method hashed needs k or ratio, e.g. ratio: 8"
                                   : "share: method circulant needs block, e.g. block: 16");
   const std::string m = method;

@@ -98,8 +98,10 @@ std::vector<SharedLayer> find_shared_layers(const ir::Model& model) {
   return out;
 }
 
-void refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude, const std::string& stage) {
-  for (const SharedLayer& l : find_shared_layers(model)) {
+std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude,
+                                            const std::string& stage) {
+  const std::vector<SharedLayer> shared = find_shared_layers(model);
+  for (const SharedLayer& l : shared) {
     bool excluded = false;
     for (const ScopeGlob& g : exclude) excluded = excluded || g.matches(l.scope);
     if (excluded) continue;
@@ -108,6 +110,15 @@ void refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& 
                      "' through a fixed index), which " + stage + " cannot change. Exclude it (exclude: [" +
                      l.scope + "]) or run " + stage + " before `share`");
   }
+  const std::vector<WeightLayer> weights = find_weight_layers(model);
+  std::vector<ScopeGlob> kept;
+  for (const ScopeGlob& g : exclude) {
+    bool on_shared = false, on_weight = false;
+    for (const SharedLayer& l : shared) on_shared = on_shared || g.matches(l.scope);
+    for (const WeightLayer& w : weights) on_weight = on_weight || g.matches(w.scope);
+    if (on_weight || !on_shared) kept.push_back(g);
+  }
+  return kept;
 }
 
 std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers) {

@@ -155,8 +155,10 @@ std::vector<SharedLayer> find_shared_layers(const ir::Model& model);
 
 /// InputError "<stage>: layer 'fc1' has a shared weight (hashed, from the `share` stage) ..., which
 /// <stage> cannot change. Exclude it (exclude: [fc1]) or run <stage> before `share`" for the first
-/// shared layer that no `exclude` glob matches.
-void refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude, const std::string& stage);
+/// shared layer that no `exclude` glob matches. Returns `exclude` without the globs that match
+/// shared layers only (they did their job; select_layers() would call them globs matching nothing).
+std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude,
+                                            const std::string& stage);
 
 /// The layers of `all` (in order) that match some include glob (every layer when there is none)
 /// and no exclude glob. InputError when `all` is empty, when a glob matches none of `all`
