@@ -199,7 +199,7 @@ TEST(ShareCli, CirculantTrainShareFinetuneExportMatchesOnnxRuntime) {
   EXPECT_LE(size, floats + 8192);
 }
 
-// prune, cluster and quantize cannot change a shared weight: each refuses it by name (exit 2), and
+// prune, cluster, quantize and decompose cannot change a shared weight: each refuses it by name (exit 2), and
 // works on the layers left dense when the shared ones are excluded.
 TEST(ShareCli, OtherStagesRefuseASharedLayerByName) {
   TempDir d;
@@ -208,6 +208,7 @@ TEST(ShareCli, OtherStagesRefuseASharedLayerByName) {
       {"  - prune: {sparsity: 0.5}", "prune: layer 'fc1' has a shared weight (hashed, from the `share` stage"},
       {"  - cluster: {bits: 4}", "cluster: layer 'fc1' has a shared weight (hashed"},
       {"  - quantize: {mode: ptq}", "quantize: layer 'fc1' has a shared weight (hashed"},
+      {"  - decompose: {rank_ratio: 0.5}", "decompose: layer 'fc1' has a shared weight (hashed"},
       {"  - prune: {sparsity: 0.5, exclude: [fc1]}", "prune: layer 'fc2' has a shared weight"},
   };
   int i = 0;
@@ -228,4 +229,11 @@ TEST(ShareCli, OtherStagesRefuseASharedLayerByName) {
   const mc::ir::Model m = mc::ir::Model::load(d.file("ok/ckpt/03_cluster.mcm"));
   EXPECT_LE(std::get<0>(at::_unique(m.tensor("fc3.weight"))).numel(), 16);
   EXPECT_EQ(m.tensor("fc1.weight.shared").numel(), 29400);
+  // decompose in a run of its own (after `cluster`, a decomposed fc3 leaves a stale storage width).
+  const std::string dec = head() + share + "  - decompose: {rank_ratio: 0.5, exclude: [\"fc[12]\"]}\n" + kReport;
+  const auto rd = run_compress("--recipe " + d.write("dec.yaml", dec) + " --out " + d.file("dec") + " -q");
+  ASSERT_EQ(rd.exit_code, 0) << rd.out;
+  const mc::ir::Model f = mc::ir::Model::load(d.file("dec/ckpt/02_decompose.mcm"));
+  EXPECT_EQ(f.tensors.count("fc3.weight"), 0u) << "fc3 was factored";
+  EXPECT_EQ(f.tensor("fc2.weight.shared").numel(), 3750);
 }
