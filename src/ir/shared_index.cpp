@@ -65,6 +65,8 @@ void check_sharing_spec(const SharingSpec& s) {
   if (s.method != "hashed" && s.method != "circulant")
     throw Error("shared_weight method must be hashed or circulant, got '" + s.method + "'");
   if (s.out < 1 || s.in < 1) throw Error(what + ": out and in must be >= 1");
+  if (s.out > (int64_t{1} << 40) / s.in)  // the index is materialised: out * in int64 entries
+    throw Error(what + ": out x in = " + std::to_string(s.out) + " x " + std::to_string(s.in) + " is over 2^40");
   if (s.k < 1 || s.k > kSharingPrime) throw Error(what + ": k must be in 1..2^31-1, got " + std::to_string(s.k));
   if (s.method == "circulant") {
     if (s.block < 1) throw Error(what + ": block must be >= 1");

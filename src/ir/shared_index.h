@@ -41,7 +41,8 @@ constexpr int64_t kSharingPrime = 2147483647;
 
 /// The attributes of a `shared_weight` node; mc::Error for a bad method, sizes or K.
 SharingSpec sharing_spec(const Node& n);
-/// Checks a spec (positive sizes, 1 <= k <= p, block >= 1, circulant k = its formula); mc::Error.
+/// Checks a spec (positive sizes, out * in <= 2^40, 1 <= k <= p, block >= 1, circulant k = its
+/// formula); mc::Error.
 void check_sharing_spec(const SharingSpec& s);
 /// K of a block-circulant [out, in] weight with block b.
 int64_t circulant_size(int64_t out, int64_t in, int64_t block);

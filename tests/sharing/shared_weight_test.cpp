@@ -173,6 +173,7 @@ TEST(SharedWeight, InitialisationIsTheLeastSquaresProjection) {
 TEST(SharedWeight, BadAttributesAreErrors) {
   EXPECT_THROW(mc::ir::check_sharing_spec({"hashd", 3, 4, 5, 0, 0}), mc::Error);
   EXPECT_THROW(mc::ir::check_sharing_spec({"hashed", 3, 4, 0, 0, 0}), mc::Error);
+  EXPECT_THROW(mc::ir::check_sharing_spec({"hashed", int64_t{1} << 21, int64_t{1} << 20, 5, 0, 0}), mc::Error);
   EXPECT_THROW(mc::ir::check_sharing_spec({"circulant", 8, 8, 15, 0, 4}), mc::Error);
   EXPECT_NO_THROW(mc::ir::check_sharing_spec({"circulant", 8, 8, 16, 0, 4}));
   // The op's shape check: w must be [k].
