@@ -45,6 +45,7 @@ void register_export_ops() {
     ops::register_shape(r);
     ops::register_pool(r);
     ops::register_quant(r);
+    ops::register_shared_weight(r);
   });
 }
 

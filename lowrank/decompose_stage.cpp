@@ -66,7 +66,8 @@ std::vector<PlannedLayer> plan_layers(ir::Model& model, const DecomposeOptions& 
     scopes.push_back(all.back().scope);
   }
   if (all.empty()) throw InputError("decompose: the model has no conv2d, linear or matmul layer with a stored weight");
-  pipeline::require_matches(o.parsed_exclude, scopes, "decompose", "exclude", "weight layer");
+  const auto unshared = pipeline::refuse_shared_layers(model, o.parsed_exclude, "decompose");
+  pipeline::require_matches(unshared, scopes, "decompose", "exclude", "weight layer");
   check_layer_globs(all, o);
   for (auto& l : all) {
     for (const auto& g : o.parsed_exclude)

@@ -134,7 +134,8 @@ void PruneStage::run_magnitude(pipeline::RunContext& ctx) {
   const auto exclude = pipeline::parse_scope_globs(options_.exclude, "prune.exclude", diag);
   const auto overrides = parse_sparsity_overrides(options_.layers, diag);
   diag.throw_if_any();
-  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "prune",
+  const auto unshared = pipeline::refuse_shared_layers(ctx.model, exclude, "prune");
+  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, unshared, "prune",
                                                "prunable layer");
   pipeline::require_matches(overrides, pipeline::scopes_of(weights), "prune", "layers", "prunable layer",
                             " (Layers matched by `exclude` are not prunable.)");
@@ -177,7 +178,8 @@ void PruneStage::run_nm(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
   const auto exclude = pipeline::parse_scope_globs(options_.exclude, "prune.exclude", diag);
   diag.throw_if_any();
-  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "prune",
+  const auto unshared = pipeline::refuse_shared_layers(ctx.model, exclude, "prune");
+  const auto weights = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, unshared, "prune",
                                                "prunable layer");
   std::vector<pipeline::WeightLayer> pruned;
   nlohmann::json skipped = nlohmann::json::array();

@@ -65,7 +65,8 @@ void SensitivityStage::run(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
   const auto exclude = pipeline::parse_scope_globs(options_.exclude, "sensitivity.exclude", diag);
   diag.throw_if_any();
-  const auto layers = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, exclude, "sensitivity",
+  const auto unshared = pipeline::refuse_shared_layers(ctx.model, exclude, "sensitivity");
+  const auto layers = pipeline::select_layers(pipeline::find_weight_layers(ctx.model), {}, unshared, "sensitivity",
                                               "prunable layer");
   auto loader = ctx.data.loader(options_.split, false);
   runtime::Executor ex(ctx.model);

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "pipeline/data_context.h"
+#include "pipeline/layer_select.h"
 #include "quantization/bias_correction.h"
 #include "quantization/calibrate.h"
 #include "quantization/equalize.h"
@@ -353,6 +354,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
   recipe::Diagnostics diag;
   QuantConfig cfg = o.config(diag);
   diag.throw_if_any();
+  (void)pipeline::refuse_shared_layers(ctx.model, cfg.exclude, "quantize");
   const bool qat = o.mode == "qat";
   auto t0 = std::chrono::steady_clock::now();
   if (o.fold_batch_norm && !qat) ir::passes::fold_batch_norm(ctx.model);

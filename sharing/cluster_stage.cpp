@@ -36,7 +36,8 @@ std::vector<PlannedCluster> plan_clusters(const ir::Model& model, const ClusterO
   const std::vector<pipeline::WeightLayer> all = pipeline::find_weight_layers(model);
   if (all.empty())
     throw InputError(located(where) + "cluster: the model has no conv2d, linear or matmul layer with a stored weight");
-  const auto chosen = pipeline::select_layers(all, {}, o.parsed_exclude, "cluster", "weight layer");
+  const auto unshared = pipeline::refuse_shared_layers(model, o.parsed_exclude, "cluster");
+  const auto chosen = pipeline::select_layers(all, {}, unshared, "cluster", "weight layer");
   pipeline::require_matches(o.parsed_layers, pipeline::scopes_of(chosen), "cluster", "layers", "weight layer",
                             " (Layers matched by `exclude` are not clustered.)");
   const std::set<std::string> quantized = quantized_params(model);

@@ -12,6 +12,7 @@ void register_elementwise(ExportRegistry& r);  // add, sub, mul, div
 void register_shape(ExportRegistry& r);        // cat, flatten, reshape, permute, transpose, split, (un)squeeze
 void register_pool(ExportRegistry& r);         // max/avg/adaptive pools, mean
 void register_quant(ExportRegistry& r);        // fake_quant -> QuantizeLinear/DequantizeLinear
+void register_shared_weight(ExportRegistry& r);  // shared_weight -> in-graph index + Gather (* sign)
 
 /// InputError "<node>: <what>" for attributes the mapping cannot express.
 [[noreturn]] void unsupported(const ir::Node& n, const std::string& what);

@@ -54,6 +54,7 @@ void register_core_ops() {
     ops::register_shape_ops(r);
     ops::register_pool_ops(r);
     ops::register_quant_ops(r);
+    ops::register_shared_weight_ops(r);
   });
 }
 

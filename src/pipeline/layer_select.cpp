@@ -85,6 +85,42 @@ std::vector<WeightLayer> find_weight_layers(const ir::Model& model) {
   return out;
 }
 
+std::vector<SharedLayer> find_shared_layers(const ir::Model& model) {
+  std::vector<SharedLayer> out;
+  for (const ir::Node* n : model.graph.nodes()) {
+    if (n->op() != "linear" || n->inputs().size() < 2) continue;
+    const ir::Node* sw = n->input(1)->producer();
+    if (!sw || sw->op() != "shared_weight") continue;
+    const ir::Node* p = sw->input(0)->producer();
+    const std::string param = p && p->refers_to_tensor() ? p->attrs().s("name") : sw->input(0)->name();
+    out.push_back({n->scope().empty() ? param : n->scope(), sw->attrs().s("method"), param});
+  }
+  return out;
+}
+
+std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude,
+                                            const std::string& stage) {
+  const std::vector<SharedLayer> shared = find_shared_layers(model);
+  for (const SharedLayer& l : shared) {
+    bool excluded = false;
+    for (const ScopeGlob& g : exclude) excluded = excluded || g.matches(l.scope);
+    if (excluded) continue;
+    throw InputError(stage + ": layer '" + l.scope + "' has a shared weight (" + l.method +
+                     ", from the `share` stage: computed from the stored values '" + l.param +
+                     "' through a fixed index), which " + stage + " cannot change. Exclude it (exclude: [" +
+                     l.scope + "]) or run " + stage + " before `share`");
+  }
+  const std::vector<WeightLayer> weights = find_weight_layers(model);
+  std::vector<ScopeGlob> kept;
+  for (const ScopeGlob& g : exclude) {
+    bool on_shared = false, on_weight = false;
+    for (const SharedLayer& l : shared) on_shared = on_shared || g.matches(l.scope);
+    for (const WeightLayer& w : weights) on_weight = on_weight || g.matches(w.scope);
+    if (on_weight || !on_shared) kept.push_back(g);
+  }
+  return kept;
+}
+
 std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers) {
   std::vector<std::string> out;
   for (const auto& l : layers) out.push_back(l.scope);

@@ -143,6 +143,23 @@ void require_matches(const std::vector<GlobEntry<T>>& entries, const std::vector
   require_matches(globs, candidates, stage, key, what, hint);
 }
 
+/// A linear layer whose weight is computed by `shared_weight` from a few stored values (the `share`
+/// stage: HashedNets or block-circulant). find_weight_layers() does not list it (its weight is no
+/// param), so stages that change weights refuse it through refuse_shared_layers().
+struct SharedLayer {
+  std::string scope;   // the layer's module scope (the stored values' tensor name when it has none)
+  std::string method;  // hashed | circulant
+  std::string param;   // the stored values
+};
+std::vector<SharedLayer> find_shared_layers(const ir::Model& model);
+
+/// InputError "<stage>: layer 'fc1' has a shared weight (hashed, from the `share` stage) ..., which
+/// <stage> cannot change. Exclude it (exclude: [fc1]) or run <stage> before `share`" for the first
+/// shared layer that no `exclude` glob matches. Returns `exclude` without the globs that match
+/// shared layers only (they did their job; select_layers() would call them globs matching nothing).
+std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude,
+                                            const std::string& stage);
+
 /// The layers of `all` (in order) that match some include glob (every layer when there is none)
 /// and no exclude glob. InputError when `all` is empty, when a glob matches none of `all`
 /// (throw_glob_matches_nothing(), keys `include_key` / `exclude_key`), or when nothing is left (at

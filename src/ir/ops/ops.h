@@ -16,6 +16,7 @@ void register_elementwise_ops(OpRegistry& r); // add, sub, mul, div
 void register_shape_ops(OpRegistry& r);       // cat, flatten, reshape, permute, transpose, split, ...
 void register_pool_ops(OpRegistry& r);        // max/avg/adaptive pools, mean
 void register_quant_ops(OpRegistry& r);       // fake_quant
+void register_shared_weight_ops(OpRegistry& r);  // shared_weight (hashed / circulant)
 
 at::ScalarType to_scalar_type(DType d);
 DType from_scalar_type(at::ScalarType t);
