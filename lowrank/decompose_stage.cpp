@@ -183,6 +183,12 @@ void DecomposeStage::run(pipeline::RunContext& ctx) {
   ir::register_core_ops();
   const int64_t macs0 = total_macs(ctx.model), params0 = ctx.model.num_params();
   std::vector<PlannedLayer> layers = plan_layers(ctx.model, options_);
+  std::vector<pipeline::StoredLayerRef> planned;
+  for (const auto& l : layers)
+    if (l.status == "decomposed") planned.push_back({l.scope, ir::weight_param(*l.node)->attrs().s("name")});
+  pipeline::refuse_stored_layers(ctx.storage_bits, planned, "", "decompose",
+                                 "its factors would not be on its codebook or grid: decompose before `cluster` / "
+                                 "`quantize`");
   rule_ranks_for(ctx.model, layers, options_);
   if (options_.has_target) ctx.details["search"] = search_ranks(ctx, layers, options_);
   ctx.details["layers"] = apply_plan(ctx.model, layers, options_);

@@ -31,7 +31,7 @@ bool is_static(const ir::Value* v) {
 }
 
 std::string where(const SpecSource& s) {
-  return (s.loc.line > 0 ? s.loc.str() + ": " : std::string()) + "'" + s.key + "'";
+  return s.loc.prefix() + "'" + s.key + "'";
 }
 
 class Planner {

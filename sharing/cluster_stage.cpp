@@ -14,9 +14,6 @@ namespace mc::share {
 
 namespace {
 
-// "file:line:col: " of the stage entry, or nothing when unknown.
-std::string located(const recipe::Location& where) { return where.line > 0 ? where.str() + ": " : ""; }
-
 // Params read by a weight quantizer (the quantize stage's graph: param -> fake_quant -> layer).
 std::set<std::string> quantized_params(const ir::Model& model) {
   static const std::set<std::string> kQuantizers{"fake_quant", "binary_quant", "ternary_quant"};
@@ -35,7 +32,7 @@ std::vector<PlannedCluster> plan_clusters(const ir::Model& model, const ClusterO
                                           const recipe::Location& where) {
   const std::vector<pipeline::WeightLayer> all = pipeline::find_weight_layers(model);
   if (all.empty())
-    throw InputError(located(where) + "cluster: the model has no conv2d, linear or matmul layer with a stored weight");
+    throw InputError(where.prefix() + "cluster: the model has no conv2d, linear or matmul layer with a stored weight");
   const auto unshared = pipeline::refuse_shared_layers(model, o.parsed_exclude, "cluster");
   const auto chosen = pipeline::select_layers(all, {}, unshared, "cluster", "weight layer");
   pipeline::require_matches(o.parsed_layers, pipeline::scopes_of(chosen), "cluster", "layers", "weight layer",
@@ -44,11 +41,11 @@ std::vector<PlannedCluster> plan_clusters(const ir::Model& model, const ClusterO
   std::vector<PlannedCluster> out;
   for (const auto& l : chosen) {
     if (quantized.count(l.param))
-      throw InputError(located(where) + "cluster: layer '" + l.scope + "' has a quantized weight ('" + l.param +
+      throw InputError(where.prefix() + "cluster: layer '" + l.scope + "' has a quantized weight ('" + l.param +
                        "' behind a weight quantizer); its values are already shared on a grid. Cluster before "
                        "`quantize`, or exclude the layer");
     if (model.tensor(l.param).scalar_type() != at::kFloat)
-      throw InputError(located(where) + "cluster: layer '" + l.scope + "' has a weight that is not float32");
+      throw InputError(where.prefix() + "cluster: layer '" + l.scope + "' has a weight that is not float32");
     const int i = pipeline::last_match(o.parsed_layers, l.scope);
     out.push_back({l, i >= 0 ? o.parsed_layers[static_cast<size_t>(i)].value.k : o.parsed_k});
   }
@@ -83,7 +80,7 @@ void ClusterStage::check_model(const ir::Model& model, recipe::Diagnostics&) con
     for (const auto& t : theirs) taken.insert(t.layer.param);
     for (const auto& m : mine)
       if (taken.count(m.layer.param))
-        throw InputError(located(where_) + "cluster: layer '" + m.layer.scope + "' is already clustered by stage " +
+        throw InputError(where_.prefix() + "cluster: layer '" + m.layer.scope + "' is already clustered by stage " +
                          std::to_string(e.index + 1) + " (cluster at " + e.loc.str() +
                          "); a layer is clustered once: exclude it here or there");
   }
@@ -124,13 +121,10 @@ nlohmann::json cluster_one(ir::Model& model, const PlannedCluster& p, const Clus
 void ClusterStage::run(pipeline::RunContext& ctx) {
   const recipe::Location where = where_;  // from check_plan(), which every plan runs
   const std::vector<PlannedCluster> plan = plan_clusters(ctx.model, options_, where);
-  for (const auto& p : plan) {
-    auto it = ctx.storage_bits.find(p.layer.param);
-    if (it != ctx.storage_bits.end())
-      throw InputError(located(where) + "cluster: layer '" + p.layer.scope + "' is already stored at " +
-                       std::to_string(it->second) + " bits (clustered or quantized by an earlier stage); a layer "
-                       "is clustered once, before `quantize`: exclude it here");
-  }
+  std::vector<pipeline::StoredLayerRef> refs;
+  for (const auto& p : plan) refs.push_back({p.layer.scope, p.layer.param});
+  pipeline::refuse_stored_layers(ctx.storage_bits, refs, where.prefix(), "cluster",
+                                 "a layer is clustered once, before `quantize`");
   std::vector<SharedWeight> shared;
   nlohmann::json rows = nlohmann::json::array();
   int64_t fp32 = 0, clustered = 0;

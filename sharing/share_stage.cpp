@@ -13,8 +13,6 @@ namespace mc::share {
 
 namespace {
 
-std::string located(const recipe::Location& where) { return where.line > 0 ? where.str() + ": " : ""; }
-
 // A `layers:` glob matching no linear layer: when it matches conv2d / matmul layers, say that share
 // takes linear layers only; else the usual "matches nothing" error.
 void check_layer_globs(const ShareOptions& o, const std::vector<pipeline::WeightLayer>& all,
@@ -27,7 +25,7 @@ void check_layer_globs(const ShareOptions& o, const std::vector<pipeline::Weight
       if (l.op != "linear" && e.glob.matches(l.scope) && other.empty()) other = l.scope + " (" + l.op + ")";
     if (linear) continue;
     if (!other.empty())
-      throw InputError(located(e.glob.loc) + "share: layers glob '" + e.glob.pattern + "' matches " + other +
+      throw InputError(e.glob.loc.prefix() + "share: layers glob '" + e.glob.pattern + "' matches " + other +
                        "; share applies to linear layers only (hashed and circulant weights of conv kernels are not "
                        "supported). Fix the glob or remove it");
     pipeline::throw_glob_matches_nothing(e.glob, "share", "layers", "linear layer", pipeline::scopes_of(chosen),
@@ -42,7 +40,7 @@ ir::SharingSpec spec_for(const ShareOptions& o, const ShareSize& size, const rec
   s.out = w.size(0);
   s.in = w.size(1);
   const int64_t n = s.out * s.in;
-  const std::string where = located(at) + "share: layer '" + l.scope + "' [" + std::to_string(s.out) + ", " +
+  const std::string where = at.prefix() + "share: layer '" + l.scope + "' [" + std::to_string(s.out) + ", " +
                             std::to_string(s.in) + "]";
   if (o.method == "hashed") {
     s.seed = o.seed + position;
@@ -70,7 +68,7 @@ std::vector<PlannedShare> plan_shares(const ir::Model& model, const ShareOptions
   for (const auto& l : all)
     if (l.op == "linear") linear.push_back(l);
   if (linear.empty())
-    throw InputError(located(where) + "share: the model has no linear layer with a stored weight (share applies "
+    throw InputError(where.prefix() + "share: the model has no linear layer with a stored weight (share applies "
                                       "to linear layers only)");
   const auto chosen = pipeline::select_layers(linear, {}, o.parsed_exclude, "share", "linear layer");
   check_layer_globs(o, all, chosen);
@@ -83,16 +81,16 @@ std::vector<PlannedShare> plan_shares(const ir::Model& model, const ShareOptions
         break;
       }
     if (!p || p->op() != "param")
-      throw InputError(located(where) + "share: layer '" + l.scope + "' has a quantized weight ('" + l.param +
+      throw InputError(where.prefix() + "share: layer '" + l.scope + "' has a quantized weight ('" + l.param +
                        "' behind " + (p ? p->op() : std::string("?")) + "); share before `quantize`, or exclude it");
     const at::Tensor& w = model.tensor(l.param);
     if (w.scalar_type() != at::kFloat)
-      throw InputError(located(where) + "share: layer '" + l.scope + "' has a weight that is not float32");
+      throw InputError(where.prefix() + "share: layer '" + l.scope + "' has a weight that is not float32");
     const int i = pipeline::last_match(o.parsed_layers, l.scope);
     const ShareSize& size = i >= 0 ? o.parsed_layers[static_cast<size_t>(i)].value.size : o.size;
     const recipe::Location& at = i >= 0 ? o.parsed_layers[static_cast<size_t>(i)].value.where : where;
     if (!size.given())
-      throw InputError(located(where) + "share: layer '" + l.scope + "' has no size: no `layers:` entry matches it "
+      throw InputError(where.prefix() + "share: layer '" + l.scope + "' has no size: no `layers:` entry matches it "
                        "and the stage gives none; add " + (o.method == "hashed" ? "k or ratio" : "block") +
                        " to the stage or exclude the layer");
     const int64_t position = std::find_if(linear.begin(), linear.end(),
@@ -146,13 +144,10 @@ void ShareStage::check_model(const ir::Model& model, recipe::Diagnostics&) const
 
 void ShareStage::run(pipeline::RunContext& ctx) {
   const std::vector<PlannedShare> plan = plan_shares(ctx.model, options_, where_);
-  for (const auto& p : plan) {
-    auto it = ctx.storage_bits.find(p.layer.param);
-    if (it != ctx.storage_bits.end())
-      throw InputError(located(where_) + "share: layer '" + p.layer.scope + "' is stored at " +
-                       std::to_string(it->second) + " bits (clustered or quantized by an earlier stage); share "
-                       "before `cluster` / `quantize`, or exclude it");
-  }
+  std::vector<pipeline::StoredLayerRef> refs;
+  for (const auto& p : plan) refs.push_back({p.layer.scope, p.layer.param});
+  pipeline::refuse_stored_layers(ctx.storage_bits, refs, where_.prefix(), "share",
+                                 "share before `cluster` / `quantize`");
   nlohmann::json rows = nlohmann::json::array();
   int64_t virt = 0, stored = 0;
   for (const auto& p : plan) {

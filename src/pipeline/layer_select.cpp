@@ -121,6 +121,17 @@ std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::v
   return kept;
 }
 
+void refuse_stored_layers(const std::map<std::string, int>& storage_bits, const std::vector<StoredLayerRef>& layers,
+                          const std::string& prefix, const std::string& stage, const std::string& advice) {
+  for (const StoredLayerRef& l : layers) {
+    auto it = storage_bits.find(l.tensor);
+    if (it == storage_bits.end()) continue;
+    throw InputError(prefix + stage + ": layer '" + l.scope + "' is already stored at " + std::to_string(it->second) +
+                     " bits (clustered or quantized by an earlier stage); " + advice + ", or exclude it (exclude: [" +
+                     l.scope + "])");
+  }
+}
+
 std::vector<std::string> scopes_of(const std::vector<WeightLayer>& layers) {
   std::vector<std::string> out;
   for (const auto& l : layers) out.push_back(l.scope);

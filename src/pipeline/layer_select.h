@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +160,18 @@ std::vector<SharedLayer> find_shared_layers(const ir::Model& model);
 /// shared layers only (they did their job; select_layers() would call them globs matching nothing).
 std::vector<ScopeGlob> refuse_shared_layers(const ir::Model& model, const std::vector<ScopeGlob>& exclude,
                                             const std::string& stage);
+
+/// A layer as stored-bits checks see it: its scope and its weight tensor's name.
+struct StoredLayerRef {
+  std::string scope;
+  std::string tensor;
+};
+
+/// InputError "<prefix><stage>: layer 'x' is already stored at N bits (clustered or quantized by an
+/// earlier stage); <advice>, or exclude it (exclude: [x])" for the first of `layers` whose weight tensor `storage_bits`
+/// (RunContext::storage_bits) holds. `prefix` is the stage's "file:line:col: " or empty.
+void refuse_stored_layers(const std::map<std::string, int>& storage_bits, const std::vector<StoredLayerRef>& layers,
+                          const std::string& prefix, const std::string& stage, const std::string& advice);
 
 /// The layers of `all` (in order) that match some include glob (every layer when there is none)
 /// and no exclude glob. InputError when `all` is empty, when a glob matches none of `all`

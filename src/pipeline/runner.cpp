@@ -243,6 +243,9 @@ void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir,
     run.model.infer_shapes();
     run.model.verify();
   });
+  // A stage that removes layers (depth pruning, dead-code elimination) takes their stored widths with them.
+  for (auto it = run.storage_bits.begin(); it != run.storage_bits.end();)
+    it = run.model.tensors.count(it->first) ? std::next(it) : run.storage_bits.erase(it);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
   save_with_preprocessing(run.model, data, ck);

@@ -14,6 +14,8 @@ std::string Location::str() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(col);
 }
 
+std::string Location::prefix() const { return line > 0 ? str() + ": " : std::string(); }
+
 ConfigNode ConfigNode::scalar(std::string v, Location loc) {
   ConfigNode n;
   n.kind_ = Kind::Scalar;

@@ -12,7 +12,8 @@ struct Location {
   std::string file;
   int line = 0;  // 1-based; 0 = unknown
   int col = 0;
-  std::string str() const;  // "file:line:col"
+  std::string str() const;     // "file:line:col"
+  std::string prefix() const;  // "file:line:col: " for a message, "" when the line is unknown
 };
 
 class ConfigNode {

@@ -117,6 +117,29 @@ TEST(ClusterCli, ALayerStoredAtFewerBitsIsRefusedWhenTheStageStarts) {
       << r.out;
 }
 
+// decompose replaces a layer by factors, which would not be on the layer's codebook: a clustered
+// layer is refused by name (it used to fail with exit 1 when the report measured the model: the
+// clustered weight's storage bits named a tensor decompose had removed).
+TEST(ClusterCli, DecomposeAfterClusterRefusesTheClusteredLayer) {
+  TempDir d;
+  const std::string recipe =
+      d.write("cd.yaml", head() + "  - cluster: {bits: 4, layers: {fc: {k: 16}}}\n  - decompose: {rank_ratio: 0.5}\n" + kReport);
+  const auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " -q");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("decompose: layer 'conv1' is already stored at 4 bits (clustered or quantized by an earlier "
+                       "stage); its factors would not be on its codebook or grid: decompose before `cluster` / "
+                       "`quantize`, or exclude it (exclude: [conv1])"),
+            std::string::npos)
+      << r.out;
+  // Excluding every clustered layer but one still names that one.
+  const std::string two = d.write(
+      "cd2.yaml", head() + "  - cluster: {bits: 4, layers: {fc: {k: 16}}}\n  - decompose: {rank_ratio: 0.5, exclude: "
+                           "[conv1, layer1, layer2, layer3]}\n" + kReport);
+  const auto r2 = run_compress("--recipe " + two + " --out " + d.file("run2") + " -q");
+  EXPECT_EQ(r2.exit_code, 2) << r2.out;
+  EXPECT_NE(r2.out.find("decompose: layer 'fc' is already stored at 4 bits"), std::string::npos) << r2.out;
+}
+
 namespace {
 std::string pipeline_recipe() {
   return head() +
