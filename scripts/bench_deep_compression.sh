@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Deep Compression (Han et al. 2016: pruning -> weight sharing -> Huffman) on Fashion-MNIST:
 #   lenet300: recipes/lenet300_deep_compression.yaml (zoo lenet300_100)
-#   lenet5:   recipes/lenet5_deep_compression.yaml   (zoo lenet5)
+#   lenet5:   recipes/lenet5_deep_compression.yaml   (zoo lenet5, the classic 6/16/120/84 LeNet-5)
+#   lenet5_caffe: recipes/lenet5_caffe_deep_compression.yaml (zoo lenet5_caffe, Caffe's LeNet: the
+#             paper's LeNet-5, 431K parameters)
 # Each recipe trains, prunes (AGP, per-layer sparsity), fine-tunes, clusters (k-means codebooks),
 # fine-tunes the codebooks and saves a .mcz; its dense reference is the same model trained with the
 # recipe's train stage settings for as many epochs as the recipe trains in all (train + every
@@ -11,7 +13,8 @@
 # gain and the bytes stored (compress rate = bytes / fp32 bytes).
 #
 #   scripts/bench_deep_compression.sh BUILD_DIR   env: RUNS_DIR=runs
-#                                                      SKIP_LENET300=1 SKIP_LENET5=1 (leave one out)
+#                                                      SKIP_LENET300=1 SKIP_LENET5=1
+#                                                      SKIP_LENET5_CAFFE=1 (leave one out)
 #                                                      SETS="threads=1 ..." (--set for every compress
 #                                                      run; on a loaded machine 1 thread trains faster)
 # Each run is skipped when its output is there (RUNS_DIR/<recipe>/<recipe>.mcz, RUNS_DIR/<recipe>_dense/
@@ -23,6 +26,7 @@ RUNS_DIR=${RUNS_DIR:-runs}
 MODELS=""
 [ -n "${SKIP_LENET300:-}" ] || MODELS+=" lenet300"
 [ -n "${SKIP_LENET5:-}" ] || MODELS+=" lenet5"
+[ -n "${SKIP_LENET5_CAFFE:-}" ] || MODELS+=" lenet5_caffe"
 [ -n "$MODELS" ] || exit 0
 PY=/usr/bin/python3
 SET_ARGS=()
@@ -64,7 +68,7 @@ for m in models:
     d, c = 100 * dense[-1]['metrics']['top1'], 100 * st[-1]['metrics']['top1']
     rows.append((m, epochs, d, c, d - c, a['file_bytes'], a['fp32_bytes'], a['ratio']))
     tables.append((m, a))
-fmt = '%-10s %7s %10s %12s %7s %10s %10s %8s'
+fmt = '%-12s %7s %10s %12s %7s %10s %10s %8s'
 print(fmt % ('model', 'epochs', 'dense %', 'compressed %', 'gap pt', '.mcz B', 'fp32 B', 'ratio'))
 for m, e, d, c, g, b, f, x in rows:
     print(fmt % (m, e, '%.2f' % d, '%.2f' % c, '%.2f' % g, b, f, '%.1fx' % x))
@@ -72,7 +76,7 @@ print('(top-1: our executor on the 10k test set; dense: the train stage alone fo
 print(' .mcz B: the save stage\'s archive on disk; fp32 B: every tensor of the model at 4 bytes)')
 for m, a in tables:
     print()
-    fmt = '%-8s %9s %9s %6s %6s %9s %8s %8s %8s %9s'
+    fmt = '%-12s %9s %9s %6s %6s %9s %8s %8s %8s %9s'
     print(fmt % (m, 'weights', 'non-zero', 'index', 'pos.', 'encoding', '-0.0s', 'huffman', 'bytes', 'rate'))
     print(fmt % ('', '', '%', 'bits', 'bits', '', '', 'gain', '', '% fp32'))
     w = nz = by = 0

@@ -1,4 +1,4 @@
-// compress pack MODEL -o M.mcz [--conv-position-bits 4] [--fc-position-bits 5] [--input-shape N,C,H,W]
+// compress pack MODEL -o M.mcz [--conv-position-bits 8] [--fc-position-bits 8] [--input-shape N,C,H,W]
 // compress unpack M.mcz -o MODEL.mcm
 // pack writes the compressed archive (ir/mcz/archive.h) and prints what each layer costs in it;
 // unpack writes the same model back as a .mcm checkpoint. Both write atomically.

@@ -8,6 +8,11 @@
 //                       input is smaller than 32x32 (MNIST's 28x28 gets the classic 32x32 geometry);
 //                       fc1's input size is computed from the input shape, so any C x H x W >= 14x14
 //                       (padded) works.
+//   lenet5_caffe        Caffe's LeNet (examples/mnist/lenet.prototxt), the LeNet-5 of Han et al. 2016's
+//                       Deep Compression: conv1(5x5, 20) pool1(max 2) conv2(5x5, 50) pool2 flatten
+//                       fc1(500) relu1 fc2(num_classes); no padding and no ReLU after the convolutions,
+//                       as in Caffe; 431,080 parameters on 1x28x28 at 10 classes (fc1's input is
+//                       computed from the input shape, so any C x H x W >= 16x16 works).
 //   lenet300_100        LeCun et al. 1998's fully connected net: flatten fc1(300) relu1 fc2(100) relu2
 //                       fc3(num_classes); 266,610 parameters on 1x28x28 at 10 classes (784-300-100-10).
 //   resnet8, resnet20   CIFAR ResNet (He et al. 2016, sec. 4.2): conv1(3x3, 16) bn1 relu, layer1..3 of
@@ -166,6 +171,19 @@ ir::Value* build_lenet5(ZooBuilder& b, const ZooOptions& o) {
   return b.linear(x, "fc3", 84, o.num_classes);
 }
 
+// ---- Caffe's LeNet (Han et al.'s LeNet-5) -----------------------------------------------------------
+
+ir::Value* build_lenet5_caffe(ZooBuilder& b, const ZooOptions& o) {
+  const auto& s = o.input_shape;
+  ir::Value* x = b.input(s);
+  x = b.max_pool(b.conv(x, "conv1", s[1], 20, 5, 1, 0, 1, true), "pool1", 2);
+  x = b.max_pool(b.conv(x, "conv2", 20, 50, 5, 1, 0, 1, true), "pool2", 2);
+  ir::Shape fs = b.shape_of(x);
+  x = b.flatten(x, "flatten");
+  x = b.relu(b.linear(x, "fc1", fs[1] * fs[2] * fs[3], 500), "relu1");
+  return b.linear(x, "fc2", 500, o.num_classes);
+}
+
 // ---- LeNet-300-100 -------------------------------------------------------------------------------
 
 ir::Value* build_lenet300_100(ZooBuilder& b, const ZooOptions& o) {
@@ -278,6 +296,7 @@ struct ZooEntry {
 const std::vector<ZooEntry>& zoo() {
   static const std::vector<ZooEntry> entries = {
       {"lenet5", build_lenet5},
+      {"lenet5_caffe", build_lenet5_caffe},
       {"lenet300_100", build_lenet300_100},
       {"resnet8", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 1); }},
       {"resnet20", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 3); }},

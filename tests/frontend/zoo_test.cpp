@@ -134,12 +134,25 @@ class MobileNetV2Small(nn.Module):  # torchvision MobileNetV2(width_mult=0.5) wi
     def forward(self, x):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
+class LeNet5Caffe(nn.Module):  # Caffe's examples/mnist/lenet.prototxt: no ReLU after the convolutions
+    def __init__(self, c, h, w, nc):
+        super().__init__()
+        self.conv1, self.pool1 = nn.Conv2d(c, 20, 5), nn.MaxPool2d(2)
+        self.conv2, self.pool2 = nn.Conv2d(20, 50, 5), nn.MaxPool2d(2)
+        fh, fw = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
+        self.fc1, self.relu1 = nn.Linear(50 * fh * fw, 500), nn.ReLU()
+        self.fc2 = nn.Linear(500, nc)
+    def forward(self, x):
+        x = torch.flatten(self.pool2(self.conv2(self.pool1(self.conv1(x)))), 1)
+        return self.fc2(self.relu1(self.fc1(x)))
+
 def lenet300_100(c, h, w, nc):  # LeCun et al. 1998's 784-300-100-10
     return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(c * h * w, 300), relu1=nn.ReLU(),
                                      fc2=nn.Linear(300, 100), relu2=nn.ReLU(), fc3=nn.Linear(100, nc)))
 
 def make(name, c, h, w, nc):
     if name == "lenet5": return LeNet5(c, h, w, nc)
+    if name == "lenet5_caffe": return LeNet5Caffe(c, h, w, nc)
     if name == "lenet300_100": return lenet300_100(c, h, w, nc)
     if name == "resnet8": return CifarResNet(c, 1, nc)
     if name == "resnet20": return CifarResNet(c, 3, nc)
@@ -197,7 +210,7 @@ const std::vector<ir::Shape> kShapes = {{1, 1, 28, 28}, {1, 3, 32, 32}};
 
 TEST(Zoo, NamesAreListed) {
   auto names = frontend::zoo_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
 }
 
 TEST(Zoo, EveryModelBuildsVerifiesAndRuns) {
@@ -254,6 +267,7 @@ TEST(Zoo, ParamCountsMatchPyTorch) {
   EXPECT_EQ(seen, ours.size()) << r.out;
   // The documented sizes.
   EXPECT_EQ(ours.at("lenet5 1 28 28 10"), 61706);
+  EXPECT_EQ(ours.at("lenet5_caffe 1 28 28 10"), 431080);  // Han et al. 2016: 431K
   EXPECT_EQ(ours.at("lenet300_100 1 28 28 10"), 266610);
   EXPECT_EQ(ours.at("mobilenet_v2_small 3 32 32 10"), 700490);
 }
@@ -270,6 +284,8 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
   };
   std::vector<Case> cases = {{"lenet5", {2, 1, 28, 28}, 10},
                              {"lenet5", {2, 3, 32, 32}, 100},
+                             {"lenet5_caffe", {2, 1, 28, 28}, 10},
+                             {"lenet5_caffe", {2, 3, 32, 32}, 100},
                              {"lenet300_100", {2, 1, 28, 28}, 10},
                              {"resnet8", {2, 3, 32, 32}, 10},
                              {"resnet20", {2, 1, 28, 28}, 10},
@@ -414,6 +430,7 @@ TEST(Zoo, BadRequestsAreInputErrors) {
   }
   EXPECT_THROW(build_zoo("lenet5", opts({1, 3, 32})), InputError);
   EXPECT_THROW(build_zoo("lenet5", opts({1, 3, 6, 6})), InputError);  // too small for two 5x5 convs
+  EXPECT_THROW(build_zoo("lenet5_caffe", opts({1, 1, 15, 15})), InputError);  // pool2 of a 1x1 map
   EXPECT_THROW(build_zoo("resnet8", opts({1, 3, 32, 32}, 0)), InputError);
 }
 

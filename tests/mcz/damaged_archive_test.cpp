@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "ir/mcz/archive.h"
+#include "ir/mcz/base_dictionary.h"
 #include "mcz/compressed_model.h"
 #include "support/test_env.h"
 
@@ -85,15 +86,15 @@ TEST(MczDamage, WrongMagicIsExit2) {
   expect_exit2("inspect " + p.path, {p.path, "not a .mcz archive"});
 }
 
-// A header naming version 2 with a valid header CRC: a file from a newer compress.
+// A header naming version 3 with a valid header CRC: a file from a newer compress.
 TEST(MczDamage, NewerVersionAsksForAnUpgrade) {
   Packed p;
-  p.bytes[8] = 2;
+  p.bytes[8] = 3;
   uint32_t crc = static_cast<uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(p.bytes.data()), 16));
   for (int i = 0; i < 4; ++i) p.bytes[16 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   write_bytes(p.path, p.bytes);
-  expect_exit2("inspect " + p.path, {p.path, "format version 2", "version 1", "upgrade compress"});
-  p.bytes[8] = 3;  // the same header with a stale CRC: damaged, not "newer"
+  expect_exit2("inspect " + p.path, {p.path, "format version 3", "version 2", "upgrade compress"});
+  p.bytes[8] = 4;  // the same header with a stale CRC: damaged, not "newer"
   write_bytes(p.path, p.bytes);
   expect_exit2("inspect " + p.path, {p.path, "header fails its CRC-32"});
 }
@@ -132,13 +133,23 @@ struct BaseSection {
     std::memcpy(&raw, file.data() + at + 8, 8);
     head = file.substr(0, 20);
     mcm.resize(raw);
-    uLongf n = static_cast<uLongf>(raw);
-    EXPECT_EQ(uncompress(reinterpret_cast<Bytef*>(&mcm[0]), &n, reinterpret_cast<const Bytef*>(file.data() + at + 16),
-                         len - 8),
-              Z_OK);
+    z_stream z{};
+    EXPECT_EQ(inflateInit(&z), Z_OK);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(file.data() + at + 16));
+    z.avail_in = static_cast<uInt>(len - 8);
+    z.next_out = reinterpret_cast<Bytef*>(&mcm[0]);
+    z.avail_out = static_cast<uInt>(raw);
+    EXPECT_EQ(inflate(&z, Z_FINISH), Z_NEED_DICT);  // version 2: the preset dictionary
+    const std::string& dict = ir::mcz::base_dictionary();
+    EXPECT_EQ(z.adler, adler32(1, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size())));
+    EXPECT_EQ(inflateSetDictionary(&z, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size())), Z_OK);
+    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    EXPECT_EQ(z.total_out, raw);
+    inflateEnd(&z);
     tail = file.substr(at + 8 + len + 4);
   }
-  // The file with `mcm` deflated again and a valid section CRC: what a writer bug would produce.
+  // The file with `mcm` deflated again (without the dictionary, as format version 1 wrote it) and
+  // a valid section CRC: what a writer bug would produce.
   std::string rebuild() const {
     uLongf n = compressBound(mcm.size());
     std::string z(n, '\0');
@@ -156,6 +167,21 @@ struct BaseSection {
     return head + sec + tail;
   }
 };
+
+// A version 1 archive (the base deflated without the preset dictionary) still reads, to the same
+// tensors bit for bit.
+TEST(MczDamage, Version1ArchiveStillReads) {
+  Packed p;
+  std::string v1 = BaseSection(p.bytes).rebuild();
+  v1[8] = 1;
+  uint32_t crc = static_cast<uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(v1.data()), 16));
+  for (int i = 0; i < 4; ++i) v1[16 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  write_bytes(p.path, v1);
+  ir::Model back = ir::mcz::load_mcz(p.path);
+  ASSERT_EQ(back.tensors.size(), p.model.tensors.size());
+  for (const auto& [name, t] : p.model.tensors) EXPECT_TRUE(test::bit_identical(back.tensors.at(name), t)) << name;
+  EXPECT_GT(v1.size(), p.bytes.size());  // the dictionary saves bytes on the base section
+}
 
 // Inside the base section every check of a .mcm file still runs: damage that passes the section's
 // CRC (a re-deflated, re-summed section) is caught by the graph's, metadata's or tensor's own.

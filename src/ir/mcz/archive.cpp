@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "ir/mcz/base_dictionary.h"
 #include "ir/mcz/byte_io.h"
 #include "ir/mcz/packable_weights.h"
 #include "ir/model_io.h"
@@ -42,13 +44,25 @@ std::string section(uint8_t kind, const std::string& name, const std::string& pa
   return w.take();
 }
 
-// u64 length, then the zlib stream (level 9). The .mcm records are mostly text and zip headers.
+// u64 length, then the zlib stream (level 9, zlib's default window and memory level) with the
+// preset dictionary (base_dictionary.h). The .mcm records are mostly text and zip headers.
 std::string deflate(const std::string& raw) {
-  uLongf n = compressBound(raw.size());
-  std::string out(n, '\0');
-  if (compress2(reinterpret_cast<Bytef*>(&out[0]), &n, reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 9) != Z_OK)
+  if (raw.size() > UINT32_MAX) throw RuntimeFailure("the archive's base section is over 4 GiB (zlib's one-call limit)");
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     throw RuntimeFailure("zlib could not compress the archive's base section");
-  out.resize(n);
+  const std::string& dict = base_dictionary();
+  std::string out(deflateBound(&z, raw.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  z.avail_in = static_cast<uInt>(raw.size());
+  z.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  z.avail_out = static_cast<uInt>(out.size());
+  const bool ok = deflateSetDictionary(&z, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size())) ==
+                      Z_OK &&
+                  ::deflate(&z, Z_FINISH) == Z_STREAM_END;
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (!ok) throw RuntimeFailure("zlib could not compress the archive's base section");
   ByteWriter w;
   w.u64(raw.size());
   w.bytes(out);
@@ -56,16 +70,29 @@ std::string deflate(const std::string& raw) {
 }
 
 // The inverse; false when damaged. The length is checked against deflate's largest ratio
-// (1032:1) before the output is allocated.
+// (1032:1) before the output is allocated. A stream that asks for a dictionary gets the base
+// dictionary (zlib refuses it unless its Adler-32 is the one the stream names); version 1
+// archives' streams ask for none.
 bool inflate(const std::string& payload, std::string& raw) {
   ByteReader r(payload);
   uint64_t n;
-  if (!r.u64(n) || n > uint64_t{1032} * r.left() + 64) return false;
+  if (!r.u64(n) || n > uint64_t{1032} * r.left() + 64 || n > UINT32_MAX || r.left() > UINT32_MAX) return false;
   std::string out(static_cast<size_t>(n), '\0');
-  uLongf got = static_cast<uLongf>(n);
-  if (uncompress(reinterpret_cast<Bytef*>(&out[0]), &got, reinterpret_cast<const Bytef*>(r.pos()), r.left()) != Z_OK ||
-      got != n)
-    return false;
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) return false;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(r.pos()));
+  z.avail_in = static_cast<uInt>(r.left());
+  z.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  z.avail_out = static_cast<uInt>(n);
+  int rc = ::inflate(&z, Z_FINISH);
+  if (rc == Z_NEED_DICT) {
+    const std::string& dict = base_dictionary();
+    rc = inflateSetDictionary(&z, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size()));
+    if (rc == Z_OK) rc = ::inflate(&z, Z_FINISH);
+  }
+  const bool ok = rc == Z_STREAM_END && z.total_out == n && z.avail_in == 0;
+  inflateEnd(&z);
+  if (!ok) return false;
   raw = std::move(out);
   return true;
 }
