@@ -6,9 +6,9 @@
 //   grid does not fit int8, e.g. [0, 255]). From opset 21 a grid that fits [-8, 7] (4-, 3-, 2-bit,
 //   ternary, binary) is stored as INT4, one that fits [0, 15] as UINT4 (two per byte,
 //   packed4_to_proto), zero-point in the same type; below opset 21 they use the int8 container
-//   (ExportSummary::wide_4bit_weights counts them). A DequantizeLinear (axis = the node's axis when per-channel) turns them back into
-//   (q - zero_point) * scale, bit-identical to the executor's fake-quant output. The float weight
-//   initializer is then unused and dropped by the exporter.
+//   (ExportSummary::wide_4bit_weights counts them). A DequantizeLinear (axis = the node's axis when
+//   per-channel) turns them back into (q - zero_point) * scale, bit-identical to the executor's
+//   fake-quant output. The float weight initializer is then unused and dropped by the exporter.
 // Activations: QuantizeLinear -> DequantizeLinear, int8 when quant_min < 0, else uint8. Per-tensor
 //   scale and zero-point are 0-d scalars (ORT rejects shape [1] at full optimisation), per-channel
 //   ones 1-d with `axis`.
