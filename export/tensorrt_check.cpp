@@ -197,10 +197,9 @@ class Checker {
     check_weight_axis(n, output_at(n, 0), axis, rank, 0);
   }
 
-  /// INT4 / UINT4 Q/DQ (opset 21). TensorRT 10 takes INT4 as weight-only quantization: a signed INT4
-  /// weight initializer, block-quantized (DequantizeLinear block_size > 0), dequantized into the
-  /// weight of a MatMul / Gemm. Not UINT4, not a Conv / ConvTranspose weight, not per-tensor or
-  /// per-channel INT4, not an INT4 activation.
+  /// INT4 / UINT4 Q/DQ (opset 21). TensorRT 10 takes INT4 as weight-only quantization of matrix
+  /// multiplies: its IDequantizeLayer reads int8, fp8 or int4 (no uint4), with per-tensor,
+  /// per-channel or (INT4 only) block scales; its convolutions take no INT4 weights.
   void check_int4(const onnx::NodeProto& n, bool is_signed) {
     if (!is_signed) {
       violate(n, "int4", "UINT4 zero-point; TensorRT's 4-bit integers are signed INT4 only (quantize weights to a "
@@ -213,17 +212,14 @@ class Checker {
       return;
     }
     auto it = consumers_.find(output_at(n, 0));
-    if (it != consumers_.end())
-      for (const onnx::NodeProto* c : it->second)
-        if ((c->op_type() == "Conv" || c->op_type() == "ConvTranspose") && input_at(*c, 1) == output_at(n, 0)) {
-          violate(n, "int4_conv", "INT4 weight of " + c->op_type() + " '" + label(*c) +
-                                      "'; TensorRT runs INT4 weight-only quantization for MatMul / Gemm only (export "
-                                      "at opset 13..20 to get INT8 weights in 8-bit containers)");
-          return;
-        }
-    if (int_attr(n, "block_size", 0) <= 0)
-      violate(n, "int4_block", "per-tensor / per-channel INT4 weight; TensorRT supports INT4 weights with block "
-                               "quantization only (DequantizeLinear block_size > 0), or export at opset 13..20 for INT8");
+    if (it == consumers_.end()) return;
+    for (const onnx::NodeProto* c : it->second)
+      if ((c->op_type() == "Conv" || c->op_type() == "ConvTranspose") && input_at(*c, 1) == output_at(n, 0)) {
+        violate(n, "int4_conv", "INT4 weight of " + c->op_type() + " '" + label(*c) +
+                                    "'; TensorRT runs INT4 weight-only quantization for MatMul / Gemm only (export "
+                                    "at opset 13..20 to get INT8 weights in 8-bit containers)");
+        return;
+      }
   }
 
   /// Follows the dequantized weight `v` (through Transpose / Reshape / Identity) to its consumers and

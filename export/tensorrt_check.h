@@ -13,9 +13,9 @@
 //     Transpose, Flatten, MaxPool, ...) that TensorRT moves Q/DQ across;
 //   - a residual Add (two computed inputs) runs in INT8 only when both inputs are dequantized;
 //   - INT4 / UINT4 (opset 21 exports): TensorRT 10 has INT4 as weight-only quantization of
-//     MatMul / Gemm weights with block quantization; a UINT4 Q/DQ, an INT4 activation, an INT4
-//     Conv / ConvTranspose weight (rule "int4_conv") and a per-tensor / per-channel INT4 weight
-//     (rule "int4_block") are violations.
+//     MatMul / Gemm weights (per-tensor, per-channel or block scales); a UINT4 Q/DQ or an INT4
+//     activation (rule "int4") and an INT4 Conv / ConvTranspose weight (rule "int4_conv") are
+//     violations.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -38,7 +38,7 @@ struct TrtNodeVerdict {
 struct TrtViolation {
   std::string node;
   std::string rule;     // "int8", "symmetric", "scale", "per_channel_axis", "per_channel_activation", "qparams_constant",
-                        // "int4", "int4_conv", "int4_block"
+                        // "int4", "int4_conv"
   std::string message;  // full sentence naming the node and the fix
 };
 

@@ -292,9 +292,10 @@ TEST(TensorrtCheck, CliPrintsTheTableAndStrictExitsTwo) {
   EXPECT_NE(g.out.find("\"ok\":true"), std::string::npos) << g.out;
 }
 
-// INT4 (opset 21): TensorRT takes INT4 as block-quantized weight-only quantization of MatMul /
-// Gemm weights. An INT4 conv weight (what our opset-21 export writes) and a per-channel INT4
-// MatMul weight are violations; a blocked INT4 MatMul weight passes; UINT4 is a violation.
+// INT4 (opset 21): TensorRT takes INT4 as weight-only quantization of MatMul / Gemm weights
+// (IDequantizeLayer: int4 with per-tensor, per-channel or block scales). An INT4 conv weight (what
+// our opset-21 export writes) is a violation; blocked and per-channel INT4 MatMul weights pass;
+// UINT4 is a violation.
 onnx::ModelProto int4_matmul(int32_t type, int64_t block_size) {
   onnx::ModelProto mp;
   mp.set_ir_version(10);
@@ -331,10 +332,7 @@ TEST(TensorrtCheck, Int4OnlyAsBlockedSignedMatMulWeights) {
   auto blocked = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 2));
   EXPECT_TRUE(blocked.ok()) << blocked.table();
   auto per_channel = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 0));
-  EXPECT_TRUE(has_rule(per_channel, "int4_block")) << per_channel.table();
-  const auto* v = verdict(per_channel, "fc");
-  ASSERT_NE(v, nullptr);
-  EXPECT_FALSE(v->int8);
+  EXPECT_TRUE(per_channel.ok()) << per_channel.table();
   auto u4 = exporter::check_tensorrt(int4_matmul(exporter::kOnnxUint4, 2));
   EXPECT_TRUE(has_rule(u4, "int4")) << u4.table();
 
