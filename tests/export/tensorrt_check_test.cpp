@@ -328,7 +328,7 @@ onnx::ModelProto int4_matmul(int32_t type, int64_t block_size) {
   return mp;
 }
 
-TEST(TensorrtCheck, Int4OnlyAsBlockedSignedMatMulWeights) {
+TEST(TensorrtCheck, Int4OnlyAsSignedMatMulWeights) {
   auto blocked = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 2));
   EXPECT_TRUE(blocked.ok()) << blocked.table();
   auto per_channel = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 0));
