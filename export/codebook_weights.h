@@ -12,9 +12,9 @@
 //   int64 [rows, 1, ...] initializer) added before the Gather.
 // - <= 16 entries per codebook: two indices per byte (element j in the low nibble of byte j, element
 //   ceil(n/2) + j in its high nibble), unpacked in the graph as int64 by Cast -> Mod 16 / Div 16 ->
-//   Concat -> Reshape (-> Slice for an odd count): opset-13 ops. Not ONNX's UINT4 type: that needs
-//   opset 21 and IR version 10, and the ONNX library we check every export with (1.12) knows
-//   neither, nor do our opsets 13..17.
+//   Concat -> Reshape (-> Slice for an odd count): opset-13 ops, at every opset. Not ONNX's UINT4
+//   type: that needs opset 21 / IR version 10 (QDQ weights use it there, export/ops/quant.cpp),
+//   where the ONNX library linked in (1.12) cannot check the file.
 // The Gather rebuilds every weight bit for bit (the codebook holds the weights' own values; only a
 // -0.0 may come back as +0.0, which compare equal), so the graph computes what the float32 export
 // computes; ONNX Runtime folds the decoding into a constant when it loads the file.

@@ -105,6 +105,26 @@ void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorP
   proto.set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
+void packed4_to_proto(const at::Tensor& q, bool is_signed, const std::string& name, onnx::TensorProto& proto) {
+  at::Tensor v = q.detach().to(at::kCPU).to(at::kLong).contiguous();
+  const int64_t lo = is_signed ? -8 : 0, hi = is_signed ? 7 : 15;
+  if (v.numel() > 0 && (v.min().item<int64_t>() < lo || v.max().item<int64_t>() > hi))
+    throw InputError("tensor '" + name + "' has values outside [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "]; it cannot be stored as " + (is_signed ? "INT4" : "UINT4"));
+  proto.set_name(name);
+  proto.set_data_type(is_signed ? kOnnxInt4 : kOnnxUint4);
+  for (int64_t d : v.sizes()) proto.add_dims(d);
+  const int64_t n = v.numel();
+  const int64_t* p = v.data_ptr<int64_t>();
+  std::string raw(static_cast<size_t>((n + 1) / 2), '\0');
+  for (int64_t i = 0; i < n; ++i) {
+    const auto nibble = static_cast<unsigned char>(p[i] & 0xF);  // two's complement low 4 bits
+    raw[static_cast<size_t>(i / 2)] = static_cast<char>(static_cast<unsigned char>(raw[static_cast<size_t>(i / 2)]) |
+                                                        (i % 2 == 0 ? nibble : static_cast<unsigned char>(nibble << 4)));
+  }
+  proto.set_raw_data(raw);
+}
+
 ExportContext::ExportContext(const ir::Model& model, onnx::GraphProto& graph, int opset, CodebookWeights codebook,
                              SparseInitializers sparse)
     : model_(model), graph_(graph), opset_(opset), codebook_(codebook), sparse_(sparse) {}
@@ -207,6 +227,12 @@ void ExportContext::alias(const ir::Node& n, size_t i, const std::string& src) {
 std::string ExportContext::add_tensor(const at::Tensor& t, const std::string& hint) {
   std::string name = unique(hint);
   tensor_to_proto(t, name, *graph_.add_initializer());
+  return name;
+}
+
+std::string ExportContext::add_packed4(const at::Tensor& q, bool is_signed, const std::string& hint) {
+  std::string name = unique(hint);
+  packed4_to_proto(q, is_signed, name, *graph_.add_initializer());
   return name;
 }
 

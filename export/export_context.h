@@ -40,6 +40,8 @@ struct StoredWeight {
   std::vector<std::string> initializers;  // initializers holding it instead
   std::vector<std::string> node_outputs;  // outputs of the nodes that decode it
   bool codebook = false;                  // else QDQ integers
+  bool packed4 = false;                   // QDQ integers stored as INT4 / UINT4 (two per byte)
+  bool grid4 = false;                     // QDQ integers on a grid that fits INT4 or UINT4
 };
 
 class ExportContext {
@@ -89,6 +91,9 @@ class ExportContext {
   std::string scalar(double v, ir::DType dtype, const std::string& hint);
   /// Initializer holding `t` (any dtype; 0-d stays 0-d) under a fresh name derived from `hint`.
   std::string add_tensor(const at::Tensor& t, const std::string& hint);
+  /// Initializer holding the integers `q` (values in [-8, 7] when `is_signed`, else [0, 15]) as an
+  /// INT4 / UINT4 tensor (opset >= 21), packed by packed4_to_proto.
+  std::string add_packed4(const at::Tensor& q, bool is_signed, const std::string& hint);
 
   /// Static shape and dtype of input `i` of `n` (from the IR).
   const ir::Shape& in_shape(const ir::Node& n, size_t i = 0) const;
@@ -132,5 +137,17 @@ int32_t onnx_dtype(ir::DType d);
 int64_t field_bytes(size_t len);
 /// Fills `proto` from `t` (CPU, contiguous copy; little-endian raw data).
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto& proto);
+
+/// TensorProto.data_type of ONNX's 4-bit integers (IR version 10, opset 21). The ONNX library
+/// built in here (1.12) predates them: its DataType enum lacks the values, but the field is a plain
+/// int32 and accepts them.
+constexpr int32_t kOnnxUint4 = 21;
+constexpr int32_t kOnnxInt4 = 22;
+/// Fills `proto` with the integers `q` (any integer or float dtype holding whole numbers in [-8, 7]
+/// when `is_signed`, else [0, 15]; InputError otherwise) as INT4 / UINT4, as the ONNX IR spec packs
+/// them into raw_data: two per byte in row-major order, element 2j in the low nibble (bits 0-3),
+/// element 2j+1 in the high nibble, an odd count's last high nibble 0. Signed values are stored
+/// as their 4-bit two's complement.
+void packed4_to_proto(const at::Tensor& q, bool is_signed, const std::string& name, onnx::TensorProto& proto);
 
 }  // namespace mc::exporter

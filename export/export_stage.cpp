@@ -15,7 +15,10 @@ namespace mc::exporter {
 
 void ExportStageOptions::visit(recipe::Visitor& v) {
   v.field("onnx", onnx, "output ONNX file (relative paths go into the run directory)");
-  v.field("opset", opset, "ONNX opset", recipe::Spec::range(kMinOpset, kMaxOpset));
+  v.field("opset", opset,
+          "ONNX opset (21 stores 4-bit QDQ weights as INT4/UINT4; above 17 the file is checked by ONNX Runtime, not "
+          "in-process)",
+          recipe::Spec::range(kMinOpset, kMaxOpset));
   v.field("optimize", optimize, "run the graph clean-up passes (BN folding, ...) on the exported copy");
   v.field("dynamic_batch", dynamic_batch, "symbolic batch dimension");
   v.field("ort_eval", ort_eval,
@@ -103,9 +106,10 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   const ExportSummary size = export_onnx(copy, p.string(), o);
   auto bytes = static_cast<int64_t>(std::filesystem::file_size(p));
   spdlog::info("exported {} ({} bytes, {} with dense initializers, {} with float32 weights; {} codebook, {} quantized "
-               "and {} sparse weight initializers; opset {})",
+               "and {} sparse weight initializers; opset {}; {})",
                p.string(), bytes, size.dense_bytes + (bytes - size.bytes), size.fp32_bytes + (bytes - size.bytes),
-               size.codebook_weights, size.quantized_weights, size.sparse_initializers, options_.opset);
+               size.codebook_weights, size.quantized_weights, size.sparse_initializers, options_.opset,
+               export_notes(size));
   ctx.details["onnx"] = p.string();
   ctx.details["bytes"] = bytes;
   ctx.details["bytes_dense"] = size.dense_bytes + (bytes - size.bytes);
@@ -114,6 +118,9 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   ctx.details["quantized_weights"] = size.quantized_weights;
   ctx.details["sparse_initializers"] = size.sparse_initializers;
   ctx.details["opset"] = options_.opset;
+  ctx.details["int4_weights"] = size.int4_weights;
+  ctx.details["wide_4bit_weights"] = size.wide_4bit_weights;
+  ctx.details["checked"] = size.check;
   ctx.details["nodes"] = copy.graph.num_nodes();
   if (options_.ort_eval != "false") ctx.details["ort_eval"] = ort_eval_details(ctx, p.string());
 }

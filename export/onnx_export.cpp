@@ -1,6 +1,7 @@
 #include "export/onnx_export.h"
 
 #include <onnx/checker.h>
+#include <onnx/common/version.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 #include <spdlog/spdlog.h>
@@ -100,7 +101,7 @@ void set_type(onnx::ValueInfoProto& vi, const std::string& name, const ir::Tenso
 }
 
 void set_header(onnx::ModelProto& mp, const ir::Model& model, const ExportOptions& opts) {
-  mp.set_ir_version(opts.opset >= 14 ? 8 : 7);  // the IR versions released with those opsets
+  mp.set_ir_version(ir_version_for(opts.opset));
   mp.set_producer_name("compress");
   mp.set_producer_version(opts.producer_version);
   mp.set_model_version(1);
@@ -196,6 +197,8 @@ ExportSummary summarize(const onnx::ModelProto& mp, const ir::Model& model, cons
     inits.insert(w.initializers.begin(), w.initializers.end());
     outs.insert(w.node_outputs.begin(), w.node_outputs.end());
     ++(w.codebook ? s.codebook_weights : s.quantized_weights);
+    if (w.packed4) ++s.int4_weights;
+    else if (!w.codebook && w.grid4) ++s.wide_4bit_weights;
     if (!floats.insert(w.tensor).second) continue;  // one float initializer per tensor
     onnx::TensorProto t;
     tensor_to_proto(model.tensor(w.tensor), tensor_names.at(w.tensor), t);
@@ -215,6 +218,27 @@ ExportSummary summarize(const onnx::ModelProto& mp, const ir::Model& model, cons
 }
 
 }  // namespace
+
+int onnx_library_max_opset() {
+  const auto& m = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto it = m.find(onnx::ONNX_DOMAIN);
+  return it == m.end() ? 0 : it->second.second;
+}
+
+int ir_version_for(int opset) {
+  if (opset >= 21) return 10;  // ONNX 1.16: INT4 / UINT4
+  if (opset >= 19) return 9;   // ONNX 1.14 (19), 1.15 (20)
+  if (opset >= 14) return 8;   // ONNX 1.9 (14) .. 1.13 (18)
+  return 7;
+}
+
+std::string export_notes(const ExportSummary& s) {
+  std::string out;
+  if (s.int4_weights > 0) out += std::to_string(s.int4_weights) + " weights as INT4/UINT4; ";
+  if (s.wide_4bit_weights > 0)
+    out += std::to_string(s.wide_4bit_weights) + " 4-bit weights in 8-bit containers; opset 21 stores them as INT4; ";
+  return out + s.check;
+}
 
 bool is_qat_training_op(const std::string& op) {
   return op == "bn_qat" || op == "bn_fold_weight" || op == "binary_quant" || op == "ternary_quant";
@@ -346,14 +370,23 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, Expo
   layout_qdq(graph);
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
     throw InputError("model '" + model.name + "' is over 2 GiB, the limit of a single ONNX file (external data is not supported)");
-  check(mp, model.name);
+  const int known = onnx_library_max_opset();
+  const bool checkable = opts.opset <= known;
+  if (checkable) check(mp, model.name);
   drop_decoding_value_info(graph, ctx.stored_weights());
   // After the shape inference: ONNX 1.12's types a sparse initializer as sparse_tensor(float),
   // which no op of ours accepts in strict mode (ONNX Runtime reads it as the dense tensor it stands
-  // for). The file as written passes the checker again.
+  // for). The file as written passes the checker again. (INT4/UINT4 initializers are never sparse.)
   const SparseSummary sparse = sparsify_weights(graph, ctx.weight_initializers(), opts.sparse_initializers);
-  if (!sparse.dense_bytes.empty()) check_sparse(mp, model.name);
-  if (summary) *summary = summarize(mp, model, ctx.stored_weights(), tensor_names, sparse);
+  if (checkable && !sparse.dense_bytes.empty()) check_sparse(mp, model.name);
+  if (summary) {
+    *summary = summarize(mp, model, ctx.stored_weights(), tensor_names, sparse);
+    summary->checked = checkable;
+    summary->check = checkable ? std::string("onnx ") + onnx::LAST_RELEASE_VERSION + " checker + strict shape inference"
+                               : "not checked in-process: opset " + std::to_string(opts.opset) +
+                                     " is newer than the ONNX library (" + onnx::LAST_RELEASE_VERSION + ", opsets <= " +
+                                     std::to_string(known) + "); ONNX Runtime is the check";
+  }
   return mp;
 }
 

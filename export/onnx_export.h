@@ -1,5 +1,5 @@
 // ONNX writer (fp32, and QDQ for fake_quant nodes): ir::Model -> onnx::ModelProto, checked by the ONNX checker and shape
-// inference in-process, written atomically. Per-op mappings live in export/ops/ (op_mapping.h).
+// inference in-process where the ONNX library knows the opset (<= 17 here), written atomically. Per-op mappings live in export/ops/ (op_mapping.h).
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -21,7 +21,7 @@ enum class CodebookWeights { automatic, always, never };
 enum class SparseInitializers { automatic, always, never };
 
 struct ExportOptions {
-  int opset = 13;                  // 13..17
+  int opset = 13;                  // kMinOpset..kMaxOpset
   bool dynamic_batch = true;       // dim 0 of the input (and of outputs that follow it) is "batch"
   std::string producer_version;    // written as producer_version (producer_name is "compress")
   std::string recipe_hash;         // metadata_props["recipe_hash"] when set
@@ -42,15 +42,28 @@ struct ExportSummary {
   int64_t codebook_weights = 0;   // weights written as codebook + indices
   int64_t quantized_weights = 0;  // weights written as QDQ integers
   int64_t sparse_initializers = 0;  // initializers (weights, QDQ integers, codebook indices) written sparse
+  int64_t int4_weights = 0;       // of those, stored as INT4 / UINT4 (opset >= 21)
+  int64_t wide_4bit_weights = 0;  // of those, on a 4-bit grid but in an 8-bit container (opset < 21)
+  bool checked = false;           // checked in-process by the ONNX library (checker + shape inference)
+  std::string check;              // how it was checked, or why not (checked_description)
 };
 
 constexpr int kMinOpset = 13;
-constexpr int kMaxOpset = 17;
+constexpr int kMaxOpset = 21;
+
+/// Newest opset of the ONNX library linked in (its schema registry's range for the default
+/// domain: 17 for Debian's libonnx 1.12). Exports at a newer opset cannot be checked in-process.
+int onnx_library_max_opset();
+/// The IR version written with `opset` (the one ONNX released with it): 13 -> 7, 14..18 -> 8,
+/// 19..20 -> 9, 21 -> 10.
+int ir_version_for(int opset);
 
 /// Builds the ONNX model: initializers for `param`/`constant` tensors (named as in the store),
 /// graph input(s) "input" (then "input_1", ...), output(s) "output" (then "output_1", ...), node names
-/// from scopes (made unique). Runs onnx::checker::check_model and strict shape inference; the
-/// returned model carries the inferred value_info (but not of the nodes decoding codebook weights).
+/// from scopes (made unique). Runs onnx::checker::check_model and strict shape inference when the
+/// ONNX library knows the opset (onnx_library_max_opset()); the returned model then carries the
+/// inferred value_info (but not of the nodes decoding codebook weights). A newer opset is not
+/// checked in-process (ExportSummary::checked false, `check` says why): ONNX Runtime is its check.
 /// Throws InputError for an unsupported opset, an op without a mapping ("op 'foo' at scope 'bar'
 /// has no ONNX mapping") or attributes ONNX cannot express; mc::Error with the checker's message
 /// when the result does not validate.
@@ -70,6 +83,10 @@ ExportSummary export_onnx(const ir::Model& model, const std::string& path, const
 ir::passes::OptimizeSummary optimize_for_export(ir::Model& model,
                                                 CodebookWeights codebook = CodebookWeights::automatic,
                                                 SparseInitializers sparse = SparseInitializers::never);
+
+/// What a log line says about 4-bit weights and the in-process check: "N weights as INT4/UINT4" or
+/// "N 4-bit weights in 8-bit containers; opset 21 stores them as INT4", then `summary.check`.
+std::string export_notes(const ExportSummary& summary);
 
 /// IR ops that have an ONNX mapping (sorted).
 std::vector<std::string> exportable_ops();

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "export/export_context.h"
 
 namespace mc::exporter {
 
@@ -75,6 +76,13 @@ std::vector<int64_t> int_values(const onnx::TensorProto& t) {
         for (char c : raw) v.push_back(static_cast<uint8_t>(c));
       else
         v.assign(t.int32_data().begin(), t.int32_data().end());
+      break;
+    case kOnnxInt4:
+    case kOnnxUint4:  // two per byte, element 2j in the low nibble (packed4_to_proto)
+      for (int64_t i = 0; i < numel(t) && static_cast<size_t>(i / 2) < raw.size(); ++i) {
+        const int nib = (static_cast<uint8_t>(raw[static_cast<size_t>(i / 2)]) >> (i % 2 ? 4 : 0)) & 0xF;
+        v.push_back(t.data_type() == kOnnxInt4 && nib >= 8 ? nib - 16 : nib);
+      }
       break;
     default:
       if (!raw.empty() && t.data_type() == onnx::TensorProto_DataType_INT32) {
@@ -169,7 +177,10 @@ class Checker {
       violate(n, "qparams_constant", "the zero-point is not an initializer; TensorRT needs constant zero-points");
     } else {
       const onnx::TensorProto& zp = *inits_.at(n.input(2));
-      if (zp.data_type() != onnx::TensorProto_DataType_INT8) {
+      const bool is4 = zp.data_type() == kOnnxInt4 || zp.data_type() == kOnnxUint4;
+      if (is4) {
+        check_int4(n, zp.data_type() == kOnnxInt4);
+      } else if (zp.data_type() != onnx::TensorProto_DataType_INT8) {
         violate(n, "int8", "zero-point type is " + onnx::TensorProto_DataType_Name(zp.data_type()) +
                                "; TensorRT supports INT8 only (quantize to a signed grid, quant_min < 0)");
       }
@@ -193,6 +204,31 @@ class Checker {
     int64_t axis = int_attr(n, "axis", 1);
     if (axis < 0) axis += rank;
     check_weight_axis(n, output_at(n, 0), axis, rank, 0);
+  }
+
+  /// INT4 / UINT4 Q/DQ (opset 21). TensorRT 10 takes INT4 as weight-only quantization of matrix
+  /// multiplies: its IDequantizeLayer reads int8, fp8 or int4 (no uint4), with per-tensor,
+  /// per-channel or (INT4 only) block scales; its convolutions take no INT4 weights.
+  void check_int4(const onnx::NodeProto& n, bool is_signed) {
+    if (!is_signed) {
+      violate(n, "int4", "UINT4 zero-point; TensorRT's 4-bit integers are signed INT4 only (quantize weights to a "
+                         "symmetric grid, quant_min < 0)");
+      return;
+    }
+    if (n.op_type() != "DequantizeLinear" || !inits_.count(n.input(0))) {
+      violate(n, "int4", "INT4 on an activation; TensorRT uses INT4 for weight-only quantization (export at opset "
+                         "13..20 for INT8 activations)");
+      return;
+    }
+    auto it = consumers_.find(output_at(n, 0));
+    if (it == consumers_.end()) return;
+    for (const onnx::NodeProto* c : it->second)
+      if ((c->op_type() == "Conv" || c->op_type() == "ConvTranspose") && input_at(*c, 1) == output_at(n, 0)) {
+        violate(n, "int4_conv", "INT4 weight of " + c->op_type() + " '" + label(*c) +
+                                    "'; TensorRT runs INT4 weight-only quantization for MatMul / Gemm only (export "
+                                    "at opset 13..20 to get INT8 weights in 8-bit containers)");
+        return;
+      }
   }
 
   /// Follows the dequantized weight `v` (through Transpose / Reshape / Identity) to its consumers and

@@ -11,7 +11,11 @@
 //   - Conv / ConvTranspose / Gemm / MatMul run in INT8 when their data input and their weight both
 //     come from (valid) DequantizeLinear nodes, looking through data-movement ops (Reshape,
 //     Transpose, Flatten, MaxPool, ...) that TensorRT moves Q/DQ across;
-//   - a residual Add (two computed inputs) runs in INT8 only when both inputs are dequantized.
+//   - a residual Add (two computed inputs) runs in INT8 only when both inputs are dequantized;
+//   - INT4 / UINT4 (opset 21 exports): TensorRT 10 has INT4 as weight-only quantization of
+//     MatMul / Gemm weights (per-tensor, per-channel or block scales); a UINT4 Q/DQ or an INT4
+//     activation (rule "int4") and an INT4 Conv / ConvTranspose weight (rule "int4_conv") are
+//     violations.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -33,7 +37,8 @@ struct TrtNodeVerdict {
 /// A Q/DQ node that breaks a rule.
 struct TrtViolation {
   std::string node;
-  std::string rule;     // "int8", "symmetric", "scale", "per_channel_axis", "per_channel_activation", "qparams_constant"
+  std::string rule;     // "int8", "symmetric", "scale", "per_channel_axis", "per_channel_activation", "qparams_constant",
+                        // "int4", "int4_conv"
   std::string message;  // full sentence naming the node and the fix
 };
 

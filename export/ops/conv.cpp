@@ -1,5 +1,5 @@
-// conv2d -> Conv (a weight with few distinct values as a codebook: export/codebook_weights.h); pad -> Pad (constant, reflect, replicate -> edge) or, for circular padding (an ONNX
-// mode only from opset 19), Slice + Concat per padded dim.
+// conv2d -> Conv (a weight with few distinct values as a codebook: export/codebook_weights.h); pad -> Pad (constant, reflect, replicate -> edge;
+// circular -> wrap from opset 19, where Pad gained that mode) or, for circular padding below opset 19, Slice + Concat per padded dim.
 #include <limits>
 
 #include "common/error.h"
@@ -35,7 +35,9 @@ void pad(const ir::Node& n, ExportContext& ctx) {
     end[dim] = pads[2 * i + 1];
   }
   const std::string mode = n.attrs().s("mode", "constant");
-  if (mode == "circular") {
+  bool negative = false;
+  for (int64_t d = 0; d < rank; ++d) negative = negative || begin[d] < 0 || end[d] < 0;
+  if (mode == "circular" && ctx.opset() < 19) {
     std::string x = ctx.in(n, 0);
     std::vector<int64_t> dims;
     for (int64_t d = 0; d < rank; ++d)
@@ -65,6 +67,8 @@ void pad(const ir::Node& n, ExportContext& ctx) {
   if (mode == "constant") onnx_mode = "constant";
   else if (mode == "reflect") onnx_mode = "reflect";
   else if (mode == "replicate") onnx_mode = "edge";
+  else if (mode == "circular" && negative) unsupported(n, "negative circular padding has no ONNX mapping");
+  else if (mode == "circular") onnx_mode = "wrap";  // Pad-19
   else unsupported(n, "pad mode '" + mode + "' has no ONNX mapping (constant, reflect, replicate, circular)");
   std::vector<int64_t> onnx_pads = begin;
   onnx_pads.insert(onnx_pads.end(), end.begin(), end.end());

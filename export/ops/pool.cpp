@@ -3,7 +3,8 @@
 //   becomes extra end padding, see pool_geometry);
 //   adaptive_avg_pool2d -> GlobalAveragePool for 1x1, else AveragePool when the input size is a
 //   multiple of the output size (kernel = stride = in / out), else an error naming the node;
-//   adaptive_max_pool2d likewise with GlobalMaxPool / MaxPool; mean -> ReduceMean(axes, keepdims).
+//   adaptive_max_pool2d likewise with GlobalMaxPool / MaxPool; mean -> ReduceMean(axes, keepdims), the
+//   axes an input from opset 18.
 // A 3-d (C, H, W) input is pooled as a batch of one (Unsqueeze, pool, Squeeze).
 #include <algorithm>
 
@@ -136,8 +137,12 @@ void mean(const ir::Node& n, ExportContext& ctx) {
   std::vector<int64_t> axes;
   for (int64_t d : n.attrs().is("dims")) axes.push_back(ctx.wrap_dim(d, rank));
   std::vector<OnnxAttr> attrs{OnnxAttr::Int("keepdims", n.attrs().i("keepdim", 0) ? 1 : 0)};
-  if (!axes.empty()) attrs.push_back(OnnxAttr::Ints("axes", axes));
-  ctx.node("ReduceMean", {ctx.in(n, 0)}, {ctx.out(n)}, attrs);
+  std::vector<std::string> ins{ctx.in(n, 0)};
+  // ReduceMean-18 takes the axes as an optional input instead of an attribute; without them (and
+  // noop_with_empty_axes = 0, the default) it reduces every axis, as before.
+  if (!axes.empty() && ctx.opset() >= 18) ins.push_back(ctx.const_i64(axes, "axes"));
+  else if (!axes.empty()) attrs.push_back(OnnxAttr::Ints("axes", axes));
+  ctx.node("ReduceMean", ins, {ctx.out(n)}, attrs);
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 // Weights (x produced by a `param`/`constant` node): the integers q = clamp(round(w * (1/scale)) +
 //   zero_point, quant_min, quant_max) are computed here exactly as ATen's fake-quantize kernel does
 //   (float32 reciprocal, round-half-to-even) and stored as an INT8 initializer (UINT8 only when the
-//   grid does not fit int8, e.g. [0, 255]); sub-8-bit, binary and ternary grids use the same int8
-//   container. A DequantizeLinear (axis = the node's axis when per-channel) turns them back into
-//   (q - zero_point) * scale, bit-identical to the executor's fake-quant output. The float weight
-//   initializer is then unused and dropped by the exporter.
+//   grid does not fit int8, e.g. [0, 255]). From opset 21 a grid that fits [-8, 7] (4-, 3-, 2-bit,
+//   ternary, binary) is stored as INT4, one that fits [0, 15] as UINT4 (two per byte,
+//   packed4_to_proto), zero-point in the same type; below opset 21 they use the int8 container
+//   (ExportSummary::wide_4bit_weights counts them). A DequantizeLinear (axis = the node's axis when
+//   per-channel) turns them back into (q - zero_point) * scale, bit-identical to the executor's
+//   fake-quant output. The float weight initializer is then unused and dropped by the exporter.
 // Activations: QuantizeLinear -> DequantizeLinear, int8 when quant_min < 0, else uint8. Per-tensor
 //   scale and zero-point are 0-d scalars (ORT rejects shape [1] at full optimisation), per-channel
 //   ones 1-d with `axis`.
@@ -21,7 +23,7 @@
 //   A per-tensor fake_quant of a relu output is written Q(y) -> DQ -> Relu -> Q -> DQ (exact, see
 //   export_activation) so that ONNX Runtime sees a Q right after the conv/linear computing y.
 // Grids that fit neither int8 nor uint8 (16-bit) and a zero-point outside the container have no
-// QDQ form at opsets 13..17: InputError naming the node. scale and zero_point must come from
+// QDQ form here: InputError naming the node. scale and zero_point must come from
 // `constant` or `param` nodes (learned LSQ scales export with their current values).
 #include <ATen/ATen.h>
 
@@ -57,8 +59,8 @@ Container container_for(const ir::Node& n, int64_t qmin, int64_t qmax, bool weig
   if (fits_u8) return {at::kByte, 0, 255};
   if (fits_i8) return {at::kChar, -128, 127};
   unsupported(n, "fake_quant grid [" + std::to_string(qmin) + ", " + std::to_string(qmax) +
-                     "] fits neither int8 nor uint8; ONNX QuantizeLinear at opsets 13..17 is 8-bit only "
-                     "(use at most 8 bits)");
+                     "] fits neither int8 nor uint8; the QDQ export writes 8-bit (and, from opset 21, 4-bit) "
+                     "integers only (use at most 8 bits)");
 }
 
 at::Tensor check_zero_point(const ir::Node& n, const at::Tensor& zp_raw, const Container& c) {
@@ -91,11 +93,23 @@ void export_weight(const ir::Node& n, ExportContext& ctx, const at::Tensor& w, c
   // As ATen: nearbyint(x * (1.0f / scale)) + zero_point, clamped to the grid.
   at::Tensor q = at::clamp(at::round(x * at::reciprocal(s)) + z, static_cast<double>(qmin), static_cast<double>(qmax));
   const std::string base = n.input(0)->producer()->attrs().s("name");
-  std::string qname = ctx.add_tensor(q.to(c.type).contiguous(), base + "_quantized");
-  ctx.stored_weights().push_back({base, {qname}, {}, false});
-  ctx.weight_initializers().insert(qname);
+  const int64_t zlo = zp.min().item<int64_t>(), zhi = zp.max().item<int64_t>();
+  const bool fits_i4 = qmin >= -8 && qmax <= 7 && zlo >= -8 && zhi <= 7;
+  const bool fits_u4 = qmin >= 0 && qmax <= 15 && zlo >= 0 && zhi <= 15;
+  const bool packed4 = ctx.opset() >= 21 && (fits_i4 || fits_u4);
+  std::string qname, zname;
+  if (packed4) {
+    qname = ctx.add_packed4(q, fits_i4, base + "_quantized");
+  } else {
+    qname = ctx.add_tensor(q.to(c.type).contiguous(), base + "_quantized");
+    ctx.weight_initializers().insert(qname);  // int8 integers may be written sparse
+  }
+  ctx.stored_weights().push_back({base, {qname}, {}, false, packed4, fits_i4 || fits_u4});
   std::string sname = ctx.add_tensor(qparam_shape(scale, axis != -1).contiguous(), base + "_scale");
-  std::string zname = ctx.add_tensor(qparam_shape(zp, axis != -1).to(c.type).contiguous(), base + "_zero_point");
+  if (packed4)
+    zname = ctx.add_packed4(qparam_shape(zp, axis != -1).contiguous(), fits_i4, base + "_zero_point");
+  else
+    zname = ctx.add_tensor(qparam_shape(zp, axis != -1).to(c.type).contiguous(), base + "_zero_point");
   std::vector<OnnxAttr> attrs;
   if (axis != -1) attrs.push_back(OnnxAttr::Int("axis", axis));
   ctx.node("DequantizeLinear", {qname, sname, zname}, {ctx.out(n)}, attrs);

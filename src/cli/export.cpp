@@ -62,9 +62,10 @@ int export_model(const ExportArgs& a) {
   }
   const exporter::ExportSummary size = exporter::export_onnx(m, a.onnx, opts);
   spdlog::info("wrote {} (opset {}, {} batch): {} bytes, {} with dense initializers, {} with float32 weights ({} "
-               "codebook, {} quantized weights, {} sparse initializers)",
+               "codebook, {} quantized weights, {} sparse initializers); {}",
                a.onnx, opts.opset, opts.dynamic_batch ? "dynamic" : "fixed", size.bytes, size.dense_bytes,
-               size.fp32_bytes, size.codebook_weights, size.quantized_weights, size.sparse_initializers);
+               size.fp32_bytes, size.codebook_weights, size.quantized_weights, size.sparse_initializers,
+               exporter::export_notes(size));
   return 0;
 }
 
@@ -75,7 +76,9 @@ void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   CLI::App* sub = app.add_subcommand("export", "Write a model as ONNX (fp32)");
   sub->add_option("model", a->model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
   sub->add_option("--onnx", a->onnx, "Output .onnx file")->required();
-  sub->add_option("--opset", a->opset, "ONNX opset, 13..17 (default 13)");
+  sub->add_option("--opset", a->opset,
+                  "ONNX opset, 13..21 (default 13); 21 stores 4-bit QDQ weights as INT4; above 17 the file is not "
+                  "checked in-process (the ONNX library here knows opsets <= 17), ONNX Runtime is the check");
   sub->add_option("--input-shape", a->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
   sub->add_flag("--static-batch", a->static_batch, "Fix the batch size instead of a symbolic 'batch' dim");
   sub->add_option("--metadata", a->metadata, "Extra metadata_props entry KEY=VALUE (repeatable)");

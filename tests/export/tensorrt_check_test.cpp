@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "export/export_context.h"
 #include "export/onnx_export.h"
 #include "export/tensorrt_check.h"
 #include "export/export_test_util.h"
@@ -289,6 +290,72 @@ TEST(TensorrtCheck, CliPrintsTheTableAndStrictExitsTwo) {
   auto g = test::run_compress("check-tensorrt " + good + " --strict --json");
   EXPECT_EQ(g.exit_code, 0) << g.out;
   EXPECT_NE(g.out.find("\"ok\":true"), std::string::npos) << g.out;
+}
+
+// INT4 (opset 21): TensorRT takes INT4 as weight-only quantization of MatMul / Gemm weights
+// (IDequantizeLayer: int4 with per-tensor, per-channel or block scales). An INT4 conv weight (what
+// our opset-21 export writes) is a violation; blocked and per-channel INT4 MatMul weights pass;
+// UINT4 is a violation.
+onnx::ModelProto int4_matmul(int32_t type, int64_t block_size) {
+  onnx::ModelProto mp;
+  mp.set_ir_version(10);
+  mp.add_opset_import()->set_version(21);
+  onnx::GraphProto& g = *mp.mutable_graph();
+  g.set_name("int4");
+  auto* in = g.add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+  add_init(g, "a_s", onnx::TensorProto_DataType_FLOAT, {}, raw(std::vector<float>{0.05f}));
+  add_init(g, "a_z", onnx::TensorProto_DataType_INT8, {}, std::string(1, '\0'));
+  add_node(g, "QuantizeLinear", "in/Q", {"x", "a_s", "a_z"}, {"xq"});
+  add_node(g, "DequantizeLinear", "in/DQ", {"xq", "a_s", "a_z"}, {"xd"});
+  const bool is_signed = type == exporter::kOnnxInt4;  // [8, 4] weight, values -4..3 (INT4) or 0..7 (UINT4)
+  const at::Tensor wv = at::arange(32, at::kLong).remainder(8).sub(is_signed ? 4 : 0).reshape({8, 4});
+  exporter::packed4_to_proto(wv, is_signed, "w_q", *g.add_initializer());
+  const std::vector<int64_t> sdims = block_size > 0 ? std::vector<int64_t>{8 / block_size, 4} : std::vector<int64_t>{4};
+  const int64_t ns = block_size > 0 ? 8 / block_size * 4 : 4;
+  add_init(g, "w_s", onnx::TensorProto_DataType_FLOAT, sdims, raw(std::vector<float>(static_cast<size_t>(ns), 0.02f)));
+  exporter::packed4_to_proto(at::zeros(sdims, at::kLong), is_signed, "w_z", *g.add_initializer());
+  auto* dq = add_node(g, "DequantizeLinear", "fc/w_DQ", {"w_q", "w_s", "w_z"}, {"w"}, block_size > 0 ? 0 : 1);
+  if (block_size > 0) {
+    auto* a = dq->add_attribute();
+    a->set_name("block_size");
+    a->set_type(onnx::AttributeProto_AttributeType_INT);
+    a->set_i(block_size);
+  }
+  add_node(g, "MatMul", "fc", {"xd", "w"}, {"y"});
+  g.add_output()->set_name("y");
+  return mp;
+}
+
+TEST(TensorrtCheck, Int4OnlyAsSignedMatMulWeights) {
+  auto blocked = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 2));
+  EXPECT_TRUE(blocked.ok()) << blocked.table();
+  auto per_channel = exporter::check_tensorrt(int4_matmul(exporter::kOnnxInt4, 0));
+  EXPECT_TRUE(per_channel.ok()) << per_channel.table();
+  auto u4 = exporter::check_tensorrt(int4_matmul(exporter::kOnnxUint4, 2));
+  EXPECT_TRUE(has_rule(u4, "int4")) << u4.table();
+
+  // An INT4 per-channel conv weight, as the opset-21 export writes it.
+  onnx::ModelProto conv = build(Qdq{});
+  for (auto& t : *conv.mutable_graph()->mutable_initializer()) {
+    if (t.name() == "w_q") {
+      onnx::TensorProto p;
+      exporter::packed4_to_proto(at::arange(144, at::kLong).remainder(16).sub(8).reshape({4, 4, 3, 3}), true, "w_q", p);
+      t = p;
+    } else if (t.name() == "w_z") {
+      onnx::TensorProto p;
+      exporter::packed4_to_proto(at::zeros({4}, at::kLong), true, "w_z", p);
+      t = p;
+    }
+  }
+  auto r = exporter::check_tensorrt(conv);
+  EXPECT_TRUE(has_rule(r, "int4_conv")) << r.table();
+  EXPECT_FALSE(has_rule(r, "int8")) << r.table();  // the INT4 zero point is not reported as "not int8"
+  const auto* cv = verdict(r, "layer1.conv");
+  ASSERT_NE(cv, nullptr);
+  EXPECT_FALSE(cv->int8);
+  EXPECT_NE(cv->reason.find("int4_conv"), std::string::npos) << cv->reason;
 }
 
 }  // namespace
