@@ -9,7 +9,6 @@ using recipe::Spec;
 
 namespace {
 const std::vector<std::string> kMethods{"channel_svd", "spatial_svd", "tucker2", "cp"};
-bool echoing(recipe::Visitor& v) { return dynamic_cast<recipe::Writer*>(&v) != nullptr; }
 }  // namespace
 
 ConvMethod method_or(const std::string& name, ConvMethod dflt) {
@@ -26,7 +25,7 @@ ConvMethod parse_method(const std::string& name) {
 
 void RankRuleOptions::visit(recipe::Visitor& v) {
   // The echo writes only the rule that was given, so that it validates again.
-  const bool echo = echoing(v);
+  const bool echo = recipe::is_writer(v);
   if (!echo || !rank.empty())
     v.field("rank", rank, "the rank (tucker2: [r_in, r_out] or one number for both; cp: the CP rank R)");
   if (!echo || rank_ratio > 0)
@@ -77,7 +76,7 @@ RankRule RankRuleOptions::check(const recipe::ConfigNode& node, const std::strin
 }
 
 void TargetOptions::visit(recipe::Visitor& v) {
-  const bool echo = echoing(v);
+  const bool echo = recipe::is_writer(v);
   if (!echo || macs > 0) v.field("macs", macs, "fraction of the model's MACs to keep, in (0, 1)");
   if (!echo || params > 0) v.field("params", params, "fraction of the model's parameters to keep, in (0, 1)");
 }
@@ -91,7 +90,7 @@ void CpSection::visit(recipe::Visitor& v) {
 void DecomposeOptions::visit(recipe::Visitor& v) {
   v.field("method", method, "conv factorisation (linear/matmul layers always use svd)", Spec::one_of(kMethods));
   rule.visit(v);
-  if (!echoing(v) || has_target)
+  if (!recipe::is_writer(v) || has_target)
     v.section("target", [this](recipe::Visitor& s) { target.visit(s); },
               "whole-model target instead of a rank rule: ranks by greedy search on data.calib", &has_target);
   v.field("round_to", round_to, "computed ranks and search candidates are multiples of this", Spec::range(1, 4096));

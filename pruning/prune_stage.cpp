@@ -51,7 +51,7 @@ void AgpScheduleOptions::visit(recipe::Visitor& v) {
 
 void PruneOptions::visit(recipe::Visitor& v) {
   // The effective-options echo leaves out what does not apply to the method, so that it re-validates.
-  const bool echo = dynamic_cast<recipe::Writer*>(&v) != nullptr;
+  const bool echo = recipe::is_writer(v);
   const bool nm = method == "nm";
   v.field("method", method, "magnitude (unstructured) or nm (N:M semi-structured)", Spec::one_of({"magnitude", "nm"}));
   if (!echo || !nm) {

@@ -6,13 +6,9 @@ namespace mc::share {
 
 using recipe::Spec;
 
-namespace {
-bool echoing(recipe::Visitor& v) { return dynamic_cast<recipe::Writer*>(&v) != nullptr; }
-}  // namespace
-
 void CodebookSize::visit(recipe::Visitor& v) {
   // The echo writes only the key that was given, so that it validates again.
-  const bool echo = echoing(v);
+  const bool echo = recipe::is_writer(v);
   if (!echo || bits > 0) v.field("bits", bits, "index bits: a codebook of 2^bits entries, 1..8 (or give k)");
   if (!echo || k > 0) v.field("k", k, "codebook entries, 2..256 (or give bits)");
 }

@@ -6,13 +6,9 @@ namespace mc::share {
 
 using recipe::Spec;
 
-namespace {
-bool echoing(recipe::Visitor& v) { return dynamic_cast<recipe::Writer*>(&v) != nullptr; }
-}  // namespace
-
 void ShareSize::visit(recipe::Visitor& v) {
   // The echo writes only the keys that were given, so that it validates again.
-  const bool echo = echoing(v);
+  const bool echo = recipe::is_writer(v);
   if (!echo || k > 0) v.field("k", k, "hashed: stored values per layer, >= 1 (or give ratio)");
   if (!echo || ratio > 0) v.field("ratio", ratio, "hashed: compression factor, K = ceil(out * in / ratio), >= 1");
   if (!echo || block > 0) v.field("block", block, "circulant: block size b >= 2 (b x b blocks of b values each)");

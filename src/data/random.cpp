@@ -3,15 +3,10 @@
 #include <numeric>
 #include <utility>
 
+#include "common/splitmix64.h"
+
 namespace mc::data {
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // Unbiased integer in [0, bound) (Lemire's multiply-shift with rejection).
 uint64_t bounded(uint64_t& state, uint64_t bound) {

@@ -9,17 +9,11 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "common/splitmix64.h"
 
 namespace mc::ir {
 
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // (a x'^2 + b x' + c) mod p for x' = x mod p, every product below 2^62 (exact in int64).
 at::Tensor poly_hash(const at::Tensor& x, int64_t a, int64_t b, int64_t c) {

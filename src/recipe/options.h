@@ -159,6 +159,10 @@ class Writer : public Visitor {
   ConfigNode out_ = ConfigNode::map({});
 };
 
+/// True when `v` is the Writer (the recipe echo): options whose keys are alternatives write only
+/// the ones that were given, so that the echo validates again.
+inline bool is_writer(Visitor& v) { return dynamic_cast<Writer*>(&v) != nullptr; }
+
 /// Candidates within a small edit distance (max(2, |word| / 3)), closest first (ties: input order).
 std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates);
 /// Closest candidate within that distance, or "".

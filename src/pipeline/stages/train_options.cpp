@@ -33,7 +33,7 @@ void TrainStageOptions::visit(recipe::Visitor& v) {
   v.field("validate_each_epoch", validate_each_epoch, "evaluate data.val after every epoch");
   if (!extension_table) return;
   const bool reading = dynamic_cast<recipe::Reader*>(&v) != nullptr;
-  const bool writing = dynamic_cast<recipe::Writer*>(&v) != nullptr;
+  const bool writing = recipe::is_writer(v);
   for (const auto& info : extension_table->all()) {
     std::shared_ptr<TrainingExtension> inst;
     for (auto& [k, e] : extension_instances)
