@@ -70,6 +70,16 @@ const std::vector<OpCase>& cases() {
       {"matmul", R"(%w = param[name="m.weight"]() @m
   %y = matmul(%x, %w) @m
   return(%y))", {1, 4, 6}, {{"m.weight", {6, 3}}}, {13}, {"MatMul"}},
+      // shared weights (the share stage): the index computed in the graph, the file holds w only
+      {"shared_weight_hashed", R"(%w = param[name="fc.weight.shared"]() @fc
+  %v = shared_weight[method="hashed", out=5, in=6, k=7, seed=3](%w) @fc
+  %b = param[name="fc.bias"]() @fc
+  %y = linear(%x, %v, %b) @fc
+  return(%y))", {1, 6}, {{"fc.weight.shared", {7}}, {"fc.bias", {5}}}, {13}, {"Range", "Mod", "Gather", "Mul", "Gemm"}},
+      {"shared_weight_circulant", R"(%w = param[name="fc.weight.shared"]() @fc
+  %v = shared_weight[method="circulant", out=5, in=6, k=16, block=4](%w) @fc
+  %y = linear(%x, %v) @fc
+  return(%y))", {1, 6}, {{"fc.weight.shared", {16}}}, {13}, {"Range", "Mod", "Gather"}},
       // norms
       {"batch_norm", R"(%g = param[name="bn.weight"]() @bn
   %b = param[name="bn.bias"]() @bn
