@@ -219,6 +219,9 @@ ir::Model import_torchscript(const std::string& path, const ImportOptions& opts)
   ir::Model model;
   model.name = std::filesystem::path(path).stem().string();
   ts::Importer im(model, opts.input_shape);
+  // Inference, as in eval mode: torch.is_grad_enabled() is False for the model's code (it decides
+  // PyTorch's fused transformer fast paths).
+  at::NoGradGuard no_grad;
   try {
     im.run(module);
   } catch (const InputError& e) {
