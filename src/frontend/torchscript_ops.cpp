@@ -415,21 +415,26 @@ void unsqueeze(OpCtx& c) {
 void expand(OpCtx& c) {  // expand(x, sizes, implicit) / expand_as(x, other)
   ir::Value* x = c.t(0);
   ir::Value* ref = nullptr;
-  Ints shape;
+  Ints shape, sizes;  // sizes: at the import shape
   std::vector<bool> tags;
-  if (c.kind == "aten::expand_as") {
+  const bool as = c.kind == "aten::expand_as";
+  if (as) {
     ref = c.t(1, x);
-    shape.assign(static_cast<size_t>(rank(ref)), 0);  // every dim of other's, the batch included
+    sizes = ref->shape();
+    shape.assign(sizes.size(), 0);  // every dim of other's, the batch included
+    tags.assign(sizes.size(), false);
   } else {
-    shape = c.ints(1, &tags);
+    shape = sizes = c.ints(1, &tags);
   }
   const int64_t lead = static_cast<int64_t>(shape.size()) - rank(x);
   if (lead < 0) c.fail("the expanded shape has fewer dims than the input " + ir::shape_str(x->shape()));
   for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
     const size_t k = static_cast<size_t>(i);
-    const bool keeps = i >= lead && (shape[k] == -1 || (ref ? ref->shape()[k] : shape[k]) == x->shape()[k - lead]);
-    if (keeps && !(i == 0 && !ref && tags[0] && !c.batch_major(x))) shape[k] = -1;  // the input's own dim
-    else if (i == 0 && !ref && tags[0]) shape[k] = 0, ref = c.im.batch_source();    // the dynamic batch
+    if (!as && sizes[k] == 0) c.fail("expanding to a size-0 dim is not supported");
+    const bool batch = tags[k] && i == 0;  // x.size(0) of a batch-major tensor: the batch
+    const bool keeps = i >= lead && (sizes[k] == -1 || sizes[k] == x->shape()[k - lead]);
+    if (keeps && !(batch && !c.batch_major(x))) shape[k] = -1;  // the input's own dim
+    else if (batch) shape[k] = 0, ref = c.im.batch_source();     // the dynamic batch of the model input
   }
   std::vector<ir::Value*> ins{x};
   bool uses_ref = std::find(shape.begin(), shape.end(), 0) != shape.end();
