@@ -48,21 +48,70 @@ struct Group {
   std::string weight, bias;  // the norm's parameters ("" bias when it has none)
 };
 
+// Ops between a LayerNorm and a linear that keep every value in its last-dim channel: a transpose
+// or permute that leaves the last dim in place (TorchScript's attention reads [T, B, C]), a reshape
+// or flatten keeping the last dim's size (rows stay rows), dropout and identity (inference).
+bool keeps_last_dim(const ir::Node& n) {
+  const std::string& op = n.op();
+  if (n.inputs().empty()) return false;
+  const auto& in = n.input(0)->shape();
+  const auto& out = n.output()->shape();
+  if (in.empty() || out.empty()) return false;
+  const int64_t last = static_cast<int64_t>(in.size()) - 1;
+  if (op == "dropout" || op == "identity") return true;
+  if (op == "transpose") {
+    auto wrap = [&](int64_t d) { return d < 0 ? d + last + 1 : d; };
+    return wrap(n.attrs().i("dim0")) != last && wrap(n.attrs().i("dim1")) != last;
+  }
+  if (op == "permute") {
+    const auto dims = n.attrs().is("dims");
+    return !dims.empty() && (dims.back() == last || dims.back() == -1);
+  }
+  if (op == "reshape" || op == "flatten") return out.back() == in.back();
+  return false;
+}
+
+// The value a linear's input comes from through keeps_last_dim ops that it alone reads.
+const ir::Value* through_shape_ops(const ir::Value* v) {
+  while (v->producer() && keeps_last_dim(*v->producer()) && v->users().size() == 1) v = v->producer()->input(0);
+  return v;
+}
+
+// Whether every reader of `v` (through keeps_last_dim ops) is a smoothable linear; else why not.
+std::string readers_problem(const ir::Value* v, const std::vector<pipeline::ScopeGlob>& exclude) {
+  for (const ir::Node* u : v->users()) {
+    if (keeps_last_dim(*u) && u->input(0) == v) {
+      std::string why = readers_problem(u->output(), exclude);
+      if (!why.empty()) return why;
+      continue;
+    }
+    const bool smoothable = u->op() == "linear" && u->input(0) == v && u->inputs().size() > 1 && u->input(1)->producer() &&
+                            u->input(1)->producer()->op() == "param" && !excluded(exclude, u->scope());
+    if (!smoothable)
+      return "its LayerNorm is also read by " + u->op() + " (" + scope_of(*u) + ")" +
+             (u->op() == "linear" ? ", which is excluded or has a computed weight" : "") +
+             ", which would see the rescaled values";
+  }
+  return "";
+}
+
 // LayerNorm -> linear groups where folding 1/s into the norm is exact; every other linear gets a
-// reason in `skipped`.
+// reason in `skipped` (keyed by scope; a second linear of one scope by "scope (output value)").
 std::vector<Group> find_groups(const ir::Model& m, const std::vector<pipeline::ScopeGlob>& exclude,
                                std::map<std::string, std::string>& skipped) {
   std::vector<Group> groups;
   for (ir::Node* n : m.graph.nodes()) {
     if (n->op() != "linear" || excluded(exclude, n->scope())) continue;
-    const ir::Node* p = n->input(0)->producer();
-    const std::string scope = scope_of(*n);
+    const ir::Value* src = through_shape_ops(n->input(0));
+    const ir::Node* p = src->producer();
     if (!p || p->op() != "layer_norm") {
-      skipped[scope] = "input from " + (p ? p->op() + " (" + scope_of(*p) + ")" : std::string("the graph input")) +
-                       ", not a LayerNorm to fold 1/s into";
+      std::string key = scope_of(*n);
+      if (skipped.count(key)) key += " (" + n->output()->name() + ")";
+      const ir::Node* direct = n->input(0)->producer();
+      skipped[key] = "input from " + (direct ? direct->op() + " (" + scope_of(*direct) + ")" : std::string("the graph input")) +
+                     ", not a LayerNorm to fold 1/s into";
       continue;
     }
-    if (n->input(0) != p->output()) continue;
     Group* g = nullptr;
     for (auto& have : groups)
       if (have.norm == p) g = &have;
@@ -82,16 +131,7 @@ std::vector<Group> find_groups(const ir::Model& m, const std::vector<pipeline::S
     if (ns.size() != 1) why = "its LayerNorm normalizes over " + std::to_string(ns.size()) + " dimensions, not the channels alone";
     else if (g.weight.empty()) why = "its LayerNorm has no weight of its own (a param read by it alone) to fold 1/s into";
     else if (ln.inputs().size() > 2 && g.bias.empty()) why = "its LayerNorm's bias is not a param of its own";
-    for (const ir::Node* u : ln.output()->users()) {
-      if (!why.empty()) break;
-      const bool smoothable = u->op() == "linear" && u->input(0) == ln.output() && u->inputs().size() > 1 &&
-                              u->input(1)->producer() && u->input(1)->producer()->op() == "param" &&
-                              !excluded(exclude, u->scope());
-      if (!smoothable)
-        why = "its LayerNorm (" + scope_of(ln) + ") is also read by " + u->op() + " (" + scope_of(*u) + ")" +
-              (u->op() == "linear" ? ", which is excluded or has a computed weight" : "") +
-              ", which would see the rescaled values";
-    }
+    if (why.empty()) why = readers_problem(ln.output(), exclude);
     if (!why.empty()) {
       for (const ir::Node* l : g.linears) skipped[scope_of(*l)] = why;
       continue;

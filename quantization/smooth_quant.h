@@ -8,7 +8,9 @@
 // (q, k, v; fc1) share s, with max|W_:,j| taken over all of them (as the paper's smooth_ln_fcs).
 //
 // Applied where exact: the linear's input is the output of a layer_norm over the last dimension
-// with parameter weight (and bias), read only by linears with static weights. Other linears (the
+// with parameter weight (and bias), directly or through ops that keep the last-dim channels
+// (a transpose/permute leaving the last dim in place, as TorchScript's attention reads [T, B, C];
+// a reshape keeping its size; dropout), read only by such linears with static weights. Other linears (the
 // attention out-projection after the matmul, fc2 after gelu) keep their weights; the summary
 // says why for each. max|X_j| comes from calibration batches over the float model.
 #pragma once

@@ -19,6 +19,7 @@
 #include "quantization/dynamic_quant.h"
 #include "quantization/smooth_quant.h"
 #include "quantization/insert_qdq.h"
+#include "ir/pass_test_util.h"
 #include "quant/tiny_encoder.h"
 #include "runtime/executor.h"
 #include "support/test_env.h"
@@ -320,6 +321,49 @@ TEST(DynamicInt8, EncoderRunsMatMulIntegerInOrtAndMatchesExecutor) {
     // The quantization itself is far coarser (measured ~1 %): the comparison above is not vacuous.
     EXPECT_GT(rel_error(ref, ours), 1e-3);
   }
+}
+
+}  // namespace
+}  // namespace mc::quant
+
+namespace mc::quant {
+namespace {
+
+// The fold is exact through a transpose that keeps the channels last (TorchScript's attention reads
+// LN(x) as [T, B, C]); a LayerNorm also read by an add is skipped, with the reason.
+TEST(SmoothQuant, FoldsThroughChannelKeepingTransposesAndSkipsSharedNorms) {
+  Model m = ir::pass_test::make(R"IR(graph(%x: f32[2,5,8]) {
+  %g1 = param[name="ln1.weight"]() @ln1
+  %b1 = param[name="ln1.bias"]() @ln1
+  %h1 = layer_norm[normalized_shape=[8], eps=1e-05](%x, %g1, %b1) @ln1
+  %t = transpose[dim0=0, dim1=1](%h1) @attn
+  %w1 = param[name="fc1.weight"]() @fc1
+  %y1 = linear(%t, %w1) @fc1
+  %g2 = param[name="ln2.weight"]() @ln2
+  %h2 = layer_norm[normalized_shape=[8], eps=1e-05](%x, %g2) @ln2
+  %w2 = param[name="fc2.weight"]() @fc2
+  %y2 = linear(%h2, %w2) @fc2
+  %r = add(%h2, %x) @res
+  %yt = transpose[dim0=0, dim1=1](%y1) @out
+  %s = add(%yt, %y2) @sum
+  %o = add(%s, %r) @out2
+  return(%o)
+}
+)IR", {{"ln1.weight", 1.0 + at::rand({8}) * 10}, {"ln1.bias", at::randn({8})}, {"ln2.weight", 1.0 + at::rand({8})},
+       {"fc1.weight", at::randn({8, 8}) * 0.3}, {"fc2.weight", at::randn({8, 8}) * 0.3}});
+  Model before = m.clone();
+  auto loader = token_loader(at::randn({32, 5, 8}));
+  const SmoothQuantSummary s = smooth_quant(m, *loader, SmoothQuantOptions{});
+  ASSERT_EQ(s.smoothed.size(), 1u);
+  EXPECT_EQ(s.smoothed[0].norm, "ln1");
+  EXPECT_EQ(s.smoothed[0].layers, std::vector<std::string>{"fc1"});
+  EXPECT_GT(s.smoothed[0].max_scale / s.smoothed[0].min_scale, 1.5);  // the channels were rescaled unevenly
+  ASSERT_EQ(s.skipped.count("fc2"), 1u);
+  EXPECT_NE(s.skipped.at("fc2").find("also read by add (res)"), std::string::npos) << s.skipped.at("fc2");
+  EXPECT_TRUE(at::equal(m.tensor("fc2.weight"), before.tensor("fc2.weight")));
+  const at::Tensor x = at::randn({4, 5, 8});
+  const at::Tensor y0 = runtime::Executor(before).run1(x), y1 = runtime::Executor(m).run1(x);
+  EXPECT_TRUE(at::allclose(y1, y0, 1e-5, 1e-5)) << (y1 - y0).abs().max();
 }
 
 }  // namespace
