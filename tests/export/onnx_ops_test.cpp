@@ -106,6 +106,10 @@ const std::vector<OpCase>& cases() {
       {"hardswish", "%y = hardswish(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13, 14}, {}, 5.0},
       {"silu", "%y = silu(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Sigmoid", "Mul"}},
       {"gelu", "%y = gelu(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Erf"}},
+      // run-time uint8 quantize-dequantize (ORT's DynamicQuantizeLinear rule); bit-exactness against ORT,
+      // and the MatMulInteger lowering, are tested in tests/quant/transformer_int8_test.cpp
+      {"dynamic_quant", "%y = dynamic_quant(%x) @q\n  return(%y)", {1, 3, 4, 5}, {}, {13},
+       {"DynamicQuantizeLinear", "DequantizeLinear"}},
       {"gelu_tanh", "%y = gelu[approximate=\"tanh\"](%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Tanh"}},
       {"tanh", "%y = tanh(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Tanh"}},
       {"leaky_relu", "%y = leaky_relu[negative_slope=0.2](%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"LeakyRelu"}},
