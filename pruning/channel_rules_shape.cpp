@@ -12,7 +12,8 @@
 //     A split that feeds attention (a head split) shrinks its first dim instead:
 //     channel_rules_attention.cpp.
 //   transpose/permute reorder the atoms with the dims (the shuffle's interleaving).
-//   unsqueeze/squeeze shift the channel dims.
+//   unsqueeze/squeeze shift the channel dims; so does expand (new leading dims), whose channel dims
+//     must keep the input's size (-1: the class token of a ViT), else they are fixed.
 //   mean over a channel dim sums channels: those atoms are fixed and the output is untracked.
 #include <algorithm>
 #include <map>
@@ -231,6 +232,21 @@ void unsqueeze(const ir::Node& n, DependencyGraph& g) {
   shift_dims(n, g, {}, {wrap(n.attrs().i("dim"), rank)}, false);
 }
 
+void expand(const ir::Node& n, DependencyGraph& g) {
+  const ChannelMap& in = g.map(n.input(0));
+  if (in.empty()) return;
+  const std::vector<int64_t>& shape = n.attrs().is("shape");
+  const int64_t lead = static_cast<int64_t>(shape.size() - n.input(0)->shape().size());
+  for (int64_t d : in.dims)
+    if (shape[static_cast<size_t>(d + lead)] != -1) {
+      g.fix(in, "expand with a fixed size at a channel dim");
+      return;
+    }
+  std::vector<int64_t> inserted;
+  for (int64_t d = 0; d < lead; ++d) inserted.push_back(d);
+  shift_dims(n, g, {}, inserted, false);
+}
+
 void squeeze(const ir::Node& n, DependencyGraph& g) {
   const ir::Shape& is = n.input(0)->shape();
   const int64_t rank = static_cast<int64_t>(is.size());
@@ -273,6 +289,7 @@ void register_channel_rules_shape() {
   register_channel_rule("permute", {permute, {}});
   register_channel_rule("unsqueeze", {unsqueeze, {}});
   register_channel_rule("squeeze", {squeeze, {}});
+  register_channel_rule("expand", {expand, {}});
   register_channel_rule("mean", {mean, {}});
 }
 

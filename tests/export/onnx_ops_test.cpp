@@ -160,6 +160,12 @@ const std::vector<OpCase>& cases() {
   %b = relu(%a) @r
   %y = squeeze[dims=[1,2]](%b) @s
   return(%y))", {1, 3, 4}, {}, {13}, {"Unsqueeze", "Squeeze"}},
+      {"expand_batch", R"(%t = param[name="tok"]() @e
+  %a = expand[shape=[0,-1,-1]](%t, %x) @e
+  %y = cat[dim=1](%a, %x) @cat
+  return(%y))", {1, 3, 4}, {{"tok", {1, 1, 4}}}, {13}, {"Expand", "Shape", "Gather"}},
+      {"expand_static", R"(%a = expand[shape=[2,-1,3,4]](%x) @e
+  return(%a))", {1, 1, 4}, {}, {13}, {"Expand"}},
       // pooling and reductions
       {"max_pool2d", "%y = max_pool2d[kernel=[3,3], stride=[2,2], padding=[1,1]](%x) @p\n  return(%y)", {1, 3, 9, 9}, {}, {13}, {"MaxPool"}},
       {"max_pool2d_ceil", "%y = max_pool2d[kernel=[2,2], stride=[2,2], ceil_mode=1](%x) @p\n  return(%y)", {1, 3, 9, 9}, {}, {13}, {"MaxPool"}},

@@ -240,6 +240,33 @@ TEST(ChannelGroups, ChannelShuffleCouplesTheInterleavedHalves) {
   }
 }
 
+// expand keeps the channel dim in place (-1) and adds leading dims: a's channels reach b's inputs;
+// a fixed size at the channel dim fixes them.
+TEST(ChannelGroups, ExpandShiftsChannelDimsOrFixesThem) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {4, 6}}, {"b.weight", {5, 4}}};
+  for (const char* shape : {"[3,-1,-1]", "[3,-1,4]"}) {
+    SCOPED_TRACE(shape);
+    Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,6]) {
+  %wa = param[name="a.weight"]() @a
+  %h = linear(%x, %wa) @a
+  %e = expand[shape=)IR") + shape + R"IR(](%h) @e
+  %wb = param[name="b.weight"]() @b
+  %y = linear(%e, %wb) @b
+  return(%y)
+}
+)IR", shapes);
+    DependencyGraph g = analyze_channels(m);
+    if (std::string(shape) == "[3,-1,4]") {
+      EXPECT_EQ(group_summary(g), std::vector<std::string>{});
+      continue;
+    }
+    EXPECT_EQ(group_summary(g), (std::vector<std::string>{"a:4"}));
+    EXPECT_EQ(member_tensors(g, 0), (std::set<std::string>{"a.weight@0", "b.weight@1"}));
+    Model p = expect_exact_removal(m, pick_units(g, {1}), at::randn({2, 6}));
+    EXPECT_EQ(p.tensor("b.weight").sizes(), (at::IntArrayRef{5, 3}));
+  }
+}
+
 // A pre-norm transformer block as the zoo and the importer lower it: q/k/v projections, a head split
 // [N,T,D] -> [N,T,H,dh], softmax(q k^T * scale) v, heads merged, out-projection, residual; then an
 // MLP. `scalar` scales the scores.
@@ -359,7 +386,7 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
   // The ops of the torchvision models all have rules.
   for (const char* op : {"conv2d", "batch_norm", "relu", "hardtanh", "silu", "sigmoid", "hardswish", "hardsigmoid",
                          "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
-                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu"})
+                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu", "expand"})
     EXPECT_NE(find_channel_rule(op), nullptr) << op;
 }
 
