@@ -34,8 +34,8 @@ void unregister_channel_rule(const std::string& op);
 int64_t kept_positions(const ChannelMap& m, const RemovedAtoms& removed);
 
 // Families (each in its own channel_rules_<family>.cpp), called once by find_channel_rule.
-void register_channel_rules_layers();       // conv2d, linear, matmul, batch_norm, layer_norm
-void register_channel_rules_elementwise();  // unary activations, pooling, pad, add/sub/mul/div, fake_quant
+void register_channel_rules_layers();       // conv2d, linear, matmul, embedding, batch_norm, layer_norm
+void register_channel_rules_elementwise();  // unary activations, pooling, pad, cast, add/sub/mul/div, fake_quant
 void register_channel_rules_shape();        // cat, split, flatten, reshape, transpose, permute, (un)squeeze, mean
 
 }  // namespace mc::prune
