@@ -88,7 +88,7 @@ ir::Node* Importer::emit_node(const std::string& op, const std::vector<ir::Value
       for (size_t i = 0; i < out.size(); ++i) n->output(i)->set_type(out[i]);
     }
   } catch (const Error& e) {
-    std::string hint = "check that " + inputs_str() + " is what the model accepts";
+    std::string hint = "check that the model accepts " + inputs_str();
     for (ir::Value* v : ins)  // the usual cause of a dtype error: an input declared with the wrong dtype
       if (v->is_graph_input())
         hint += "; graph input '" + v->name() + "' is " + ir::type_str(v->type()) + " (set its dtype with --input-dtype or the recipe's input dtype)";

@@ -250,7 +250,7 @@ def forward(self, x, y):
 def forward(self, xs: List[Tensor]):
     return xs[0]
 )JIT"), {1, 4});
-  EXPECT_NE(msg.find("forward's input 'xs' is a Tensor[]; the importer supports tensor inputs only"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("forward's input 'xs' is a List[Tensor]; the importer supports tensor inputs only"), std::string::npos) << msg;
 }
 
 // Several inputs of several dtypes: named after forward's arguments; int64 ids index a table
@@ -260,9 +260,9 @@ TEST(TorchScriptInterp, SeveralInputsWithDtypesEmbeddingAndCasts) {
   s.param("table", at::randn({10, 4}));
   std::string path = s.save(R"JIT(
 def forward(self, ids, mask, x):
-    e = torch.nn.functional.embedding(ids, self.table)
-    m = mask.to(torch.float32).unsqueeze(-1)
-    return e * m + x.type_as(e) + x.float() + mask.long().type_as(x)
+    e = torch.embedding(self.table, ids)
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return e * m + x.type_as(e) + x.float() + mask.long().type_as(x).unsqueeze(-1)
 )JIT");
   frontend::ImportOptions o;
   o.inputs = {ir::TensorType(ir::DType::i64, {2, 5}), ir::TensorType(ir::DType::i64, {2, 5}),
@@ -278,7 +278,7 @@ def forward(self, ids, mask, x):
     embeddings += n->op() == "embedding";
   }
   EXPECT_EQ(embeddings, 1);
-  EXPECT_EQ(casts, 2);  // mask -> f32 twice (to, type_as); x.type_as(e), x.float(), mask.long() are aliases
+  EXPECT_EQ(casts, 2);  // mask -> f32 twice (to(x.dtype), type_as); x.type_as(e), x.float(), mask.long() are aliases
   at::Tensor ids = at::randint(10, {3, 5}), mask = at::randint(2, {3, 5}), x = at::randn({3, 5, 4});
   runtime::Executor ex(m);
   at::Tensor ours = ex.run({ids, mask, x}).at(0);

@@ -225,11 +225,11 @@ stages: [evaluate]
   Diagnostics errs;
   load_recipe(bad, {}, errs);
   std::string e = all_errors(errs);
-  EXPECT_NE(e.find(bad + ":3:35: 'recipe.model.input.dtype' = 'int8' is not one of"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":3:34: 'recipe.model.input.dtype' = 'int8' is not one of"), std::string::npos) << e;
   EXPECT_NE(e.find(bad + ":4:3: model: give either 'input' (one input) or 'inputs' (a list), not both"), std::string::npos) << e;
   EXPECT_NE(e.find(bad + ":4:43: unknown key 'shap'"), std::string::npos) << e;
-  EXPECT_NE(e.find(bad + ":4:54: model.inputs[1] must be a map"), std::string::npos) << e;
-  EXPECT_NE(e.find(bad + ":4:57: model.inputs[2] needs a shape"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:55: model.inputs[1] must be a map"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:58: model.inputs[2] needs a shape"), std::string::npos) << e;
   const std::string zoo = write(d, "zoo.yaml", "model: {zoo: lenet5, input: {shape: [1, 1, 28, 28], dtype: int64}}\nstages: [evaluate]\n");
   Diagnostics zerr;
   load_recipe(zoo, {}, zerr);
