@@ -46,6 +46,7 @@ void register_export_ops() {
     ops::register_pool(r);
     ops::register_quant(r);
     ops::register_shared_weight(r);
+    ops::register_cast(r);
   });
 }
 

@@ -40,8 +40,8 @@ void attention_matmul(const ir::Node& n, DependencyGraph& g);
 bool feeds_attention_matmul(const DependencyGraph& g, const ir::Value* v);
 
 // Families (each in its own channel_rules_<family>.cpp), called once by find_channel_rule.
-void register_channel_rules_layers();       // conv2d, linear, matmul, batch_norm, layer_norm
-void register_channel_rules_elementwise();  // unary activations, pooling, pad, add/sub/mul/div, fake_quant
+void register_channel_rules_layers();       // conv2d, linear, matmul, embedding, batch_norm, layer_norm
+void register_channel_rules_elementwise();  // unary activations, pooling, pad, cast, add/sub/mul/div, fake_quant
 void register_channel_rules_shape();        // cat, split, flatten, reshape, transpose, permute, (un)squeeze, expand, mean
 
 }  // namespace mc::prune

@@ -1,5 +1,5 @@
 // Channel rules of per-element ops and pooling.
-//   Unary activations, dropout, pooling and pad: channels pass through unchanged.
+//   Unary activations, dropout, pooling, pad and cast: channels pass through unchanged.
 //   softmax/log_softmax over a channel dim mix channels: those atoms are fixed.
 //   add/sub/mul/div (numpy broadcasting, shapes aligned on the right): tracked inputs whose
 //     channels line up with the output's are united position by position (a residual add couples
@@ -106,7 +106,7 @@ void binary(const ir::Node& n, DependencyGraph& g) {
 void register_channel_rules_elementwise() {
   for (const char* op : {"relu", "hardtanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "gelu", "tanh",
                          "leaky_relu", "identity", "dropout", "stochastic_depth", "max_pool2d", "avg_pool2d",
-                         "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad", "dynamic_quant"})
+                         "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad", "dynamic_quant", "cast"})
     register_channel_rule(op, {pass_through, {}});
   register_channel_rule("softmax", {softmax, {}});
   register_channel_rule("log_softmax", {softmax, {}});

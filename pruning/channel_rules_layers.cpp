@@ -1,4 +1,4 @@
-// Channel rules of layers with weights: conv2d, linear, matmul, batch_norm, layer_norm.
+// Channel rules of layers with weights: conv2d, linear, matmul, embedding, batch_norm, layer_norm.
 //   conv2d (groups = 1): input channel c is consumed by w[:, c]; output channels are fresh atoms
 //     owning w[o] and b[o].
 //   conv2d depthwise (groups = Cin = Cout): channel c passes through, owning w[c] and b[c]; the
@@ -7,6 +7,8 @@
 //     implemented).
 //   linear / matmul(x, W): the last dim of x is consumed (w[:, i] / W[i, :]); the last dim of the
 //     output is fresh (w[o], b[o] / W[:, o]). Features that are not the last dim are fixed.
+//   embedding(ids, w): the last dim of the output is fresh, owning the columns w[:, o]; the ids
+//     carry no channels.
 //     matmul of two activations (attention) is channel_rules_attention.cpp's.
 //   batch_norm: channels (dim 1) pass through, owning weight/bias (out) and running stats (stat).
 //   layer_norm: normalising over a channel dim mixes channels: those atoms are fixed.
@@ -111,6 +113,12 @@ void batch_norm(const ir::Node& n, DependencyGraph& g) {
   g.set_map(n.output(), in);
 }
 
+void embedding(const ir::Node& n, DependencyGraph& g) {
+  const int64_t rank = static_cast<int64_t>(n.output()->shape().size());
+  const std::string w = g.stored_tensor(n.input(1));
+  g.set_map(n.output(), fresh_outputs(g, n, rank - 1, n.output()->shape().back(), w, 1, ""));
+}
+
 void layer_norm(const ir::Node& n, DependencyGraph& g) {
   const ChannelMap& in = g.map(n.input(0));
   const int64_t rank = static_cast<int64_t>(n.input(0)->shape().size());
@@ -126,6 +134,7 @@ void register_channel_rules_layers() {
   register_channel_rule("conv2d", {conv2d, conv2d_update});
   register_channel_rule("linear", {[](const ir::Node& n, DependencyGraph& g) { feature_layer(n, g, false); }, {}});
   register_channel_rule("matmul", {[](const ir::Node& n, DependencyGraph& g) { feature_layer(n, g, true); }, {}});
+  register_channel_rule("embedding", {embedding, {}});
   register_channel_rule("batch_norm", {batch_norm, {}});
   register_channel_rule("layer_norm", {layer_norm, {}});
 }

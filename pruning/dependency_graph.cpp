@@ -86,7 +86,7 @@ std::vector<Group> DependencyGraph::groups() const {
     std::vector<const ir::Node*> producers;
     for (const Member& m : ms) {
       const std::string& op = m.node->op();
-      if (m.role == Role::out && (op == "conv2d" || op == "linear" || op == "matmul") &&
+      if (m.role == Role::out && (op == "conv2d" || op == "linear" || op == "matmul" || op == "embedding") &&
           std::find(producers.begin(), producers.end(), m.node) == producers.end())
         producers.push_back(m.node);
     }

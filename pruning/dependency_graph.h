@@ -63,7 +63,7 @@ struct Unit {
 /// Units produced by the same set of conv/linear layers; pruned at one ratio (uniform scope).
 struct Group {
   std::string name;                        // scopes of the producing layers, "a + b + ..."
-  std::vector<const ir::Node*> producers;  // conv2d/linear/matmul nodes with `out` members
+  std::vector<const ir::Node*> producers;  // conv2d/linear/matmul/embedding nodes with `out` members
   std::vector<Unit> units;
 };
 

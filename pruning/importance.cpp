@@ -21,7 +21,7 @@ Criterion parse_criterion(const std::string& s) {
 namespace {
 bool is_weight_layer(const Member& m) {
   const std::string& op = m.node->op();
-  return (op == "conv2d" || op == "linear" || op == "matmul") && m.role != Role::stat;
+  return (op == "conv2d" || op == "linear" || op == "matmul" || op == "embedding") && m.role != Role::stat;
 }
 bool is_bn_scale(const Member& m) { return m.node->op() == "batch_norm" && m.role == Role::out && m.node->input(1)->producer() &&
                                            m.node->input(1)->producer()->attrs().s("name", "") == m.tensor; }

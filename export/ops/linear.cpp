@@ -1,5 +1,5 @@
 // linear -> Gemm (transB=1) for a 2-d input, else MatMul with the transposed weight (+ Add);
-// matmul -> MatMul. Weights with few distinct values are read through export/codebook_weights.h.
+// matmul -> MatMul; embedding -> Gather(weight, ids) on axis 0. Weights with few distinct values are read through export/codebook_weights.h.
 #include "export/codebook_weights.h"
 #include "export/ops/ops.h"
 
@@ -29,11 +29,16 @@ void matmul(const ir::Node& n, ExportContext& ctx) {
   ctx.node("MatMul", {weight_input(n, 0, ctx), weight_input(n, 1, ctx)}, {ctx.out(n)});
 }
 
+void embedding(const ir::Node& n, ExportContext& ctx) {
+  ctx.node("Gather", {weight_input(n, 1, ctx), ctx.in(n, 0)}, {ctx.out(n)}, {OnnxAttr::Int("axis", 0)});
+}
+
 }  // namespace
 
 void register_linear(ExportRegistry& r) {
   r.add("linear", linear);
   r.add("matmul", matmul);
+  r.add("embedding", embedding);
 }
 
 }  // namespace mc::exporter::ops

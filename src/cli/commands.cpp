@@ -2,7 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include "frontend/frontend.h"
+
 namespace mc::cli {
+
+std::vector<ir::TensorType> InputArgs::parse() const { return frontend::parse_inputs(shapes, dtypes); }
+
+void add_input_options(CLI::App* sub, InputArgs& a, const std::string& shape_help) {
+  sub->add_option("--input-shape", a.shapes, shape_help + "; repeat it for a model with several inputs, in forward's order")
+      ->allow_extra_args(false);
+  sub->add_option("--input-dtype", a.dtypes,
+                  "Input dtype: float32 (default), int64 (token ids, masks) or int32; once for every input or once per input")
+      ->allow_extra_args(false);
+}
 
 namespace {
 CommandTable& table() {

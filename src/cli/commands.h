@@ -5,8 +5,20 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "ir/types.h"
 
 namespace mc::cli {
+
+/// --input-shape (repeatable: one per model input, in forward's order) and --input-dtype (once for
+/// every input, or once per input) of the commands that load a model.
+struct InputArgs {
+  std::vector<std::string> shapes, dtypes;
+  /// Parsed (frontend::parse_inputs); empty when no shape was given.
+  std::vector<ir::TensorType> parse() const;
+};
+void add_input_options(CLI::App* sub, InputArgs& a, const std::string& shape_help);
 
 struct GlobalOptions {
   bool verbose = false;

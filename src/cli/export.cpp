@@ -1,4 +1,4 @@
-// compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W] [--static-batch]
+// compress export MODEL --onnx out.onnx [--opset N] [--input-shape N,C,H,W ...] [--input-dtype T ...] [--static-batch]
 //                       [--metadata KEY=VALUE ...] [--no-optimize] [--codebook-weights auto|true|false]
 //                       [--sparse-initializers auto|true|false]
 // Loads a model (TorchScript, .mcm checkpoint, .mcz archive or zoo:<name>), runs the inference clean-up passes
@@ -21,7 +21,8 @@ namespace mc::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, onnx, shape;
+  std::string model, onnx;
+  InputArgs inputs;
   int opset = exporter::kMinOpset;
   bool static_batch = false;
   bool no_optimize = false;
@@ -51,9 +52,7 @@ int export_model(const ExportArgs& a) {
   if (opts.opset < exporter::kMinOpset || opts.opset > exporter::kMaxOpset)
     throw InputError("unsupported opset " + std::to_string(opts.opset) + ": choose " +
                      std::to_string(exporter::kMinOpset) + ".." + std::to_string(exporter::kMaxOpset));
-  ir::Shape shape;
-  if (!a.shape.empty()) shape = frontend::parse_shape(a.shape, "--input-shape");
-  ir::Model m = frontend::load_model(a.model, shape);
+  ir::Model m = frontend::load_model(a.model, a.inputs.parse());
   // The inference clean-up pipeline (identities, constant folding, batch-norm folding, CSE, dead
   // code) unless --no-optimize, which exports the graph as loaded.
   if (!a.no_optimize) {
@@ -79,7 +78,7 @@ void add_export_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   sub->add_option("--opset", a->opset,
                   "ONNX opset, 13..21 (default 13); 21 stores 4-bit QDQ weights as INT4; above 17 the file is not "
                   "checked in-process (the ONNX library here knows opsets <= 17), ONNX Runtime is the check");
-  sub->add_option("--input-shape", a->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
+  add_input_options(sub, a->inputs, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
   sub->add_flag("--static-batch", a->static_batch, "Fix the batch size instead of a symbolic 'batch' dim");
   sub->add_option("--metadata", a->metadata, "Extra metadata_props entry KEY=VALUE (repeatable)");
   sub->add_flag("--no-optimize", a->no_optimize, "Export the graph as loaded (skip the inference clean-up passes)");

@@ -1,4 +1,4 @@
-// compress inspect MODEL [--input-shape N,C,H,W] [--json]
+// compress inspect MODEL [--input-shape N,C,H,W ...] [--input-dtype float32|int64 ...] [--json]
 // One row per compute node (param/constant nodes are folded into the node that reads them):
 // scope, op, output shape, parameters read, MACs; then totals. --json prints one JSON object.
 #include <ATen/core/Tensor.h>
@@ -69,10 +69,8 @@ void print_factor_chains(const ir::Model& m) {
   }
 }
 
-int inspect(const std::string& spec, const std::string& shape_text, bool json) {
-  ir::Shape shape;
-  if (!shape_text.empty()) shape = frontend::parse_shape(shape_text, "--input-shape");
-  ir::Model m = frontend::load_model(spec, shape);
+int inspect(const std::string& spec, const InputArgs& inputs, bool json) {
+  ir::Model m = frontend::load_model(spec, inputs.parse());
   ir::register_core_ops();
   std::vector<Row> rows = collect_rows(m);
   int64_t total_macs = 0;
@@ -86,7 +84,8 @@ int inspect(const std::string& spec, const std::string& shape_text, bool json) {
     j["name"] = m.name;
     j["input_shape"] = m.graph.inputs().empty() ? ir::Shape{} : m.graph.inputs()[0]->shape();
     json ins = json::array(), outs = json::array();
-    for (auto* v : m.graph.inputs()) ins.push_back({{"name", v->name()}, {"shape", v->shape()}});
+    for (auto* v : m.graph.inputs())
+      ins.push_back({{"name", v->name()}, {"shape", v->shape()}, {"dtype", frontend::input_dtype_name(v->type().dtype)}});
     for (auto* v : m.graph.outputs()) outs.push_back({{"name", v->name()}, {"shape", v->shape()}});
     j["inputs"] = ins;
     j["outputs"] = outs;
@@ -108,7 +107,10 @@ int inspect(const std::string& spec, const std::string& shape_text, bool json) {
   }
 
   std::string ins, outs;
-  for (auto* v : m.graph.inputs()) ins += (ins.empty() ? "" : " ") + ir::shape_str(v->shape());
+  for (auto* v : m.graph.inputs())  // float32 inputs by shape only, as ever; others with name and dtype
+    ins += (ins.empty() ? "" : " ") + (v->type().dtype == ir::DType::f32 && m.graph.inputs().size() == 1
+                                           ? ir::shape_str(v->shape())
+                                           : v->name() + ": " + ir::type_str(v->type()));
   for (auto* v : m.graph.outputs()) outs += (outs.empty() ? "" : " ") + ir::shape_str(v->shape());
   std::cout << "model " << m.name << " (" << spec << "): input " << ins << " -> output " << outs << "\n\n";
 
@@ -154,15 +156,16 @@ int inspect(const std::string& spec, const std::string& shape_text, bool json) {
 
 void add_inspect_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
   struct Opts {
-    std::string model, shape;
+    std::string model;
+    InputArgs inputs;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("inspect", "Show a model's layers, output shapes, parameters and MACs");
   sub->add_option("model", o->model, "TorchScript .pt, .mcm checkpoint, .mcz archive or zoo:<name>")->required();
-  sub->add_option("--input-shape", o->shape, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
+  add_input_options(sub, o->inputs, "Input shape, batch first, e.g. 1,3,224,224 (required for TorchScript)");
   sub->add_flag("--json", o->json, "Print one JSON object instead of the table");
-  t.add(sub, [o] { return inspect(o->model, o->shape, o->json); });
+  t.add(sub, [o] { return inspect(o->model, o->inputs, o->json); });
 }
 
 }  // namespace mc::cli

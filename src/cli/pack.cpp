@@ -1,4 +1,4 @@
-// compress pack MODEL -o M.mcz [--conv-position-bits 8] [--fc-position-bits 8] [--input-shape N,C,H,W]
+// compress pack MODEL -o M.mcz [--conv-position-bits 8] [--fc-position-bits 8] [--input-shape N,C,H,W ...] [--input-dtype T ...]
 // compress unpack M.mcz -o MODEL.mcm
 // pack writes the compressed archive (ir/mcz/archive.h) and prints what each layer costs in it;
 // unpack writes the same model back as a .mcm checkpoint. Both write atomically.
@@ -19,10 +19,10 @@ void require_extension(const std::string& path, const std::string& ext, const st
     throw InputError(flag + " '" + path + "' must end in " + ext + " (the model formats are told apart by extension)");
 }
 
-int pack(const std::string& model, const std::string& shape, const std::string& out, const ir::mcz::PackOptions& o,
+int pack(const std::string& model, const InputArgs& inputs, const std::string& out, const ir::mcz::PackOptions& o,
          const GlobalOptions& g) {
   require_extension(out, ".mcz", "-o");
-  ir::Model m = frontend::load_model(model, shape.empty() ? ir::Shape{} : frontend::parse_shape(shape));
+  ir::Model m = frontend::load_model(model, inputs.parse());
   ir::mcz::PackResult r = ir::mcz::save_mcz(m, out, o);
   if (!g.quiet) std::cout << report::pack_table(r, out);
   return 0;
@@ -40,20 +40,21 @@ int unpack(const std::string& archive, const std::string& out, const GlobalOptio
 
 void add_pack_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g) {
   struct Opts {
-    std::string model, out, shape;
+    std::string model, out;
+    InputArgs inputs;
     ir::mcz::PackOptions pack;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* p = app.add_subcommand("pack", "Write a model as a compressed archive (.mcz): sparse weights as relative "
                                            "indices, few-valued weights as codebook indices, Huffman coded");
   p->add_option("model", o->model, ".mcm checkpoint, .mcz archive, TorchScript .pt or zoo:<name>")->required();
-  p->add_option("--input-shape", o->shape, "Input shape, batch first (required for TorchScript)");
+  add_input_options(p, o->inputs, "Input shape, batch first (required for TorchScript)");
   p->add_option("-o,--output", o->out, "Archive to write (.mcz)")->required();
   p->add_option("--conv-position-bits", o->pack.conv_position_bits, "Relative-index bits of conv weights (1..8)")
       ->capture_default_str();
   p->add_option("--fc-position-bits", o->pack.fc_position_bits, "Relative-index bits of linear/matmul weights (1..8)")
       ->capture_default_str();
-  t.add(p, [o, &g] { return pack(o->model, o->shape, o->out, o->pack, g); });
+  t.add(p, [o, &g] { return pack(o->model, o->inputs, o->out, o->pack, g); });
   auto u = std::make_shared<Opts>();
   CLI::App* up = app.add_subcommand("unpack", "Write a compressed archive (.mcz) back as a .mcm checkpoint");
   up->add_option("archive", u->model, ".mcz archive")->required();

@@ -3,6 +3,7 @@
 // immediate shape inference, parameters, constants) and the final clean-up (outputs, DCE).
 // The interpreter lives in torchscript_interp.cpp, constant evaluation in torchscript_eval.cpp and
 // the aten -> IR op table in torchscript_ops.cpp.
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -21,6 +22,16 @@ namespace {
 namespace ts {
 
 namespace {
+
+/// forward's argument name as written ("input_ids"; TorchScript may add a ".1" suffix).
+std::string arg_name(const torch::jit::Value* v) {
+  std::string s = v->debugName();
+  auto dot = s.find('.');
+  if (dot != std::string::npos && dot > 0) s = s.substr(0, dot);
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  return s.empty() || std::isdigit(static_cast<unsigned char>(s[0])) ? "input" + s : s;
+}
 
 /// Flattens a returned value into graph outputs (every tensor of a tuple/list; None skipped).
 void collect_outputs(Importer& im, const AVal& a, std::vector<ir::Value*>& outs, const std::string& what) {
@@ -48,7 +59,14 @@ void collect_outputs(Importer& im, const AVal& a, std::vector<ir::Value*>& outs,
 
 }  // namespace
 
-Importer::Importer(ir::Model& model, ir::Shape input_shape) : model_(model), input_shape_(std::move(input_shape)) {}
+Importer::Importer(ir::Model& model, std::vector<ir::TensorType> inputs) : model_(model), inputs_(std::move(inputs)) {}
+
+std::string Importer::inputs_str() const {
+  if (inputs_.size() == 1 && inputs_[0].dtype == ir::DType::f32) return "input shape " + ir::shape_str(inputs_[0].shape);
+  std::string s = inputs_.size() == 1 ? "input " : "inputs ";
+  for (size_t i = 0; i < inputs_.size(); ++i) s += (i ? ", " : "") + ir::type_str(inputs_[i]);
+  return s;
+}
 
 void Importer::set_batch_major(const ir::Value* v, bool on) {
   if (on)
@@ -70,8 +88,11 @@ ir::Node* Importer::emit_node(const std::string& op, const std::vector<ir::Value
       for (size_t i = 0; i < out.size(); ++i) n->output(i)->set_type(out[i]);
     }
   } catch (const Error& e) {
-    fail(node_, "cannot build IR op '" + op + "': " + first_line(e.what()),
-         "check that input shape " + ir::shape_str(input_shape_) + " is one the model accepts");
+    std::string hint = "check that the model accepts " + inputs_str();
+    for (ir::Value* v : ins)  // the usual cause of a dtype error: an input declared with the wrong dtype
+      if (v->is_graph_input())
+        hint += "; graph input '" + v->name() + "' is " + ir::type_str(v->type()) + " (set its dtype with --input-dtype or the recipe's input dtype)";
+    fail(node_, "cannot build IR op '" + op + "': " + first_line(e.what()), hint);
   }
   bool batch = false;
   for (ir::Value* v : ins) batch = batch || batch_major(v);
@@ -161,27 +182,38 @@ void Importer::run(torch::jit::Module& module) {
   ir::register_core_ops();
   std::shared_ptr<torch::jit::Graph> forward = module.get_method("forward").graph();
   const torch::jit::Graph& g = *forward;
-  if (g.inputs().size() < 2)
-    throw InputError("forward takes no inputs; the importer supports models with exactly one input tensor");
-  if (g.inputs()[1]->type()->kind() != c10::TypeKind::TensorType)
-    throw InputError("forward takes a " + g.inputs()[1]->type()->repr_str() +
-                     "; the importer supports models whose input is one tensor");
-  ir::Value* x = model_.graph.add_input("input", ir::TensorType(ir::DType::f32, input_shape_));
-  batch_major_.insert(x);
-  std::vector<AVal> args{AVal::constant(module._ivalue()), AVal::tensor(x)};
-  // Further inputs must be optional with the default None (nn.TransformerEncoder's masks): they
-  // are imported as None, the value the model sees when called with the tensor alone.
+  const size_t n = g.inputs().size() - 1;  // input 0 is the module itself
+  std::string names;
+  for (size_t i = 1; i <= n; ++i) names += (i > 1 ? ", " : "") + arg_name(g.inputs()[i]);
+  // Inputs after the declared ones must be optional with the default None (nn.TransformerEncoder's
+  // masks): they are imported as None, the value the model sees when called without them.
   const auto& schema = module.get_method("forward").function().getSchema().arguments();
-  for (size_t i = 2; i < g.inputs().size(); ++i) {
-    const c10::Argument* arg = i < schema.size() ? &schema[i] : nullptr;
-    if (!arg || !arg->default_value() || !arg->default_value()->isNone())
-      throw InputError("forward takes " + std::to_string(g.inputs().size() - 1) + " inputs and input " +
-                       std::to_string(i) + " ('" + (arg ? arg->name() : std::string("?")) +
-                       "') has no default None; the importer supports models with exactly one input tensor "
-                       "(further inputs must be optional and default to None)");
-    args.push_back(AVal::constant(c10::IValue()));
+  auto defaults_to_none = [&](size_t i) {
+    return i < schema.size() && schema[i].default_value() && schema[i].default_value()->isNone();
+  };
+  bool declared_ok = inputs_.size() <= n;
+  for (size_t i = inputs_.size() + 1; declared_ok && i <= n; ++i) declared_ok = defaults_to_none(i);
+  if (!declared_ok)
+    throw InputError("forward takes " + std::to_string(n) + " input" + (n == 1 ? "" : "s") + " (" + names + ") but " +
+                     std::to_string(inputs_.size()) + (inputs_.size() == 1 ? " was" : " were") +
+                     " declared: give one input shape (and dtype) per input, in this order (inputs after them must "
+                     "be optional and default to None)");
+  std::vector<AVal> args{AVal::constant(module._ivalue())};
+  for (size_t i = 1; i <= n; ++i) {
+    if (i > inputs_.size()) {
+      args.push_back(AVal::constant(c10::IValue()));
+      continue;
+    }
+    if (g.inputs()[i]->type()->kind() != c10::TypeKind::TensorType)
+      throw InputError("forward's input '" + arg_name(g.inputs()[i]) + "' is a " + g.inputs()[i]->type()->repr_str() +
+                       "; the importer supports tensor inputs only");
+    // One input keeps the name "input"; several are named after forward's arguments.
+    std::string name = inputs_.size() == 1 ? std::string("input") : model_.graph.fresh_name(arg_name(g.inputs()[i]));
+    ir::Value* x = model_.graph.add_input(name, inputs_[i - 1]);
+    batch_major_.insert(x);
+    args.push_back(AVal::tensor(x));
   }
-  auto results = call(g, std::move(args), "");
+  auto results = call(g, args, "");
   std::vector<ir::Value*> outs;
   for (auto& r : results) collect_outputs(*this, r, outs, "model");
   if (outs.empty()) throw InputError("forward returns no tensor");
@@ -194,10 +226,17 @@ void Importer::run(torch::jit::Module& module) {
 }  // namespace ts
 
 ir::Model import_torchscript(const std::string& path, const ImportOptions& opts) {
-  if (opts.input_shape.empty())
-    throw InputError("importing '" + path + "': the input shape is empty (give e.g. 1,3,224,224)");
-  for (int64_t d : opts.input_shape)
-    if (d <= 0) throw InputError("importing '" + path + "': input shape " + ir::shape_str(opts.input_shape) + " has a non-positive dim");
+  std::vector<ir::TensorType> inputs = opts.inputs;
+  if (inputs.empty()) {
+    if (opts.input_shape.empty())
+      throw InputError("importing '" + path + "': the input shape is empty (give e.g. 1,3,224,224)");
+    inputs.emplace_back(ir::DType::f32, opts.input_shape);
+  }
+  for (const ir::TensorType& t : inputs) {
+    if (t.shape.empty()) throw InputError("importing '" + path + "': an input shape is empty (give e.g. 1,16)");
+    for (int64_t d : t.shape)
+      if (d <= 0) throw InputError("importing '" + path + "': input shape " + ir::shape_str(t.shape) + " has a non-positive dim");
+  }
   if (!std::filesystem::exists(path)) throw InputError("TorchScript file '" + path + "' does not exist");
   if (std::filesystem::is_directory(path)) throw InputError("TorchScript file '" + path + "' is a directory");
   torch::jit::Module module;
@@ -218,7 +257,7 @@ ir::Model import_torchscript(const std::string& path, const ImportOptions& opts)
 
   ir::Model model;
   model.name = std::filesystem::path(path).stem().string();
-  ts::Importer im(model, opts.input_shape);
+  ts::Importer im(model, inputs);
   // Inference, as in eval mode: torch.is_grad_enabled() is False for the model's code (it decides
   // PyTorch's fused transformer fast paths).
   at::NoGradGuard no_grad;

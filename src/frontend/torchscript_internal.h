@@ -153,7 +153,8 @@ const std::map<std::string, OpHandler>& attention_op_handlers();
 
 class Importer {
  public:
-  Importer(ir::Model& model, ir::Shape input_shape);
+  /// `inputs`: dtype and shape of each tensor argument of forward, in order.
+  Importer(ir::Model& model, std::vector<ir::TensorType> inputs);
   /// Interprets `forward` of `module` and fills the model (graph, tensors, outputs).
   void run(torch::jit::Module& module);
 
@@ -218,7 +219,9 @@ class Importer {
   ir::Value* param(const std::string& name, const at::Tensor& t, const std::string& owner);
 
   ir::Model& model_;
-  ir::Shape input_shape_;
+  std::vector<ir::TensorType> inputs_;
+  /// "input shape [1,3,224,224]" or "inputs i64[1,16], i64[1,16]" for messages.
+  std::string inputs_str() const;
   std::vector<Frame*> frames_;
   std::string scope_;                      // scope of the node being interpreted
   const torch::jit::Node* node_ = nullptr;  // node being interpreted

@@ -96,7 +96,7 @@ void Importer::run_node(Frame& f, const torch::jit::Node* n) {
   if (k == c10::prim::RaiseException) {
     const AVal& m = get(f, n->input(0));
     std::string msg = m.is_const() && m.iv.isString() ? m.iv.toStringRef() : "(no message)";
-    fail(n, "the model raises an exception for input shape " + ir::shape_str(input_shape_) + " in inference mode: " + msg);
+    fail(n, "the model raises an exception for " + inputs_str() + " in inference mode: " + msg);
   }
   if (k == c10::prim::Uninitialized) {
     bind(f, n->output(), AVal::constant(c10::IValue()));

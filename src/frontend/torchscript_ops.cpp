@@ -214,6 +214,13 @@ void linear(OpCtx& c) {
   c.set(c.emit("linear", ins));
 }
 void matmul(OpCtx& c) { c.set(c.emit("matmul", {c.t(0), c.t(1)})); }
+void embedding(OpCtx& c) {  // embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse)
+  ir::Value* ids = c.t(1);
+  if (at::isFloatingType(ir::ops::to_scalar_type(ids->type().dtype)))
+    c.fail("the indices are " + ir::type_str(ids->type()) + (ids->is_graph_input() ? " (graph input '" + ids->name() + "')" : "") +
+           ": token ids must be integers; declare that input int64 (--input-dtype int64, or dtype: int64 in the recipe's input)");
+  c.set(c.emit("embedding", {ids, c.t(0)}));
+}
 void addmm(OpCtx& c) {  // addmm(bias, x, w_t, beta, alpha) = beta * bias + alpha * (x @ w_t)
   double beta = c.size() > 3 ? c.f(3) : 1.0, alpha = c.size() > 4 ? c.f(4) : 1.0;
   ir::Value* x = c.t(1);
@@ -256,6 +263,25 @@ void layer_norm(OpCtx& c) {  // layer_norm(x, normalized_shape, w, b, eps, cudnn
     ins.push_back(c.t(3));
   }
   c.set(c.emit("layer_norm", ins, attrs({{"normalized_shape", shape}, {"eps", c.f(4)}})));
+}
+
+// ---- dtype conversion ----
+/// to(x, dtype, ...), to(x, device, dtype, ...), to(x, other, ...), type_as(x, other); float(),
+/// long(), ... reach here as aten::to. The same dtype returns x itself, as PyTorch does.
+void to(OpCtx& c) {
+  ir::Value* x = c.t(0);
+  c10::optional<ir::DType> d;
+  if (c.kind == "aten::type_as" || c.is_ir(1)) {
+    d = c.t(1)->type().dtype;
+  } else if (const c10::FunctionSchema* schema = c.node->maybeSchema()) {
+    for (size_t k = 1; k < schema->arguments().size() && k < c.size(); ++k)
+      if (schema->arguments()[k].name() == "dtype" && !c.none(k))
+        d = ir::ops::from_scalar_type(static_cast<at::ScalarType>(c.i(k)));
+  } else {
+    c.fail("unknown overload");
+  }
+  if (!d || *d == x->type().dtype) return alias(c);
+  c.set(c.emit("cast", {x}, attrs({{"dtype", ir::dtype_name(*d)}})));
 }
 
 // ---- elementwise ----
@@ -509,7 +535,8 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::contiguous", copy_of}, {"aten::clone", copy_of}, {"aten::detach", alias}, {"aten::alias", alias},
       {"aten::copy", copy},
       {"aten::_convolution", convolution}, {"aten::conv2d", conv2d}, {"aten::linear", linear},
-      {"aten::addmm", addmm}, {"aten::matmul", matmul}, {"aten::mm", matmul}, {"aten::bmm", matmul},
+      {"aten::addmm", addmm}, {"aten::matmul", matmul}, {"aten::embedding", embedding},
+      {"aten::to", to}, {"aten::type_as", to}, {"aten::mm", matmul}, {"aten::bmm", matmul},
       {"aten::batch_norm", batch_norm}, {"aten::layer_norm", layer_norm},
       {"aten::add", add_sub}, {"aten::sub", add_sub}, {"aten::rsub", add_sub}, {"aten::mul", mul},
       {"aten::div", div}, {"aten::neg", neg}, {"aten::true_divide", div},

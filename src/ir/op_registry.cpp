@@ -55,6 +55,7 @@ void register_core_ops() {
     ops::register_pool_ops(r);
     ops::register_quant_ops(r);
     ops::register_shared_weight_ops(r);
+    ops::register_cast_ops(r);
   });
 }
 

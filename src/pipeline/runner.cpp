@@ -80,7 +80,7 @@ recipe::ConfigNode effective_recipe(const Plan& plan) {
 ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data) {
   const auto& m = r.model;
   ir::Shape shape(m.input_shape.begin(), m.input_shape.end());
-  if (shape.empty()) {
+  if (shape.empty() && m.inputs.empty()) {
     auto s = data.sample_shape();
     if (s.empty())
       throw InputError(r.model.loc.str() + ": the model's input shape is unknown: set model.input.shape or give data");
@@ -98,7 +98,9 @@ ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data) {
   }
   if (!m.torchscript.empty()) {
     frontend::ImportOptions o;
-    o.input_shape = shape;
+    if (m.inputs.empty()) o.inputs.emplace_back(frontend::parse_input_dtype(m.input_dtype, "model.input.dtype"), shape);
+    for (const auto& in : m.inputs)
+      o.inputs.emplace_back(frontend::parse_input_dtype(in.dtype, "model.inputs dtype"), ir::Shape(in.shape.begin(), in.shape.end()));
     return frontend::import_torchscript(m.torchscript, o);
   }
   return ir::Model::load(m.checkpoint);

@@ -13,14 +13,24 @@
 namespace mc::recipe {
 namespace fs = std::filesystem;
 
+void InputSpec::visit(Visitor& v) {
+  v.field("shape", shape, "input shape, batch first (e.g. [1, 16])");
+  v.field("dtype", dtype, "float32, or int64 / int32 for token ids and attention masks", Spec::one_of({"float32", "int64", "int32"}));
+}
+
 void ModelSpec::visit(Visitor& v) {
   v.field("zoo", zoo, "built-in architecture (`compress stages` lists them under model)",
           Spec::one_of({"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
   v.field("torchscript", torchscript, "TorchScript file (traced or scripted)", Spec::path());
   v.field("checkpoint", checkpoint, "native checkpoint (.mcm) or compressed archive (.mcz) written by a `save` stage", Spec::path());
   v.field("num_classes", num_classes, "classes of a zoo model", Spec::range(2, 100000));
-  v.section("input", [&](Visitor& s) { s.field("shape", input_shape, "input shape, batch first (e.g. [1, 1, 28, 28])"); },
-            "model input");
+  v.section("input", [&](Visitor& s) {
+    s.field("shape", input_shape, "input shape, batch first (e.g. [1, 1, 28, 28])");
+    s.field("dtype", input_dtype, "float32, or int64 / int32 for token ids (e.g. {shape: [1, 16], dtype: int64})",
+            Spec::one_of({"float32", "int64", "int32"}));
+  }, "model input");
+  v.field("inputs", inputs_node,
+          "several model inputs in forward's order, instead of input: [{shape: [1, 16], dtype: int64}, {shape: [1, 16], dtype: int64}]");
 }
 
 void DataSplitSpec::visit(Visitor& v) {
@@ -189,6 +199,36 @@ void apply_set(ConfigNode& tree, const std::string& assignment, Diagnostics& dia
   }
 }
 
+namespace {
+
+/// model.inputs: each item read as an InputSpec (file:line:col errors, unknown keys); it excludes
+/// model.input.
+void read_model_inputs(const ConfigNode& model, ModelSpec& spec, const std::string& base_dir, Diagnostics& diag) {
+  const ConfigNode* list = model.find("inputs");
+  if (!list || list->is_null()) return;
+  if (model.find("input")) diag.error(model.key_loc("inputs"), "model: give either 'input' (one input) or 'inputs' (a list), not both");
+  if (!list->is_seq() || list->items().empty()) {
+    diag.error(list->loc(), "model.inputs must be a non-empty list of {shape: [...], dtype: ...}, one per input of forward");
+    return;
+  }
+  for (size_t i = 0; i < list->items().size(); ++i) {
+    const ConfigNode& item = list->items()[i];
+    InputSpec in;
+    in.loc = item.loc();
+    if (!item.is_map()) {
+      diag.error(item.loc(), "model.inputs[" + std::to_string(i) + "] must be a map {shape: [...], dtype: ...}");
+      continue;
+    }
+    Reader rd(&item, diag, "model.inputs[" + std::to_string(i) + "]", base_dir);
+    in.visit(rd);
+    rd.finish();
+    if (in.shape.empty()) diag.error(item.loc(), "model.inputs[" + std::to_string(i) + "] needs a shape (e.g. shape: [1, 16])");
+    spec.inputs.push_back(std::move(in));
+  }
+}
+
+}  // namespace
+
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets, Diagnostics& diag) {
   Recipe r;
   r.source_path = path;
@@ -224,7 +264,12 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets
   if (!has_model) diag.error({path, 1, 1}, "the recipe has no 'model:' section (e.g. model: {zoo: resnet8})");
   else if (sources != 1)
     diag.error(r.model.loc, "'model' needs exactly one of zoo, torchscript or checkpoint (found " + std::to_string(sources) + ")");
-  if (!r.model.torchscript.empty() && r.model.input_shape.empty())
+  if (const ConfigNode* m = r.tree.find("model")) read_model_inputs(*m, r.model, r.base_dir, diag);
+  if (r.model.torchscript.empty() && sources == 1 && (r.model.input_dtype != "float32" || !r.model.inputs.empty())) {
+    diag.error(r.model.loc, "model.input.dtype and model.inputs are for TorchScript models; a zoo model or checkpoint "
+                            "has its inputs already (remove them)");
+  }
+  if (!r.model.torchscript.empty() && r.model.input_shape.empty() && r.model.inputs.empty())
     diag.error(r.model.loc, "a TorchScript model needs 'input: {shape: [...]}' (TorchScript carries no input shape)");
   for (auto& fmt : r.report.formats)
     if (fmt != "json" && fmt != "md") diag.error(r.tree.key_loc("report"), "report format '" + fmt + "' is not one of: json, md");

@@ -11,12 +11,23 @@
 
 namespace mc::recipe {
 
+/// One model input: model.input, or an item of model.inputs.
+struct InputSpec {
+  std::vector<int64_t> shape;  // batch first
+  std::string dtype = "float32";  // float32 | int64 | int32
+  Location loc;
+  void visit(Visitor& v);
+};
+
 struct ModelSpec {
   std::string zoo;          // built-in architecture name
   std::string torchscript;  // path to a TorchScript file
   std::string checkpoint;   // path to a native .mcm checkpoint or a .mcz archive
   int64_t num_classes = 10;
   std::vector<int64_t> input_shape;  // model.input.shape
+  std::string input_dtype = "float32";  // model.input.dtype
+  ConfigNode inputs_node;    // model.inputs as written: a list of {shape, dtype} (several inputs)
+  std::vector<InputSpec> inputs;  // model.inputs, read by load_recipe (empty: model.input)
   Location loc;
   void visit(Visitor& v);
 };

@@ -12,6 +12,7 @@
 #include "ir/op_registry.h"
 #include "ir/ops/ops.h"
 #include "runtime/executor.h"
+#include "runtime/random_inputs.h"
 
 namespace mc::report {
 
@@ -74,17 +75,10 @@ double measure_latency_ms(ir::Model& model, int64_t batch, int repeats, int warm
   if (!model.tensors.empty()) device = model.tensors.begin()->second.device();
 
   std::vector<at::Tensor> inputs;
-  for (size_t i = 0; i < model.graph.inputs().size(); ++i) {
-    const ir::Value* in = model.graph.inputs()[i];
-    if (!in->type().has_shape || in->shape().empty())
-      throw InputError("cannot measure latency: input '" + in->name() +
-                       "' has no static shape (declare the model's input shape)");
-    ir::Shape shape = model.input_shape(i, batch);
-    auto opts = at::TensorOptions().dtype(ir::ops::to_scalar_type(in->type().dtype)).device(device);
-    if (at::isFloatingType(opts.dtype().toScalarType()))
-      inputs.push_back(at::randn(shape, opts));
-    else
-      inputs.push_back(at::zeros(shape, opts));
+  try {
+    inputs = runtime::random_inputs(model, batch, device);  // token ids within the embedding's rows
+  } catch (const InputError& e) {
+    throw InputError(std::string("cannot measure latency: ") + e.what());
   }
 
   runtime::Executor ex(model);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "ir/op_registry.h"
+#include "ir/ops/ops.h"
 
 namespace mc::runtime {
 
@@ -87,6 +88,12 @@ std::vector<at::Tensor> Executor::execute(const std::vector<at::Tensor>& inputs,
       throw InputError("input '" + gin[i]->name() + "' has shape " + ir::shape_str(ir::Shape(x.sizes().begin(), x.sizes().end())) +
                        ", the model expects " + ir::shape_str(want) + " (any batch size)");
     }
+    // Integer ids where floats are expected (or the reverse) would fail deep inside the graph, or
+    // index with truncated floats; float32 vs float64 and int32 vs int64 are left to the kernels.
+    const bool want_float = at::isFloatingType(ir::ops::to_scalar_type(gin[i]->type().dtype));
+    if (want_float != at::isFloatingType(x.scalar_type()))
+      throw InputError("input '" + gin[i]->name() + "' is " + ir::dtype_name(ir::ops::from_scalar_type(x.scalar_type())) + ", the model expects " +
+                       ir::dtype_name(gin[i]->type().dtype) + " (" + (want_float ? "float values" : "integer ids") + ")");
     slots[input_slots_[i]] = x;
   }
   std::vector<std::vector<const Hook*>> hooks_at(num_slots_);

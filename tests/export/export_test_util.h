@@ -49,25 +49,34 @@ inline std::string ort_runner() { return source_dir() + "/tests/ort/run_onnx.js"
 /// returns an undefined tensor) when ORT fails. `int8_kernels`: "exact" (the QDQ graph's arithmetic
 /// on every x86 CPU, the oracle) or "default" (ORT's default kernels, which saturate u8 x s8 pair
 /// sums on CPUs without VNNI: what a deployment and export's ort_eval run).
-inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level = "all",
+inline at::Tensor run_ort(const std::string& onnx, const std::vector<at::Tensor>& xs, const std::string& level = "all",
                           const std::string& int8_kernels = "exact") {
   namespace fs = std::filesystem;
   if (!fs::exists(source_dir() + "/tests/ort/node_modules/onnxruntime-node")) {
     ADD_FAILURE() << "onnxruntime-node is not installed: run `cd tests/ort && npm install --ignore-scripts` (make deps)";
     return {};
   }
-  std::string in = onnx + ".in.npy", out = onnx + ".out.npy";
-  data::write_npy(in, x);
-  RunResult r = run_command("node " + ort_runner() + " '" + onnx + "' --input '" + in + "' --output '" + out +
+  std::string out = onnx + ".out.npy", args;
+  std::vector<std::string> ins;
+  for (size_t i = 0; i < xs.size(); ++i) {  // --input, --input2, ... in graph-input order (any dtype)
+    ins.push_back(onnx + ".in" + std::to_string(i) + ".npy");
+    data::write_npy(ins.back(), xs[i]);
+    args += " --input" + (i ? std::to_string(i + 1) : std::string()) + " '" + ins.back() + "'";
+  }
+  RunResult r = run_command("node " + ort_runner() + " '" + onnx + "'" + args + " --output '" + out +
                             "' --level " + level + " --int8-kernels " + int8_kernels);
   if (r.exit_code != 0) {
     ADD_FAILURE() << "ONNX Runtime failed on " << onnx << " (exit " << r.exit_code << "):\n" << r.out;
     return {};
   }
   at::Tensor y = data::read_npy(out);
-  fs::remove(in);
+  for (const auto& f : ins) fs::remove(f);
   fs::remove(out);
   return y;
+}
+inline at::Tensor run_ort(const std::string& onnx, const at::Tensor& x, const std::string& level = "all",
+                          const std::string& int8_kernels = "exact") {
+  return run_ort(onnx, std::vector<at::Tensor>{x}, level, int8_kernels);
 }
 
 /// ORT's op histogram of its optimised graph (level all) for `onnx`.
@@ -124,9 +133,12 @@ inline onnx::ModelProto load_onnx(const std::string& path) {
   return mp;
 }
 
-/// Random input of the model's input shape with dim 0 = batch.
+/// Random input of the model's input shape with dim 0 = batch; an integer input is uniform in
+/// [0, scale) (token ids: scale = the embedding's rows).
 inline at::Tensor random_input(const ir::Model& m, int64_t batch, uint64_t seed, double scale = 1.0) {
   ir::Shape s = m.input_shape(0, batch);
+  if (m.graph.inputs()[0]->type().dtype == ir::DType::i64)
+    return at::randint(static_cast<int64_t>(scale), s, export_gen(seed), at::TensorOptions().dtype(at::kLong));
   return at::empty(s).normal_(0, scale, export_gen(seed));
 }
 

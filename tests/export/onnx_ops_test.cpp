@@ -23,13 +23,14 @@ struct OpCase {
   std::map<std::string, std::vector<int64_t>> tensors;
   std::vector<int> opsets = {13};
   std::vector<std::string> expect_ops = {};  // ONNX op types the export must contain
-  double input_scale = 2.0;
+  double input_scale = 2.0;  // an i64 input: values uniform in [0, input_scale)
+  std::string input_dtype = "f32";
 };
 
 std::string graph_text(const OpCase& c) {
   std::string shape;
   for (size_t i = 0; i < c.input.size(); ++i) shape += (i ? "," : "") + std::to_string(c.input[i]);
-  return "graph(%x: f32[" + shape + "]) {\n" + c.ir + "\n}\n";
+  return "graph(%x: " + c.input_dtype + "[" + shape + "]) {\n" + c.ir + "\n}\n";
 }
 
 const std::vector<OpCase>& cases() {
@@ -52,6 +53,13 @@ const std::vector<OpCase>& cases() {
   return(%y))", {1, 2, 5, 6}, {}, {13}, {"Pad"}},
       {"pad_circular", R"(%y = pad[pads=[2,1,1,3], mode="circular"](%x) @p
   return(%y))", {1, 2, 5, 6}, {}, {13}, {"Slice", "Concat"}},
+      // cast: a 0/1 int64 mask to float (as a BERT attention mask is); float -> int64 truncates
+      // toward zero in both (x scaled to +-6, so most values are not integers)
+      {"cast_i64_to_f32", R"(%y = cast[dtype="f32"](%x) @c
+  return(%y))", {1, 2, 5}, {}, {13}, {"Cast"}, 2.0, "i64"},
+      {"cast_f32_to_i64_and_back", R"(%i = cast[dtype="i64"](%x) @c
+  %y = cast[dtype="f32"](%i) @c
+  return(%y))", {1, 2, 5}, {}, {13}, {"Cast"}, 6.0},
       // linear / matmul
       {"linear_2d", R"(%w = param[name="fc.weight"]() @fc
   %b = param[name="fc.bias"]() @fc
@@ -70,6 +78,10 @@ const std::vector<OpCase>& cases() {
       {"matmul", R"(%w = param[name="m.weight"]() @m
   %y = matmul(%x, %w) @m
   return(%y))", {1, 4, 6}, {{"m.weight", {6, 3}}}, {13}, {"MatMul"}},
+      // embedding: int64 token ids (every row of the 11-row table reachable) -> Gather
+      {"embedding", R"(%w = param[name="emb.weight"]() @emb
+  %y = embedding(%x, %w) @emb
+  return(%y))", {1, 7}, {{"emb.weight", {11, 4}}}, {13}, {"Gather"}, 11.0, "i64"},
       // shared weights (the share stage): the index computed in the graph, the file holds w only
       {"shared_weight_hashed", R"(%w = param[name="fc.weight.shared"]() @fc
   %v = shared_weight[method="hashed", out=5, in=6, k=7, seed=3](%w) @fc

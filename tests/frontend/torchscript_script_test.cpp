@@ -238,25 +238,25 @@ def forward(self, x):
   EXPECT_NO_THROW(import(path, {1, 3}));
 }
 
-TEST(TorchScriptInterp, ModelsWithOtherInputsAreRejected) {
+TEST(TorchScriptInterp, InputCountMustMatchAndInputsMustBeTensors) {
   Script two;
   std::string msg = error_of(two.save(R"JIT(
 def forward(self, x, y):
     return x + y
 )JIT"), {1, 4});
-  EXPECT_NE(msg.find("exactly one input tensor"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("forward takes 2 inputs (x, y) but 1 was declared"), std::string::npos) << msg;
   Script list;
   msg = error_of(list.save(R"JIT(
 def forward(self, xs: List[Tensor]):
     return xs[0]
 )JIT"), {1, 4});
-  EXPECT_NE(msg.find("whose input is one tensor"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("forward's input 'xs' is a List[Tensor]; the importer supports tensor inputs only"), std::string::npos) << msg;
   Script opt_no_default;
   msg = error_of(opt_no_default.save(R"JIT(
 def forward(self, x, mask: Optional[Tensor]):
     return x
 )JIT"), {1, 4});
-  EXPECT_NE(msg.find("input 2 ('mask') has no default None"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("forward takes 2 inputs (x, mask) but 1 was declared"), std::string::npos) << msg;
 }
 
 TEST(TorchScriptInterp, OptionalInputsDefaultingToNoneImportAsNone) {
@@ -276,6 +276,41 @@ def forward(self, x, mask: Optional[Tensor] = None, scale: Optional[float] = Non
   EXPECT_EQ(count_ops(m, "mul"), 0) << "the mask branch is not taken";
   EXPECT_EQ(count_ops(m, "add"), 1) << "the scale branch is taken";
   expect_same(m, path, randn({2, 3}));
+}
+
+// Several inputs of several dtypes: named after forward's arguments; int64 ids index a table
+// (embedding), an int64 mask is converted (to / type_as become cast, the same dtype an alias).
+TEST(TorchScriptInterp, SeveralInputsWithDtypesEmbeddingAndCasts) {
+  Script s;
+  s.param("table", at::randn({10, 4}));
+  std::string path = s.save(R"JIT(
+def forward(self, ids, mask, x):
+    e = torch.embedding(self.table, ids)
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return e * m + x.type_as(e) + x.float() + mask.long().type_as(x).unsqueeze(-1)
+)JIT");
+  frontend::ImportOptions o;
+  o.inputs = {ir::TensorType(ir::DType::i64, {2, 5}), ir::TensorType(ir::DType::i64, {2, 5}),
+              ir::TensorType(ir::DType::f32, {2, 5, 4})};
+  ir::Model m = frontend::import_torchscript(path, o);
+  ASSERT_EQ(m.graph.inputs().size(), 3u);
+  EXPECT_EQ(m.graph.inputs()[0]->name(), "ids");
+  EXPECT_EQ(m.graph.inputs()[1]->name(), "mask");
+  EXPECT_EQ(m.graph.inputs()[2]->name(), "x");
+  int casts = 0, embeddings = 0;
+  for (const ir::Node* n : m.graph.nodes()) {
+    casts += n->op() == "cast";
+    embeddings += n->op() == "embedding";
+  }
+  EXPECT_EQ(embeddings, 1);
+  EXPECT_EQ(casts, 2);  // mask -> f32 twice (to(x.dtype), type_as); x.type_as(e), x.float(), mask.long() are aliases
+  at::Tensor ids = at::randint(10, {3, 5}), mask = at::randint(2, {3, 5}), x = at::randn({3, 5, 4});
+  runtime::Executor ex(m);
+  at::Tensor ours = ex.run({ids, mask, x}).at(0);
+  at::NoGradGuard no_grad;
+  auto mod = torch::jit::load(path);
+  at::Tensor ref = mod.forward({ids, mask, x}).toTensor();
+  EXPECT_TRUE(at::allclose(ours, ref, 1e-6, 1e-6));
 }
 
 TEST(TorchScriptInterp, SliceSelectSqueezeAndPad) {

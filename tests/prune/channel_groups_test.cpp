@@ -67,6 +67,29 @@ TEST(ChannelGroups, ResidualAddCouplesAllItsInputs) {
   EXPECT_EQ(p.tensor("fc.weight").sizes(), (at::IntArrayRef{5, 6}));
 }
 
+// embedding(ids, w): the output features are the table's columns w[:, o]; removing one removes
+// the column and the next layer's input column (int64 token ids in, no channels on the ids).
+TEST(ChannelGroups, EmbeddingColumnsAreChannels) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"emb.weight", {11, 8}}, {"fc.weight", {4, 8}}, {"fc.bias", {4}}};
+  Model m = tiny_model(R"IR(graph(%ids: i64[2,5]) {
+  %w = param[name="emb.weight"]() @emb
+  %e = embedding(%ids, %w) @emb
+  %g = gelu(%e)
+  %wf = param[name="fc.weight"]() @fc
+  %bf = param[name="fc.bias"]() @fc
+  %y = linear(%g, %wf, %bf) @fc
+  return(%y)
+}
+)IR", shapes);
+  DependencyGraph g = analyze_channels(m);
+  ASSERT_EQ(g.groups().size(), 1u) << ::testing::PrintToString(group_summary(g));
+  EXPECT_EQ(g.groups()[0].units.size(), 8u);
+  EXPECT_EQ(member_tensors(g, 0), (std::set<std::string>{"emb.weight@1", "fc.weight@1"}));
+  Model p = expect_exact_removal(m, pick_units(g, {1, 4}), at::randint(11, {2, 5}));
+  EXPECT_EQ(p.tensor("emb.weight").sizes(), (at::IntArrayRef{11, 6}));
+  EXPECT_EQ(p.tensor("fc.weight").sizes(), (at::IntArrayRef{4, 6}));
+}
+
 TEST(ChannelGroups, ConcatKeepsOffsets) {
   std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {4, 3, 1, 1}}, {"b.weight", {6, 3, 3, 3}},
                                                      {"mix.weight", {7, 10, 1, 1}}, {"mix.bias", {7}},
@@ -383,10 +406,11 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
     EXPECT_NE(std::string(e.what()).find("'test_opaque'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("block.odd"), std::string::npos) << e.what();
   }
-  // The ops of the torchvision models all have rules.
+  // The ops of the torchvision models and of the BERT-style text model all have rules.
   for (const char* op : {"conv2d", "batch_norm", "relu", "hardtanh", "silu", "sigmoid", "hardswish", "hardsigmoid",
                          "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
-                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu", "expand"})
+                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu",
+                         "embedding", "cast", "expand"})
     EXPECT_NE(find_channel_rule(op), nullptr) << op;
 }
 

@@ -194,3 +194,45 @@ TEST(Options, DescriberAndWriterFollowTheDeclaration) {
   EXPECT_EQ(did_you_mean("epohcs", {"epochs", "lr"}), "epochs");
   EXPECT_EQ(did_you_mean("zzz", {"epochs", "lr"}), "");
 }
+
+// Input dtypes and several inputs (token ids, masks): model.input.dtype, the model.inputs list
+// (each item read with file:line:col errors), and their misuse.
+TEST(Recipe, InputDtypesAndSeveralInputs) {
+  mc::test::TempDir d;
+  write(d, "m.pt", "");  // a path only: nothing is imported here
+  Diagnostics diag;
+  Recipe one = load_recipe(write(d, "one.yaml", "model: {torchscript: m.pt, input: {shape: [1, 16], dtype: int64}}\nstages: [evaluate]\n"), {}, diag);
+  ASSERT_TRUE(diag.ok()) << all_errors(diag);
+  EXPECT_EQ(one.model.input_dtype, "int64");
+  EXPECT_TRUE(one.model.inputs.empty());
+  Recipe two = load_recipe(write(d, "two.yaml", R"(model:
+  torchscript: m.pt
+  inputs: [{shape: [1, 16], dtype: int64}, {shape: [1, 16]}]
+stages: [evaluate]
+)"), {}, diag);
+  ASSERT_TRUE(diag.ok()) << all_errors(diag);
+  ASSERT_EQ(two.model.inputs.size(), 2u);
+  EXPECT_EQ(two.model.inputs[0].dtype, "int64");
+  EXPECT_EQ(two.model.inputs[1].dtype, "float32");
+  EXPECT_EQ(two.model.inputs[1].shape, (std::vector<int64_t>{1, 16}));
+
+  const std::string bad = write(d, "bad.yaml", R"(model:
+  torchscript: m.pt
+  input: {shape: [1, 16], dtype: int8}
+  inputs: [{shape: [1, 16], dtype: int64, shap: [2]}, 3, {dtype: int64}]
+stages: [evaluate]
+)");
+  Diagnostics errs;
+  load_recipe(bad, {}, errs);
+  std::string e = all_errors(errs);
+  EXPECT_NE(e.find(bad + ":3:34: 'recipe.model.input.dtype' = 'int8' is not one of"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:3: model: give either 'input' (one input) or 'inputs' (a list), not both"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:43: unknown key 'shap'"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:55: model.inputs[1] must be a map"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad + ":4:58: model.inputs[2] needs a shape"), std::string::npos) << e;
+  const std::string zoo = write(d, "zoo.yaml", "model: {zoo: lenet5, input: {shape: [1, 1, 28, 28], dtype: int64}}\nstages: [evaluate]\n");
+  Diagnostics zerr;
+  load_recipe(zoo, {}, zerr);
+  EXPECT_NE(all_errors(zerr).find(zoo + ":1:8: model.input.dtype and model.inputs are for TorchScript models"), std::string::npos)
+      << all_errors(zerr);
+}

@@ -1,4 +1,6 @@
 // linear(x, w, b?): y = x w^T + b, x: ... x in, w: out x in.   matmul(a, b): numpy-style matmul.
+// embedding(ids, w): y[..., :] = w[ids[...], :], ids: integer (any shape), w: rows x features (a
+// lookup table: the rows a Linear layer would multiply a one-hot vector with; no MACs).
 #include "common/error.h"
 #include "ir/ops/ops.h"
 
@@ -37,6 +39,23 @@ void register_linear_ops(OpRegistry& r) {
   };
   m.doc = "matrix product with broadcasting (numpy semantics)";
   r.add(std::move(m));
+
+  OpDef e;
+  e.name = "embedding";
+  e.min_inputs = e.max_inputs = 2;
+  e.kernel = [](const Node&, const std::vector<at::Tensor>& in, const KernelContext&) {
+    return std::vector<at::Tensor>{at::embedding(in[1], in[0])};
+  };
+  e.shape = [](const Node&, const std::vector<TensorType>& in) {
+    if (in[0].dtype != DType::i64 && in[0].dtype != DType::i32)
+      throw Error("embedding indices must be int64 or int32, got " + type_str(in[0]));
+    if (in[1].shape.size() != 2) throw Error("embedding weight must be 2-d (rows x features), got " + shape_str(in[1].shape));
+    Shape s = in[0].shape;
+    s.push_back(in[1].shape[1]);
+    return std::vector<TensorType>{TensorType(in[1].dtype, s)};
+  };
+  e.doc = "table lookup: row ids[...] of the weight (token embeddings); ids outside [0, rows) are an error";
+  r.add(std::move(e));
 }
 
 }  // namespace mc::ir::ops

@@ -9,7 +9,7 @@ namespace mc::ir::ops {
 
 void register_source_ops(OpRegistry& r);      // param, constant
 void register_conv_ops(OpRegistry& r);        // conv2d, pad
-void register_linear_ops(OpRegistry& r);      // linear, matmul
+void register_linear_ops(OpRegistry& r);      // linear, matmul, embedding
 void register_norm_ops(OpRegistry& r);        // batch_norm, layer_norm
 void register_activation_ops(OpRegistry& r);  // relu, hardtanh, sigmoid, ..., softmax, dropout
 void register_elementwise_ops(OpRegistry& r); // add, sub, mul, div
@@ -17,6 +17,7 @@ void register_shape_ops(OpRegistry& r);       // cat, flatten, reshape, permute,
 void register_pool_ops(OpRegistry& r);        // max/avg/adaptive pools, mean
 void register_quant_ops(OpRegistry& r);       // fake_quant
 void register_shared_weight_ops(OpRegistry& r);  // shared_weight (hashed / circulant)
+void register_cast_ops(OpRegistry& r);        // cast
 
 at::ScalarType to_scalar_type(DType d);
 DType from_scalar_type(at::ScalarType t);
