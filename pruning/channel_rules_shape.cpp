@@ -12,6 +12,8 @@
 //   transpose/permute reorder the atoms with the dims (the shuffle's interleaving).
 //   unsqueeze/squeeze shift the channel dims.
 //   mean over a channel dim sums channels: those atoms are fixed and the output is untracked.
+//   index_select along another dim keeps the channel map; along a channel dim it picks channels
+//     (a strided slice, a gather): those atoms are fixed.
 #include <algorithm>
 #include <map>
 #include <numeric>
@@ -253,6 +255,16 @@ void mean(const ir::Node& n, DependencyGraph& g) {
   shift_dims(n, g, dims, {}, true);
 }
 
+void index_select(const ir::Node& n, DependencyGraph& g) {
+  const ChannelMap& in = g.map(n.input(0));
+  const int64_t d = wrap(n.attrs().i("dim"), static_cast<int64_t>(n.input(0)->shape().size()));
+  if (std::find(in.dims.begin(), in.dims.end(), d) != in.dims.end()) {
+    g.fix(in, "index_select over channels");
+    return;
+  }
+  g.set_map(n.output(), in);
+}
+
 }  // namespace
 
 void register_channel_rules_shape() {
@@ -265,6 +277,7 @@ void register_channel_rules_shape() {
   register_channel_rule("unsqueeze", {unsqueeze, {}});
   register_channel_rule("squeeze", {squeeze, {}});
   register_channel_rule("mean", {mean, {}});
+  register_channel_rule("index_select", {index_select, {}});
 }
 
 }  // namespace mc::prune

@@ -3,6 +3,7 @@
 // only tensor metadata (aten::size, aten::dim, prim::dtype, ...) also run when an input is an IR
 // tensor: it is passed as a meta tensor of its static shape. Batch tags (ints equal to the batch
 // size, from aten::size(x, 0)) are propagated through the ops that carry such ints unchanged.
+#include <algorithm>
 #include <unordered_set>
 
 #include "common/error.h"
@@ -55,6 +56,31 @@ bool Importer::is_meta_op(const std::string& kind) {
       "prim::is_mps", "prim::is_ort", "prim::layout", "aten::is_floating_point", "aten::is_complex",
       "aten::__is__", "aten::__isnot__", "prim::isinstance", "prim::shape", "prim::name"};
   return ops.count(kind) != 0;
+}
+
+bool Importer::is_fill_op(const std::string& kind) {
+  static const std::unordered_set<std::string> ops = {"aten::new_zeros", "aten::new_ones", "aten::new_full",
+                                                      "aten::zeros_like", "aten::ones_like", "aten::full_like"};
+  return ops.count(kind) != 0;
+}
+
+std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in) {
+  const std::string kind = n->kind().toQualString();
+  const std::string hint = "a constant made from the batch size would fix it; build the tensor from the other dims "
+                           "and let broadcasting supply the batch";
+  std::vector<AVal> args = in;
+  for (size_t i = 0; i < args.size(); ++i) {
+    AVal& a = args[i];
+    if (a.is_tensor()) {
+      if (batch_major(a.value) && kind.size() > 5 && kind.compare(kind.size() - 5, 5, "_like") == 0)
+        fail(n, "'" + kind + "' of a tensor whose first dim is the batch", hint);
+      const auto& t = a.value->type();
+      a = AVal::constant(at::zeros(t.shape, at::TensorOptions().dtype(ir::ops::to_scalar_type(t.dtype))));
+    } else if (a.batch || (a.is_seq() && std::any_of(a.elems->begin(), a.elems->end(), [](const AVal& e) { return e.batch; }))) {
+      fail(n, "'" + kind + "' with the batch size in its shape", hint);
+    }
+  }
+  return eval(n, args, false);
 }
 
 namespace {

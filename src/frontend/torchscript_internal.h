@@ -203,6 +203,12 @@ class Importer {
   // constant evaluation (torchscript_eval.cpp)
   std::vector<AVal> eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta);
   static bool is_meta_op(const std::string& kind);
+  /// new_zeros, zeros_like, ...: a new constant tensor that takes only dtype (and for *_like the
+  /// shape) from its tensor input.
+  static bool is_fill_op(const std::string& kind);
+  /// Evaluates a fill op whose tensor input is an IR tensor: the result is a constant unless its
+  /// shape is the batch size (then the op is refused: the constant would fix the batch).
+  std::vector<AVal> eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in);
 
   ir::Value* param(const std::string& name, const at::Tensor& t, const std::string& owner);
 

@@ -338,7 +338,9 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
     return;
   }
   std::vector<AVal> out;
-  if (!any_ir || is_meta_op(kind)) {
+  if (any_ir && is_fill_op(kind)) {
+    out = eval_fill(n, in);
+  } else if (!any_ir || is_meta_op(kind)) {
     check_constant_inplace(n, in);
     out = eval(n, in, any_ir);
   } else {

@@ -103,5 +103,38 @@ TEST(TorchvisionExportOpset17, ConvnextTiny) {
 INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport, ::testing::ValuesIn(tv_cases()),
                          [](const ::testing::TestParamInfo<TvCase>& i) { return i.param.model + "_" + i.param.kind; });
 
+// Swin Transformer (fixture swin_small): the relative position bias tables are Gathers of trained
+// initializers; ORT equals TorchScript (<model>.output.npy) within 1e-4 x max |output| at batch 1
+// (the import has a fixed batch, see tests/torchvision/torchvision_test.cpp).
+class SwinExport : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SwinExport, OrtMatchesTorchScript) {
+  const std::string base = test::fixture_dir() + "/swin_small";
+  const std::string pt = base + "." + GetParam() + ".pt";
+  ASSERT_TRUE(fs::exists(pt)) << pt << " is missing: run tests/fixtures/make_torchvision.py --models swin --out "
+                              << test::fixture_dir();
+  at::Tensor x = data::read_npy(base + ".input.npy");
+  at::Tensor ref = data::read_npy(base + ".output.npy");
+  frontend::ImportOptions io;
+  io.input_shape.assign(x.sizes().begin(), x.sizes().end());
+  ir::Model m = frontend::import_torchscript(pt, io);
+  ir::passes::optimize(m);
+  test::TempDir dir;
+  const std::string onnx = dir.file("swin_small.onnx");
+  exporter::ExportOptions opts;
+  opts.producer_version = "test";
+  ASSERT_NO_THROW(exporter::export_onnx(m, onnx, opts));
+  onnx::ModelProto mp = test::load_onnx(onnx);
+  int gathers = 0;
+  for (const auto& n : mp.graph().node()) gathers += n.op_type() == "Gather";
+  EXPECT_GE(gathers, 4) << "one Gather per block's relative position bias table";
+  at::Tensor got = test::run_ort(onnx, x, "all");
+  EXPECT_TRUE(test::close_to(ref, got)) << "ORT\n" << got << "\nPyTorch\n" << ref;
+  EXPECT_TRUE(test::close_to(runtime::Executor(m).run1(x), got)) << "ORT against our executor";
+}
+
+INSTANTIATE_TEST_SUITE_P(Swin, SwinExport, ::testing::Values("traced", "scripted"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
 }  // namespace
 }  // namespace mc

@@ -71,5 +71,49 @@ std::vector<Case> cases() {
 
 INSTANTIATE_TEST_SUITE_P(Models, Torchvision, ::testing::ValuesIn(cases()), case_name);
 
+// Swin Transformer (fixture swin_small): relative position bias gathered from its trained table
+// with a constant index, shifted windows (roll), the attention mask built by slice assignment on
+// new_zeros (folded to a constant), patch merging by strided slices. Imported at batch 1 only: the
+// window partition reshapes to B * num_windows, an int the importer does not tag as batch-derived,
+// so the graph has a fixed batch.
+class SwinImport : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SwinImport, MatchesTorchScriptAndKeepsTheBiasTableTrainable) {
+  const std::string kind = GetParam();
+  const auto& entry = test::manifest().at("models").at("swin_small");
+  const std::string path = test::fixture(entry.at("files").at(kind).get<std::string>());
+  at::Tensor x = data::read_npy(test::fixture(entry.at("files").at("input").get<std::string>()));
+  frontend::ImportOptions o;
+  o.input_shape = test::json_shape(entry.at("input_shape"));
+  ir::Model model = frontend::import_torchscript(path, o);
+  EXPECT_EQ(model.num_params(), entry.at("param_count").get<int64_t>());
+  EXPECT_EQ(model.graph.outputs().at(0)->shape(), test::json_shape(entry.at("output_shape")));
+  // 4 blocks: each gathers its own bias table (a param) with index_select; 2 shifted blocks roll twice.
+  int gathers = 0, linears = 0;
+  for (ir::Node* n : model.graph.nodes()) {
+    if (n->op() == "index_select" && n->input(0)->producer()->op() == "param") {
+      ++gathers;
+      EXPECT_NE(n->input(0)->producer()->attrs().s("name").find("relative_position_bias_table"), std::string::npos);
+    }
+    linears += n->op() == "linear";
+  }
+  EXPECT_EQ(gathers, 4);
+  EXPECT_EQ(linears, 4 * 4 + 1 + 1);  // qkv, proj, mlp x2 per block; patch merging; head
+
+  runtime::Executor ex(model);
+  at::Tensor ours = ex.run1(x);
+  at::Tensor ref = test::torchscript_forward(path, x).at(0);
+  EXPECT_TRUE(test::all_close(ours, ref)) << "ours\n" << ours << "\nTorchScript\n" << ref;
+  at::Tensor stored = data::read_npy(test::fixture(entry.at("files").at("output").get<std::string>()));
+  EXPECT_TRUE(test::all_close(ours, stored)) << "against the stored PyTorch output";
+  // The table is a parameter of the graph: changing it changes the output as in PyTorch.
+  at::Tensor& table = model.tensors.at("features.1.0.attn.relative_position_bias_table");
+  table.add_(1.0);
+  EXPECT_FALSE(test::all_close(runtime::Executor(model).run1(x), ours, 1e-3));
+}
+
+INSTANTIATE_TEST_SUITE_P(Swin, SwinImport, ::testing::Values("traced", "scripted"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
 }  // namespace
 }  // namespace mc
