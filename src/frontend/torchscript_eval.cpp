@@ -84,6 +84,39 @@ std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vect
 }
 
 namespace {
+/// k when `a` is k x the batch (1: the batch itself), else 0.
+int64_t times_batch(const AVal& a) { return a.batch ? 1 : a.batch_times; }
+
+/// A constant integer that does not depend on the batch (an int or a 0-d integer tensor).
+bool plain_int(const AVal& a, int64_t& v) {
+  if (!a.is_const() || times_batch(a) != 0) return false;
+  if (a.iv.isInt()) {
+    v = a.iv.toInt();
+    return true;
+  }
+  if (a.iv.isTensor() && a.iv.toTensor().dim() == 0 && at::isIntegralType(a.iv.toTensor().scalar_type(), false)) {
+    v = a.iv.toTensor().item<int64_t>();
+    return true;
+  }
+  return false;
+}
+
+/// Tags multiples of the batch size through the shape arithmetic of folding windows or heads into
+/// dim 0 and back: B * n, n * B, (k B) // n when n divides k.
+AVal batch_arithmetic(const std::string& kind, const std::vector<AVal>& in, AVal out) {
+  if (!out.is_const() || times_batch(out) != 0) return out;
+  int64_t c = 0, k = 0;
+  if (kind == "aten::mul") {
+    if (times_batch(in[0]) && plain_int(in[1], c)) k = times_batch(in[0]) * c;
+    else if (times_batch(in[1]) && plain_int(in[0], c)) k = times_batch(in[1]) * c;
+  } else if (kind == "aten::floordiv" || kind == "aten::floor_divide") {
+    if (times_batch(in[0]) && plain_int(in[1], c) && c > 0 && times_batch(in[0]) % c == 0) k = times_batch(in[0]) / c;
+  }
+  if (k == 1) out.batch = true;
+  else if (k > 1) out.batch_times = k;
+  return out;
+}
+
 bool carries_batch(const std::string& kind) {
   static const std::unordered_set<std::string> ops = {"prim::NumToTensor", "aten::Int", "aten::IntImplicit",
                                                       "aten::ScalarImplicit", "aten::detach", "aten::clone",
@@ -148,12 +181,27 @@ std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AV
         if (!elems.empty()) elems[0].batch = true;
         out[0] = AVal::seq(std::move(elems), c10::ListType::ofInts());
       }
+    } else if ((kind == "aten::size" || kind == "aten::sym_size") && in[0].is_tensor() && batch_times(in[0].value) > 1) {
+      const int64_t k = batch_times(in[0].value);
+      if (in.size() == 2 && out[0].iv.isInt()) {
+        int64_t d = in[1].iv.toInt();
+        if (d == 0 || d == -in[0].value->type().rank()) out[0].batch_times = k;
+      } else if (in.size() == 1 && out[0].iv.isList()) {
+        std::vector<AVal> elems;
+        for (auto& e : out[0].iv.toListRef()) elems.push_back(AVal::constant(e));
+        if (!elems.empty()) elems[0].batch_times = k;
+        out[0] = AVal::seq(std::move(elems), c10::ListType::ofInts());
+      }
     }
     for (auto& o : out)
       if (o.is_const() && holds_meta(o.iv))
         fail(n, "internal: '" + kind + "' returned a meta tensor at import time");
   }
-  if (carries_batch(kind) && !in.empty() && in[0].batch && !out.empty()) out[0].batch = true;
+  if (carries_batch(kind) && !in.empty() && !out.empty()) {
+    out[0].batch = in[0].batch;
+    out[0].batch_times = in[0].batch_times;
+  }
+  if (!out.empty() && in.size() == 2) out[0] = batch_arithmetic(kind, in, std::move(out[0]));
 
   // Ops that mutate a list input (append, insert, pop, ...): write the result back to the sequence
   // so that every alias of it sees the change.

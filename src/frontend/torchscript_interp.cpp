@@ -23,7 +23,7 @@ bool is_tensor_list_type(const c10::TypePtr& t) {
   return e->kind() == c10::TypeKind::TensorType;
 }
 
-bool plain(const AVal& a) { return a.is_const() && !a.batch; }
+bool plain(const AVal& a) { return a.is_const() && !a.batch && a.batch_times == 0; }
 
 const AVal* find_poison(const AVal& a) {
   if (a.kind == AVal::Kind::Poison) return &a;

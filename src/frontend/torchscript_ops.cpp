@@ -60,7 +60,7 @@ std::vector<AVal> OpCtx::list(size_t k) const {
   return out;
 }
 
-std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags) const {
+std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags, std::vector<int64_t>* times) const {
   std::vector<AVal> items;
   if (k < in.size() && in[k].is_const() && in[k].iv.isInt())
     items.push_back(in[k]);
@@ -71,6 +71,7 @@ std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags) const {
     if (!a.is_const() || !a.iv.isInt()) fail("argument " + std::to_string(k) + " must be a list of constant ints");
     out.push_back(a.iv.toInt());
     if (tags) tags->push_back(a.batch);
+    if (times) times->push_back(a.batch_times);
   }
   return out;
 }
@@ -292,16 +293,37 @@ void cat(OpCtx& c) {
 void flatten(OpCtx& c) {
   c.set(c.emit("flatten", {c.t(0)}, attrs({{"start_dim", c.size() > 1 ? c.i(1) : 0}, {"end_dim", c.size() > 2 ? c.i(2) : -1}})));
 }
-void reshape(OpCtx& c) {  // view/reshape(x, shape): an int from x.size(0) becomes 0 ("copy the batch dim")
+// view/reshape(x, shape). Dim 0: an int from x.size(0) of a batch-major x becomes 0 ("copy the
+// batch dim"); another multiple of the batch (B * num_windows, or B when x holds k x B rows)
+// becomes -1 (inferred) when no other entry is -1; the output records what its dim 0 is (batch,
+// k x batch).
+void reshape(OpCtx& c) {
   ir::Value* x = c.t(0);
   std::vector<bool> tags;
-  Ints shape = c.ints(1, &tags);
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0) c.fail("reshape to a size-0 dim is not supported");
-    if (i == 0 && tags[i] && c.batch_major(x)) shape[i] = 0;
+  std::vector<int64_t> times;
+  Ints shape = c.ints(1, &tags, &times);
+  for (int64_t s : shape)
+    if (s == 0) c.fail("reshape to a size-0 dim is not supported");
+  const bool x_batch = c.batch_major(x) || c.im.batch_times(x) > 1;
+  const bool inferred = std::count(shape.begin(), shape.end(), -1) > 0;
+  int64_t out_times = 0;  // dim 0 of the output: 1 the batch, k > 1 k x the batch, 0 neither
+  if (!shape.empty()) {
+    // A tagged entry is k x the batch at every batch size; -1 infers it from x's size, which is
+    // the same wherever the model accepts that batch (also where x's dim 0 was not tracked, as
+    // after Swin's qkv permute + select).
+    const int64_t k = tags[0] ? 1 : times[0];
+    if (k == 1 && c.batch_major(x)) {
+      shape[0] = 0, out_times = 1;
+    } else if (k >= 1 && !inferred) {
+      shape[0] = -1, out_times = k;
+    }
   }
   ir::Value* y = c.emit("reshape", {x}, attrs({{"shape", shape}}));
-  if (shape.empty() || (shape[0] != 0 && shape[0] != -1)) c.im.set_batch_major(y, false);
+  if (!shape.empty() && shape[0] == -1 && x_batch && out_times == 0) {  // -1 at dim 0: the rest is fixed
+    const int64_t d = y->shape()[0], b = c.im.import_batch();
+    if (b > 0 && d % b == 0) out_times = d / b;
+  }
+  c.im.set_batch_times(y, out_times);
   c.set(y);
 }
 void permute(OpCtx& c) {

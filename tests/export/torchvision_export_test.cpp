@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 
+#include <torch/script.h>
+
 #include "data/npy.h"
 #include "export/onnx_export.h"
 #include "export/tensorrt_check.h"
@@ -108,8 +110,8 @@ INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport, ::testing::ValuesIn(tv_cases
                          [](const ::testing::TestParamInfo<TvCase>& i) { return i.param.model + "_" + i.param.kind; });
 
 // Swin Transformer (fixture swin_small): the relative position bias tables are Gathers of trained
-// initializers; ORT equals TorchScript (<model>.output.npy) within 1e-4 x max |output| at batch 1
-// (the import has a fixed batch, see tests/torchvision/torchvision_test.cpp).
+// initializers; ORT equals TorchScript (<model>.output.npy) within 1e-4 x max |output|, and at
+// batch 3 (the batch dim is symbolic) equals our executor and TorchScript.
 class SwinExport : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SwinExport, OrtMatchesTorchScript) {
@@ -135,6 +137,12 @@ TEST_P(SwinExport, OrtMatchesTorchScript) {
   at::Tensor got = test::run_ort(onnx, x, "all");
   EXPECT_TRUE(test::close_to(ref, got)) << "ORT\n" << got << "\nPyTorch\n" << ref;
   EXPECT_TRUE(test::close_to(runtime::Executor(m).run1(x), got)) << "ORT against our executor";
+  EXPECT_EQ(mp.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "batch");
+  at::Tensor x3 = at::cat({x, x.flip(-1), x * 0.5});
+  at::Tensor got3 = test::run_ort(onnx, x3, "all");
+  EXPECT_TRUE(test::close_to(runtime::Executor(m).run1(x3), got3)) << "at batch 3, against our executor";
+  torch::jit::Module ts = torch::jit::load(pt);
+  EXPECT_TRUE(test::close_to(ts.forward({x3}).toTensor(), got3)) << "at batch 3, against TorchScript";
 }
 
 INSTANTIATE_TEST_SUITE_P(Swin, SwinExport, ::testing::Values("traced", "scripted"),

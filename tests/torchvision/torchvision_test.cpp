@@ -73,9 +73,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Torchvision, ::testing::ValuesIn(cases()), case
 
 // Swin Transformer (fixture swin_small): relative position bias gathered from its trained table
 // with a constant index, shifted windows (roll), the attention mask built by slice assignment on
-// new_zeros (folded to a constant), patch merging by strided slices. Imported at batch 1 only: the
-// window partition reshapes to B * num_windows, an int the importer does not tag as batch-derived,
-// so the graph has a fixed batch.
+// new_zeros (folded to a constant), patch merging by strided slices. Imported at batch 1, it keeps
+// a dynamic batch (the window partition folds B * num_windows into dim 0 and back).
 class SwinImport : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SwinImport, MatchesTorchScriptAndKeepsTheBiasTableTrainable) {
@@ -106,6 +105,8 @@ TEST_P(SwinImport, MatchesTorchScriptAndKeepsTheBiasTableTrainable) {
   EXPECT_TRUE(test::all_close(ours, ref)) << "ours\n" << ours << "\nTorchScript\n" << ref;
   at::Tensor stored = data::read_npy(test::fixture(entry.at("files").at("output").get<std::string>()));
   EXPECT_TRUE(test::all_close(ours, stored)) << "against the stored PyTorch output";
+  at::Tensor x3 = at::cat({x, x.flip(-1), x * 0.5});
+  EXPECT_TRUE(test::all_close(ex.run1(x3), test::torchscript_forward(path, x3).at(0))) << "at batch 3";
   // The table is a parameter of the graph, read through the gather: the same new table in ours and
   // in the TorchScript module (rows reversed and doubled; a constant added to every row would cancel
   // in the softmax) gives the same new output. The last block's: it moves the output by 7.6e-3 x
