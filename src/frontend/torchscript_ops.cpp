@@ -383,7 +383,7 @@ ir::Value* slice(OpCtx& c, ir::Value* x, int64_t dim, int64_t start, int64_t end
 /// index_select of the constant positions `idx` along dim d (a view step when they are a strided
 /// range, see torchscript_alias.cpp).
 ir::Value* index_select(OpCtx& c, ir::Value* x, int64_t d, const Ints& idx) {
-  if (d == 0 && c.batch_major(x)) c.fail("indexing the batch dim is not supported");
+  if (d == 0 && c.batch_major(x)) c.fail("indexing the batch dim is not supported; index another dim");
   return c.emit("index_select", {x}, attrs({{"dim", d}, {"index", idx}}));
 }
 void slice_op(OpCtx& c) {  // slice(x, dim, start, end, step); a step > 1 is an index_select of the range
@@ -428,7 +428,9 @@ void index(OpCtx& c) {  // index(x, [None, ..., idx]): x[..., idx] with one cons
   int64_t d = -1;
   for (size_t k = 0; k < items.size(); ++k) {
     if (items[k].is_none()) continue;
-    if (d >= 0) c.fail("advanced indexing with more than one index tensor is not supported");
+    if (d >= 0)
+      c.fail("advanced indexing with more than one index tensor is not supported; index with one tensor (e.g. over "
+             "the flattened dims)");
     d = static_cast<int64_t>(k);
   }
   if (d < 0 || d >= rank(x)) c.fail("no index tensor");
@@ -450,10 +452,12 @@ void roll(OpCtx& c) {  // roll(x, shifts, dims): per dim, the last `shift` entri
   ir::Value* x = c.t(0);
   Ints shifts = c.ints(1), dims = c.ints(2);
   if (dims.empty() || dims.size() != shifts.size())
-    c.fail("roll without dims (over the flattened tensor) or with unequal shifts and dims is not supported");
+    c.fail("roll without dims (over the flattened tensor) or with unequal shifts and dims is not supported; give "
+           "one shift per dim");
   for (size_t k = 0; k < dims.size(); ++k) {
     int64_t d = wrap(c, dims[k], rank(x)), n = x->shape()[static_cast<size_t>(d)];
-    if (d == 0 && c.batch_major(x)) c.fail("rolling the batch dim is not supported");
+    if (d == 0 && c.batch_major(x))
+      c.fail("rolling the batch dim is not supported (it would mix the samples of a batch); roll another dim");
     int64_t s = ((shifts[k] % n) + n) % n;
     if (s == 0) continue;
     ir::Node* parts = c.emit_node("split", {x}, attrs({{"dim", d}, {"sizes", Ints{n - s, s}}}), 2);

@@ -237,6 +237,27 @@ class RefuseWriteThroughStridedSlice(nn.Module):
         return x + 0.0
 
 
+class RefuseRollOfTheBatch(nn.Module):
+    def forward(self, x):  # x: [N, 4]
+        return torch.roll(x, 1, 0) + 1.0
+
+
+class RefuseNewZerosOfTheBatchSize(nn.Module):
+    def forward(self, x):  # x: [N, 4]
+        m = x.new_zeros((x.size(0), 4))
+        return x + m
+
+
+class RefuseTwoIndexTensors(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("i", torch.tensor([0, 3]))
+        self.register_buffer("j", torch.tensor([2, 1]))
+
+    def forward(self, x):  # x: [N, 4, 3]
+        return x[:, self.i, self.j] * 2.0
+
+
 # name: (module class, input shape, accept)
 CASES = {
     "clone_then_inplace_on_source": (CloneThenInplaceOnSource, [2, 5], True),
@@ -262,6 +283,9 @@ CASES = {
     "refuse_data_into_constant": (RefuseDataIntoConstant, [2, 4], False),
     "refuse_inplace_on_dropout_output": (RefuseInplaceOnDropoutOutput, [2, 4], False),
     "refuse_write_through_strided_slice": (RefuseWriteThroughStridedSlice, [2, 4, 3], False),
+    "refuse_roll_of_the_batch": (RefuseRollOfTheBatch, [2, 4], False),
+    "refuse_new_zeros_of_the_batch_size": (RefuseNewZerosOfTheBatchSize, [2, 4], False),
+    "refuse_two_index_tensors": (RefuseTwoIndexTensors, [2, 4, 3], False),
 }
 
 

@@ -121,6 +121,10 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
        {"y.add_(2.0)", {"in-place 'aten::add_' on a tensor that shares memory with a dropout output", "out-of-place"}}},
       {"refuse_write_through_strided_slice",
        {"x[:, ::2].mul_(2.0)", {"in-place write through a strided slice", "out of place"}}},
+      {"refuse_roll_of_the_batch", {"torch.roll(x, 1, 0)", {"'aten::roll'", "rolling the batch dim"}}},
+      {"refuse_new_zeros_of_the_batch_size",
+       {"m = x.new_zeros((x.size(0), 4))", {"'aten::new_zeros' with the batch size in its shape", "broadcasting"}}},
+      {"refuse_two_index_tensors", {"x[:, self.i, self.j]", {"'aten::index'", "more than one index tensor"}}},
   };
   size_t refused = 0;
   for (auto& [name, ok] : c.accept) refused += !ok;
