@@ -58,31 +58,6 @@ bool Importer::is_meta_op(const std::string& kind) {
   return ops.count(kind) != 0;
 }
 
-bool Importer::is_fill_op(const std::string& kind) {
-  static const std::unordered_set<std::string> ops = {"aten::new_zeros", "aten::new_ones", "aten::new_full",
-                                                      "aten::zeros_like", "aten::ones_like", "aten::full_like"};
-  return ops.count(kind) != 0;
-}
-
-std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in) {
-  const std::string kind = n->kind().toQualString();
-  const std::string hint = "a constant made from the batch size would fix it; build the tensor from the other dims "
-                           "and let broadcasting supply the batch";
-  std::vector<AVal> args = in;
-  for (size_t i = 0; i < args.size(); ++i) {
-    AVal& a = args[i];
-    if (a.is_tensor()) {
-      if (batch_major(a.value) && kind.size() > 5 && kind.compare(kind.size() - 5, 5, "_like") == 0)
-        fail(n, "'" + kind + "' of a tensor whose first dim is the batch", hint);
-      const auto& t = a.value->type();
-      a = AVal::constant(at::zeros(t.shape, at::TensorOptions().dtype(ir::ops::to_scalar_type(t.dtype))));
-    } else if (a.batch || (a.is_seq() && std::any_of(a.elems->begin(), a.elems->end(), [](const AVal& e) { return e.batch; }))) {
-      fail(n, "'" + kind + "' with the batch size in its shape", hint);
-    }
-  }
-  return eval(n, args, false);
-}
-
 namespace {
 /// k when `a` is k x the batch (1: the batch itself), else 0.
 int64_t times_batch(const AVal& a) { return a.batch ? 1 : a.batch_times; }
@@ -137,6 +112,31 @@ bool holds_meta(const c10::IValue& v) {
   return false;
 }
 }  // namespace
+
+bool Importer::is_fill_op(const std::string& kind) {
+  static const std::unordered_set<std::string> ops = {"aten::new_zeros", "aten::new_ones", "aten::new_full",
+                                                      "aten::zeros_like", "aten::ones_like", "aten::full_like"};
+  return ops.count(kind) != 0;
+}
+
+std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in) {
+  const std::string kind = n->kind().toQualString();
+  const std::string hint = "a constant made from the batch size would fix it; build the tensor from the other dims "
+                           "and let broadcasting supply the batch";
+  std::vector<AVal> args = in;
+  for (size_t i = 0; i < args.size(); ++i) {
+    AVal& a = args[i];
+    if (a.is_tensor()) {
+      if ((batch_major(a.value) || batch_times(a.value) > 1) && kind.size() > 5 && kind.compare(kind.size() - 5, 5, "_like") == 0)
+        fail(n, "'" + kind + "' of a tensor whose first dim is the batch", hint);
+      const auto& t = a.value->type();
+      a = AVal::constant(at::zeros(t.shape, at::TensorOptions().dtype(ir::ops::to_scalar_type(t.dtype))));
+    } else if (times_batch(a) || (a.is_seq() && std::any_of(a.elems->begin(), a.elems->end(), times_batch))) {
+      fail(n, "'" + kind + "' with the batch size in its shape", hint);
+    }
+  }
+  return eval(n, args, false);
+}
 
 std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta) {
   const std::string kind = n->kind().toQualString();
