@@ -120,7 +120,8 @@ std::pair<int64_t, int64_t> adaptive_window(int64_t i, int64_t in, int64_t out) 
 
 // Pools each window of `axis` (PyTorch's adaptive windows): Slice + `reduce` (ReduceMean /
 // ReduceMax, keepdims) per output position, then Concat; a window of one entry is the Slice alone.
-std::string adaptive_axis(ExportContext& ctx, const std::string& reduce, const std::string& x, int64_t axis, int64_t in, int64_t out, const std::string& result) {
+std::string adaptive_axis(ExportContext& ctx, const std::string& reduce, const std::string& x, int64_t axis,
+                          int64_t in, int64_t out, const std::string& result) {
   std::vector<std::string> parts;
   const std::string axes = ctx.const_i64({axis}, "axes");
   for (int64_t i = 0; i < out; ++i) {
