@@ -54,7 +54,52 @@ const ir::Value* must_resolve(const ir::Model& m, const std::string& scope, cons
                    "; give a node scope or value name listed by `compress inspect`");
 }
 
+std::string pair_str(const FeaturePair& p, const char* kind) {
+  return p.where + ": " + kind + " '" + p.student + "' -> '" + p.teacher + "'";
+}
+
+/// The feature layouts a hint pairs: N x C x H x W maps (channels in dim 1, spatial sizes equal),
+/// N x T x D token features (transformer blocks: token counts equal, width in the last dim) and
+/// N x D vectors. Returns the dim whose size may differ (an adapter maps it) or -1 when the shapes
+/// are equal.
+int64_t check_hint_shapes(const FeaturePair& p, const ir::Shape& ss, const ir::Shape& ts) {
+  if (ss.size() != ts.size() || ss.size() < 2 || ss.size() > 4)
+    throw InputError(pair_str(p, "hint") + " needs N x C x H x W feature maps, N x T x D token features or N x D vectors of "
+                     "the same rank in both models, got student " + shape_str(ss) + " and teacher " + shape_str(ts));
+  const size_t width = ss.size() == 4 ? 1 : ss.size() - 1;
+  for (size_t d = 1; d < ss.size(); ++d) {
+    if (d == width || ss[d] == ts[d]) continue;
+    throw InputError(pair_str(p, "hint") + ": " + (ss.size() == 4 ? "spatial sizes" : "token counts") + " differ (student " +
+                     shape_str(ss) + ", teacher " + shape_str(ts) + "); pair values of the same " +
+                     (ss.size() == 4 ? "resolution (e.g. the same stage of both networks)"
+                                     : "sequence length (the same patch size and class token)"));
+  }
+  return ss[width] == ts[width] ? -1 : static_cast<int64_t>(width);
+}
+
+void check_attention_shapes(const FeaturePair& p, const ir::Shape& ss, const ir::Shape& ts) {
+  if (ss.size() != 4 || ts.size() != 4)
+    throw InputError(pair_str(p, "attention") + " needs N x C x H x W feature maps, got student " + shape_str(ss) +
+                     " and teacher " + shape_str(ts));
+  if (ss[2] != ts[2] || ss[3] != ts[3])
+    throw InputError(pair_str(p, "attention") + ": spatial sizes differ (student " + shape_str(ss) + ", teacher " +
+                     shape_str(ts) + "); pair values of the same resolution (e.g. the same stage of both networks)");
+}
+
 }  // namespace
+
+void DistillModifier::init_adapter(Feature& f, const ir::Shape& ss, const ir::Shape& ts, int64_t width, uint64_t seed) {
+  // PyTorch's Conv2d and Linear default initialisation: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in),
+  // 1/sqrt(fan_in)), bias the same. Its own generator (seed + hint index): the same draws as
+  // torch.manual_seed(seed + i), and ATen's global generator is left alone. Feature maps get a 1x1
+  // conv (student -> teacher channels), token features and vectors a Linear over the width.
+  const int64_t in = ss[static_cast<size_t>(width)], out = ts[static_cast<size_t>(width)];
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  const std::vector<int64_t> shape = ss.size() == 4 ? std::vector<int64_t>{out, in, 1, 1} : std::vector<int64_t>{out, in};
+  f.weight = at::empty(shape, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
+  f.bias = at::empty({out}, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
+}
 
 DistillModifier::DistillModifier(std::shared_ptr<ir::Model> teacher, const ir::Model& student, DistillSettings settings)
     : teacher_(std::move(teacher)), s_(std::move(settings)) {
@@ -70,26 +115,15 @@ DistillModifier::DistillModifier(std::shared_ptr<ir::Model> teacher, const ir::M
       const ir::Value* tv = must_resolve(*teacher_, p.teacher, "teacher", p.where, kind);
       const ir::Shape& ss = sv->shape();
       const ir::Shape& ts = tv->shape();
-      if (ss.size() != 4 || ts.size() != 4)
-        throw InputError(p.where + ": " + kind + " '" + p.student + "' -> '" + p.teacher +
-                         "' needs N x C x H x W feature maps, got student " + shape_str(ss) + " and teacher " +
-                         shape_str(ts));
-      if (ss[2] != ts[2] || ss[3] != ts[3])
-        throw InputError(p.where + ": " + kind + " '" + p.student + "' -> '" + p.teacher + "': spatial sizes differ (student " +
-                         shape_str(ss) + ", teacher " + shape_str(ts) +
-                         "); pair values of the same resolution (e.g. the same stage of both networks)");
       Feature f;
       f.pair = p;
       f.student_value = sv->name();
       f.teacher_value = tv->name();
-      if (hint && ss[1] != ts[1]) {
-        // PyTorch's Conv2d default initialisation: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        // Its own generator (seed + hint index): the same draws as torch.manual_seed(seed + i), and
-        // ATen's global generator is left alone.
-        at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s_.seed + hints_.size());
-        const double bound = 1.0 / std::sqrt(static_cast<double>(ss[1]));
-        f.weight = at::empty({ts[1], ss[1], 1, 1}, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
-        f.bias = at::empty({ts[1]}, at::kFloat).uniform_(-bound, bound, gen).requires_grad_(true);
+      if (hint) {
+        const int64_t width = check_hint_shapes(p, ss, ts);
+        if (width >= 0) init_adapter(f, ss, ts, width, s_.seed + hints_.size());
+      } else {
+        check_attention_shapes(p, ss, ts);
       }
       (hint ? hints_ : attention_).push_back(std::move(f));
     }
@@ -189,7 +223,7 @@ at::Tensor DistillModifier::extra_loss(train::TrainContext& ctx, const at::Tenso
       at::Tensor term;
       if (hint) {
         at::Tensor sv = f.student_out;
-        if (f.weight.defined()) sv = at::conv2d(sv, f.weight, f.bias);
+        if (f.weight.defined()) sv = f.weight.dim() == 4 ? at::conv2d(sv, f.weight, f.bias) : at::linear(sv, f.weight, f.bias);
         term = hint_loss(sv, f.teacher_out);
       } else {
         term = attention_loss(f.student_out, f.teacher_out);

@@ -7,9 +7,11 @@
 // documented in losses.h.
 //
 // Hints pair a student value with a teacher value (by value name or node scope, see
-// resolve_value); when their channel counts differ a learned 1x1 conv adapter (student ->
-// teacher channels, with bias, PyTorch's Conv2d initialisation) maps the student value and is
-// trained with the student (extra_parameters()). Spatial sizes must match.
+// resolve_value): N x C x H x W feature maps, N x T x D token features (transformer blocks) or
+// N x D vectors. When the widths differ a learned adapter maps the student value and is trained
+// with the student (extra_parameters()): a 1x1 conv for feature maps (student -> teacher channels),
+// a Linear over the last dim for tokens and vectors, both with bias and PyTorch's default
+// initialisation. Spatial sizes (token counts) must match.
 //
 // With cache_size > 0 the teacher's logits are kept per dataset index (TrainContext::
 // batch_indices): each sample's logits are computed the first time it is seen, later epochs
@@ -91,6 +93,7 @@ class DistillModifier : public train::Modifier {
     at::Tensor weight, bias;  // adapter (hints only)
     at::Tensor student_out, teacher_out;  // captured this step
   };
+  static void init_adapter(Feature& f, const ir::Shape& student, const ir::Shape& teacher, int64_t width, uint64_t seed);
   void attach_student(train::TrainContext& ctx);
   void detach_student(train::TrainContext& ctx);
   at::Tensor teacher_logits(train::TrainContext& ctx, const at::Tensor& images);

@@ -15,6 +15,7 @@
 #include "export/codebook_weights.h"
 #include "export/export_context.h"
 #include "export/op_mapping.h"
+#include "export/dynamic_int8.h"
 #include "export/qdq_layout.h"
 #include "export/sparse_initializers.h"
 #include "ir/op_registry.h"
@@ -366,6 +367,7 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, Expo
     set_type(*graph.add_output(), out_names[i], v->type(), dynamic ? dep[i] : std::vector<bool>{}, batch);
   }
 
+  lower_dynamic_int8(graph);
   drop_unused(graph);
   layout_qdq(graph);
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))

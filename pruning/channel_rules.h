@@ -33,9 +33,15 @@ void unregister_channel_rule(const std::string& op);
 /// Number of positions of `m` whose atom is kept.
 int64_t kept_positions(const ChannelMap& m, const RemovedAtoms& removed);
 
+/// matmul(a, b) of two activations (attention): see channel_rules_attention.cpp.
+void attention_matmul(const ir::Node& n, DependencyGraph& g);
+/// Whether `v` reaches a matmul of two activations through transposes, permutes, scalar scaling or
+/// dropout: a reshape producing it splits channels into attention heads.
+bool feeds_attention_matmul(const DependencyGraph& g, const ir::Value* v);
+
 // Families (each in its own channel_rules_<family>.cpp), called once by find_channel_rule.
 void register_channel_rules_layers();       // conv2d, linear, matmul, batch_norm, layer_norm
 void register_channel_rules_elementwise();  // unary activations, pooling, pad, add/sub/mul/div, fake_quant
-void register_channel_rules_shape();        // cat, split, flatten, reshape, transpose, permute, (un)squeeze, mean
+void register_channel_rules_shape();        // cat, split, flatten, reshape, transpose, permute, (un)squeeze, expand, mean
 
 }  // namespace mc::prune

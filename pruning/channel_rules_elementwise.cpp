@@ -8,6 +8,8 @@
 //     operand (size 1) owns none. An untracked activation with a full channel dim fixes them.
 //   fake_quant: per-tensor passes through; per-channel along a channel dim also owns the
 //     scale/zero_point slices.
+//   dynamic_quant passes through (its run-time qparams then come from the channels that remain,
+//     as ONNX Runtime's DynamicQuantizeLinear computes them on the pruned model).
 #include "pruning/channel_rules.h"
 
 namespace mc::prune {
@@ -104,7 +106,7 @@ void binary(const ir::Node& n, DependencyGraph& g) {
 void register_channel_rules_elementwise() {
   for (const char* op : {"relu", "hardtanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "gelu", "tanh",
                          "leaky_relu", "identity", "dropout", "stochastic_depth", "max_pool2d", "avg_pool2d",
-                         "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad"})
+                         "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad", "dynamic_quant"})
     register_channel_rule(op, {pass_through, {}});
   register_channel_rule("softmax", {softmax, {}});
   register_channel_rule("log_softmax", {softmax, {}});

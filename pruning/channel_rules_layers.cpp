@@ -7,6 +7,7 @@
 //     implemented).
 //   linear / matmul(x, W): the last dim of x is consumed (w[:, i] / W[i, :]); the last dim of the
 //     output is fresh (w[o], b[o] / W[:, o]). Features that are not the last dim are fixed.
+//     matmul of two activations (attention) is channel_rules_attention.cpp's.
 //   batch_norm: channels (dim 1) pass through, owning weight/bias (out) and running stats (stat).
 //   layer_norm: normalising over a channel dim mixes channels: those atoms are fixed.
 #include <algorithm>
@@ -78,10 +79,10 @@ void feature_layer(const ir::Node& n, DependencyGraph& g, bool is_matmul) {
   const ChannelMap& in = g.map(n.input(0));
   const int64_t rank = static_cast<int64_t>(n.input(0)->shape().size());
   const std::string w = g.stored_tensor(n.input(1));
+  if (is_matmul && g.stored_tensor(n.input(0)).empty() && w.empty()) return attention_matmul(n, g);
   if (is_matmul && (w.empty() || n.input(1)->shape().size() != 2)) {
-    // Activation x activation (attention): channels of both sides are mixed.
-    g.fix(in, "matmul of activations");
-    g.fix(g.map(n.input(1)), "matmul of activations");
+    g.fix(in, "matmul with a stored left operand or a batched weight");
+    g.fix(g.map(n.input(1)), "matmul with a stored left operand or a batched weight");
     return;  // output untracked
   }
   const int64_t last = rank - 1;

@@ -9,8 +9,11 @@
 //     are split over several output dims (channel shuffle: [N, C] -> [N, g, C/g]), atoms are
 //     united across the leading dims so that only the last one shrinks and the reshape stays
 //     expressible: shuffle's two halves lose the same positions.
+//     A split that feeds attention (a head split) shrinks its first dim instead:
+//     channel_rules_attention.cpp.
 //   transpose/permute reorder the atoms with the dims (the shuffle's interleaving).
-//   unsqueeze/squeeze shift the channel dims.
+//   unsqueeze/squeeze shift the channel dims; so does expand (new leading dims), whose channel dims
+//     must keep the input's size (-1: the class token of a ViT), else they are fixed.
 //   mean over a channel dim sums channels: those atoms are fixed and the output is untracked.
 //   index_select along another dim keeps the channel map; along a channel dim it picks channels
 //     (a strided slice, a gather): those atoms are fixed.
@@ -124,7 +127,11 @@ void reshape(const ir::Node& n, DependencyGraph& g) {
     g.fix(in, "reshape that breaks the channel block");
     return;
   }
-  if (out.dims.size() > 1) {
+  if (out.dims.size() > 1 && feeds_attention_matmul(g, n.output())) {
+    // A head split: only the head dim (the first) may shrink: unite the atoms within each head.
+    const int64_t inner = static_cast<int64_t>(out.atoms.size()) / n.output()->shape()[out.dims.front()];
+    for (size_t k = 0; k < out.atoms.size(); ++k) g.unite(out.atoms[k], out.atoms[k - k % inner]);
+  } else if (out.dims.size() > 1) {
     // Only the last channel dim may shrink: unite the atoms across the leading ones.
     const int64_t last = n.output()->shape()[out.dims.back()];
     for (size_t k = 0; k < out.atoms.size(); ++k) g.unite(out.atoms[k], out.atoms[k % last]);
@@ -140,13 +147,16 @@ void reshape_update(ir::Node& n, const DependencyGraph& g, const RemovedAtoms& r
   const ir::Shape& os = n.output()->shape();
   const int64_t total = static_cast<int64_t>(out.atoms.size()), kept = kept_positions(out, removed);
   if (kept == total) return;
-  int64_t lead = 1;
-  for (size_t i = 0; i + 1 < out.dims.size(); ++i) lead *= os[out.dims[i]];
-  const size_t d = static_cast<size_t>(out.dims.back());
-  if (d < shape.size() && shape[d] != -1) shape[d] = kept / lead;
+  // The dim that shrinks: the head dim of a head split, else the last of the block.
+  const bool heads = out.dims.size() > 1 && feeds_attention_matmul(g, n.output());
+  const size_t d = static_cast<size_t>(heads ? out.dims.front() : out.dims.back());
+  int64_t others = 1;
+  for (int64_t c : out.dims)
+    if (static_cast<size_t>(c) != d) others *= os[c];
+  if (d < shape.size() && shape[d] != -1) shape[d] = kept / others;
   // A 0 ("copy the input dim") elsewhere in the channel block would now copy a shrunken dim.
-  for (size_t i = 0; i + 1 < out.dims.size(); ++i)
-    if (shape[out.dims[i]] == 0) shape[out.dims[i]] = os[out.dims[i]];
+  for (int64_t c : out.dims)
+    if (static_cast<size_t>(c) != d && shape[c] == 0) shape[c] = os[c];
   n.attrs().set("shape", shape);
 }
 
@@ -224,6 +234,21 @@ void unsqueeze(const ir::Node& n, DependencyGraph& g) {
   shift_dims(n, g, {}, {wrap(n.attrs().i("dim"), rank)}, false);
 }
 
+void expand(const ir::Node& n, DependencyGraph& g) {
+  const ChannelMap& in = g.map(n.input(0));
+  if (in.empty()) return;
+  const std::vector<int64_t>& shape = n.attrs().is("shape");
+  const int64_t lead = static_cast<int64_t>(shape.size() - n.input(0)->shape().size());
+  for (int64_t d : in.dims)
+    if (shape[static_cast<size_t>(d + lead)] != -1) {
+      g.fix(in, "expand with a fixed size at a channel dim");
+      return;
+    }
+  std::vector<int64_t> inserted;
+  for (int64_t d = 0; d < lead; ++d) inserted.push_back(d);
+  shift_dims(n, g, {}, inserted, false);
+}
+
 void squeeze(const ir::Node& n, DependencyGraph& g) {
   const ir::Shape& is = n.input(0)->shape();
   const int64_t rank = static_cast<int64_t>(is.size());
@@ -276,6 +301,7 @@ void register_channel_rules_shape() {
   register_channel_rule("permute", {permute, {}});
   register_channel_rule("unsqueeze", {unsqueeze, {}});
   register_channel_rule("squeeze", {squeeze, {}});
+  register_channel_rule("expand", {expand, {}});
   register_channel_rule("mean", {mean, {}});
   register_channel_rule("index_select", {index_select, {}});
 }

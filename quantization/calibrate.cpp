@@ -10,6 +10,34 @@
 
 namespace mc::quant {
 
+int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples) {
+  int64_t samples = 0;
+  loader.reset(0);
+  data::Batch b;
+  while ((max_samples <= 0 || samples < max_samples) && loader.next(b)) {
+    at::Tensor x = b.images;
+    if (max_samples > 0 && samples + x.size(0) > max_samples) x = x.slice(0, 0, max_samples - samples);
+    ex.run1(x);
+    samples += x.size(0);
+  }
+  if (samples == 0) throw InputError("calibration data is empty: the calib split has no samples");
+  return samples;
+}
+
+std::pair<std::map<std::string, at::Tensor>, int64_t> channel_absmax(ir::Model& model, const std::vector<std::string>& values,
+                                                                     data::DataLoader& loader, int64_t max_samples) {
+  runtime::Executor ex(model);
+  std::map<std::string, at::Tensor> amax;
+  for (const std::string& v : values)
+    ex.add_hook(v, [&amax](const ir::Value& val, const at::Tensor& t) {
+      at::Tensor m = t.detach().abs().reshape({-1, t.size(-1)}).amax(0);
+      at::Tensor& have = amax[val.name()];
+      have = have.defined() ? at::maximum(have, m) : m;
+    });
+  int64_t samples = run_calibration_batches(ex, loader, max_samples);
+  return {std::move(amax), samples};
+}
+
 Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOptions& observer, data::DataLoader& loader,
                       int64_t max_samples) {
   runtime::Executor ex(model);
@@ -19,15 +47,7 @@ Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOpt
     for (auto& v : a.values) ex.add_hook(v, [o](const ir::Value&, const at::Tensor& t) { o->observe(t); });
   }
   Calibration c;
-  loader.reset(0);
-  data::Batch b;
-  while ((max_samples <= 0 || c.samples < max_samples) && loader.next(b)) {
-    at::Tensor x = b.images;
-    if (max_samples > 0 && c.samples + x.size(0) > max_samples) x = x.slice(0, 0, max_samples - c.samples);
-    ex.run1(x);
-    c.samples += x.size(0);
-  }
-  if (c.samples == 0) throw InputError("calibration data is empty: the calib split has no samples");
+  c.samples = run_calibration_batches(ex, loader, max_samples);
   for (auto& a : plan.activations) {
     Observer& o = *obs.at(a.name);
     QParams q = o.qparams();

@@ -12,6 +12,7 @@
 #include "ir/model.h"
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
+#include "runtime/executor.h"
 
 namespace mc::quant {
 
@@ -25,6 +26,15 @@ struct Calibration {
 /// `loader` (all its batches, at most `max_samples` samples when > 0) and chooses qparams.
 Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOptions& observer, data::DataLoader& loader,
                       int64_t max_samples = 0);
+
+/// Runs `ex` over `loader` (all its batches, at most `max_samples` samples when > 0), for the
+/// hooks installed on it; returns the number of samples. InputError when there are none.
+int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples = 0);
+
+/// Per-channel max |x| over the last dimension of each of `values` on the float `model` over
+/// `loader` (SmoothQuant's activation statistics). Returns value name -> [channels] and the samples.
+std::pair<std::map<std::string, at::Tensor>, int64_t> channel_absmax(ir::Model& model, const std::vector<std::string>& values,
+                                                                     data::DataLoader& loader, int64_t max_samples = 0);
 
 /// calib.json: {"format": "mc-calib-1", "samples": N, "quantizers": {name: entry}}.
 void write_calibration(const std::string& path, const Calibration& c);

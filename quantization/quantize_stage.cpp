@@ -11,6 +11,7 @@
 #include "pipeline/layer_select.h"
 #include "quantization/bias_correction.h"
 #include "quantization/calibrate.h"
+#include "quantization/dynamic_quant.h"
 #include "quantization/equalize.h"
 #include "quantization/mixed_precision.h"
 #include "quantization/qat.h"
@@ -29,8 +30,9 @@ QuantizeOptions::QuantizeOptions() {
 void QuantizeOptions::visit(recipe::Visitor& v) {
   v.field("mode", mode,
           "ptq: post-training quantization with calibration; qat: calibrate, then the next finetune stage trains "
-          "the fake-quantized model (straight-through estimator)",
-          Spec::one_of({"ptq", "qat"}));
+          "the fake-quantized model (straight-through estimator); dynamic: int8 weights of linear/matmul layers, "
+          "their activations quantized at run time (uint8, ONNX DynamicQuantizeLinear; no calibration)",
+          Spec::one_of({"ptq", "qat", "dynamic"}));
   v.section("weights", [&](recipe::Visitor& s) { weights.visit(s); },
             "weight quantizer of conv2d/linear/matmul (qparams from the weights' min/max)");
   v.section("activations", [&](recipe::Visitor& s) {
@@ -65,6 +67,12 @@ void QuantizeOptions::visit(recipe::Visitor& v) {
   }, "AdaRound (Nagel et al. 2020): learn per weight whether to round down or up, layer by layer in graph order, "
      "minimising the layer's output error on calibration data; weights of <= 4 bits (`adaround: true` for the "
      "defaults)", &adaround);
+  v.section("smooth_quant", [&](recipe::Visitor& s) { sq.visit(s); },
+            "SmoothQuant (Xiao et al. 2022) before quantizing: per input channel j of a linear read from a LayerNorm, "
+            "divide the activation by s_j and multiply the weight column by s_j, folding 1/s into the LayerNorm "
+            "(the float model is unchanged); s_j from the calib split's per-channel max|X_j| (`smooth_quant: true` for "
+            "the defaults)",
+            &smooth_quant);
   v.section("mixed_precision", [&](recipe::Visitor& s) {
     s.field("candidates", mp_candidates, "weight bit-widths to choose from per layer (2..8)");
     s.field("average_bits", mp_average_bits, "budget: the parameter-weighted average weight bits", Spec::range(1, 8));
@@ -230,6 +238,16 @@ void QuantizeOptions::validate(const recipe::ConfigNode& n, recipe::Diagnostics&
       diag.error(loc_of("freeze_observers_epoch"), "'" + context + ".freeze_observers_epoch' has no effect with learn_scale: true "
                                                    "(learned scales are not observed); remove one of them");
   } else {
+    if (mode == "dynamic")
+      for (auto [key, on] : {std::pair<const char*, bool>{"calib_file", !calib_file.empty()},
+                             {"bias_correction", bias_correction},
+                             {"adaround", adaround},
+                             {"mixed_precision", mixed_precision},
+                             {"cross_layer_equalization", cross_layer_equalization}})
+        if (on)
+          diag.error(loc_of(key), "'" + context + "." + key + "' applies to static quantization; mode: dynamic computes "
+                                  "activation ranges at run time and keeps the weights as they are: remove it or use "
+                                  "mode: ptq");
     if (learn_scale || freeze_bn_epoch >= 0 || freeze_observers_epoch >= 0)
       diag.error(loc_of(learn_scale ? "learn_scale" : freeze_bn_epoch >= 0 ? "freeze_bn_epoch" : "freeze_observers_epoch"),
                  "'" + context + "." + (learn_scale ? "learn_scale" : freeze_bn_epoch >= 0 ? "freeze_bn_epoch" : "freeze_observers_epoch") +
@@ -349,6 +367,45 @@ void QuantizeStage::choose_mixed_precision(pipeline::RunContext& ctx, const Quan
                a.predicted_loss_increase);
 }
 
+void QuantizeStage::run_smooth_quant(pipeline::RunContext& ctx, const QuantConfig& cfg) const {
+  auto loader = ctx.data.loader("calib", false);
+  SmoothQuantSummary s = smooth_quant(ctx.model, *loader, options_.sq, cfg.exclude, options_.calib_samples);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : s.smoothed)
+    rows.push_back({{"norm", r.norm}, {"layers", r.layers}, {"min_scale", r.min_scale}, {"max_scale", r.max_scale},
+                    {"act_max_before", r.act_max_before}, {"act_max_after", r.act_max_after}});
+  nlohmann::json skipped = nlohmann::json::object();
+  for (const auto& [layer, why] : s.skipped) skipped[layer] = why;
+  ctx.details["smooth_quant"] = {{"alpha", options_.sq.alpha}, {"samples", s.samples}, {"smoothed", rows}, {"skipped", skipped}};
+  size_t layers = 0;
+  for (const auto& r : s.smoothed) layers += r.layers.size();
+  spdlog::info("quantize: SmoothQuant (alpha {}) on {} samples: {} linears after {} LayerNorms smoothed, {} kept",
+               recipe::format_number(options_.sq.alpha), s.samples, layers, s.smoothed.size(), s.skipped.size());
+  if (s.smoothed.empty())
+    spdlog::warn("quantize: smooth_quant found no linear read from a LayerNorm to smooth (see the report's skipped list)");
+}
+
+void QuantizeStage::run_dynamic(pipeline::RunContext& ctx, const QuantConfig& cfg,
+                                std::chrono::steady_clock::time_point t0) const {
+  DynamicQuantSummary d = quantize_dynamic(ctx.model, cfg);
+  nlohmann::json layers = nlohmann::json::object();
+  for (auto& w : d.weights) {
+    ctx.storage_bits[w.tensor] = w.spec.storage_bits();
+    layers[w.scope.empty() ? w.name : w.scope] = {
+        {"weight", w.tensor}, {"weight_bits", w.spec.storage_bits()}, {"qscheme", w.spec.qscheme}, {"type", w.spec.type}};
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ctx.details["mode"] = "dynamic";
+  ctx.details["layers"] = layers;
+  ctx.details["weight_quantizers"] = d.weights.size();
+  ctx.details["dynamic_activation_quantizers"] = d.activation_quantizers;
+  ctx.details["seconds"] = seconds;
+  spdlog::info("quantize: dynamic INT8: {} weight quantizers, {} run-time activation quantizers, {:.3f} s",
+               d.weights.size(), d.activation_quantizers, seconds);
+  if (d.weights.empty())
+    spdlog::warn("quantize: mode dynamic found no linear/matmul layer with a static weight (convolutions stay float)");
+}
+
 void QuantizeStage::run(pipeline::RunContext& ctx) {
   const QuantizeOptions& o = options_;
   recipe::Diagnostics diag;
@@ -362,6 +419,11 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     EqualizeSummary eq = equalize_model(ctx.model);
     ctx.details["cross_layer_equalization"] = {{"pairs", eq.pairs}};
     spdlog::info("quantize: cross-layer equalization of {} conv pairs", eq.pairs.size());
+  }
+  if (o.smooth_quant) run_smooth_quant(ctx, cfg);
+  if (o.mode == "dynamic") {
+    run_dynamic(ctx, cfg, t0);
+    return;
   }
   QuantPlan plan = plan_qdq(ctx.model, cfg);
   if (o.mixed_precision) choose_mixed_precision(ctx, cfg, plan);
@@ -439,15 +501,17 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
 
 namespace {
 
-// `adaround: true` is `adaround: {}` (the defaults); `adaround: false` is no adaround section.
-recipe::ConfigNode with_adaround_shorthand(const recipe::ConfigNode& node) {
+// `adaround: true` is `adaround: {}` (the defaults); `adaround: false` is no adaround section (smooth_quant alike).
+recipe::ConfigNode with_section_shorthands(const recipe::ConfigNode& node) {
   recipe::ConfigNode n = node;
-  recipe::ConfigNode* a = n.is_map() ? n.find("adaround") : nullptr;
-  if (a && a->is_scalar()) {
-    if (a->value() == "true")
-      *a = recipe::ConfigNode::map(a->loc());
-    else if (a->value() == "false")
-      n.erase("adaround");
+  for (const char* key : {"adaround", "smooth_quant"}) {
+    recipe::ConfigNode* a = n.is_map() ? n.find(key) : nullptr;
+    if (a && a->is_scalar()) {
+      if (a->value() == "true")
+        *a = recipe::ConfigNode::map(a->loc());
+      else if (a->value() == "false")
+        n.erase(key);
+    }
   }
   return n;
 }
@@ -462,7 +526,7 @@ pipeline::StageInfo quantize_stage_info() {
                  const std::string& base_dir) -> std::unique_ptr<pipeline::Stage> {
     QuantizeOptions o;
     o.context = context;
-    o.node = with_adaround_shorthand(node);
+    o.node = with_section_shorthands(node);
     recipe::Reader r(&o.node, diag, context, base_dir);
     o.visit(r);
     r.finish();

@@ -1,13 +1,18 @@
 // The `quantize` stage: post-training quantization (mode: ptq) with fake_quant nodes placed by
 // plan_qdq()/insert_qdq(), activation ranges from calibration data (or a calib.json of an earlier
-// run), optional cross-layer equalization, AdaRound and bias correction. mode: qat places and calibrates the
+// run), optional SmoothQuant and cross-layer equalization, AdaRound and bias correction. mode: qat places and calibrates the
 // same way, then prepares the graph for quantization-aware training by the next finetune stage
 // (BatchNorm folding simulated, binary/ternary weights, learned scales; quantization/qat.h).
+// mode: dynamic quantizes linear/matmul weights and computes activation qparams at run time
+// (quantization/dynamic_quant.h).
 #pragma once
+#include <chrono>
+
 #include "pipeline/stage.h"
 #include "quantization/adaround.h"
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
+#include "quantization/smooth_quant.h"
 
 namespace mc::quant {
 
@@ -25,6 +30,9 @@ struct QuantizeOptions {
   // adaround: learned rounding of low-bit weights (quantization/adaround.h)
   bool adaround = false;
   AdaRoundOptions ada;
+  // smooth_quant: migrate activation outliers into the weights first (quantization/smooth_quant.h)
+  bool smooth_quant = false;
+  SmoothQuantOptions sq;
   // mode: qat (quantization/qat.h)
   bool learn_scale = false;
   int64_t freeze_bn_epoch = -1;
@@ -53,7 +61,10 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
   /// mode: qat needs a later finetune/train stage, and the freeze epochs must fall inside it.
   void check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const override;
   std::vector<std::string> needs_data() const override {
-    if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision || options_.adaround) return {"calib"};
+    if (options_.mode == "dynamic") return options_.smooth_quant ? std::vector<std::string>{"calib"} : std::vector<std::string>{};
+    if (options_.calib_file.empty() || options_.bias_correction || options_.mixed_precision || options_.adaround ||
+        options_.smooth_quant)
+      return {"calib"};
     return {};
   }
   /// Calibration, bias correction and AdaRound read images only; mixed precision measures the loss.
@@ -63,6 +74,10 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
   }
 
  private:
+  /// mode: dynamic (quantization/dynamic_quant.h), its summary into the report details.
+  void run_dynamic(pipeline::RunContext& ctx, const QuantConfig& cfg, std::chrono::steady_clock::time_point t0) const;
+  /// SmoothQuant on the float model (calib split), its summary into the report details.
+  void run_smooth_quant(pipeline::RunContext& ctx, const QuantConfig& cfg) const;
   /// Measures per-layer sensitivities on the calib split and sets the plan's weight bits.
   void choose_mixed_precision(pipeline::RunContext& ctx, const QuantConfig& cfg, QuantPlan& plan) const;
 };

@@ -171,8 +171,21 @@ void fake_quant(const ir::Node& n, ExportContext& ctx) {
   }
 }
 
+// dynamic_quant -> DynamicQuantizeLinear -> DequantizeLinear (uint8, qparams computed at run time
+// by the same rule as the IR kernel); export/dynamic_int8.cpp turns a MatMul / Gemm reading it with
+// an 8-bit weight into MatMulInteger. ONNX has DynamicQuantizeLinear from opset 11.
+void dynamic_quant(const ir::Node& n, ExportContext& ctx) {
+  if (ctx.in_dtype(n, 0) != ir::DType::f32) unsupported(n, "dynamic_quant input must be f32 to export");
+  const std::string q = ctx.tmp("dynamic_q"), s = ctx.tmp("dynamic_scale"), z = ctx.tmp("dynamic_zero_point");
+  ctx.node("DynamicQuantizeLinear", {ctx.in(n, 0)}, {q, s, z});
+  ctx.node("DequantizeLinear", {q, s, z}, {ctx.out(n)});
+}
+
 }  // namespace
 
-void register_quant(ExportRegistry& r) { r.add("fake_quant", fake_quant); }
+void register_quant(ExportRegistry& r) {
+  r.add("fake_quant", fake_quant);
+  r.add("dynamic_quant", dynamic_quant);
+}
 
 }  // namespace mc::exporter::ops

@@ -4,6 +4,8 @@
 //   permute / transpose -> Transpose; split -> Split (sizes as an input); unsqueeze / squeeze ->
 //   Unsqueeze / Squeeze (axes as an input). squeeze drops only dims of size 1 (as PyTorch does).
 //   index_select -> Gather(axis = dim) with the positions as an int64 initializer.
+//   expand -> Expand: its broadcast is bidirectional, so -1 (keep the dim) is written as 1, and a 0
+//   (ref's dim) as Gather(Shape(ref), i): the batch of ref stays dynamic.
 #include <algorithm>
 
 #include "export/ops/ops.h"
@@ -107,6 +109,27 @@ void index_select(const ir::Node& n, ExportContext& ctx) {
            {OnnxAttr::Int("axis", axis)});
 }
 
+void expand(const ir::Node& n, ExportContext& ctx) {
+  const std::vector<int64_t>& shape = n.attrs().is("shape");
+  std::vector<std::string> parts;
+  std::vector<int64_t> run;  // static entries not yet written
+  std::string ref_shape;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] != 0) {
+      run.push_back(shape[i] == -1 ? 1 : shape[i]);
+      continue;
+    }
+    if (n.inputs().size() < 2) unsupported(n, "expand shape entry 0 without a ref input");
+    if (!run.empty()) parts.push_back(ctx.const_i64(run, "shape")), run.clear();
+    if (ref_shape.empty()) ref_shape = ctx.op1("Shape", {ctx.in(n, 1)});
+    parts.push_back(ctx.op1("Gather", {ref_shape, ctx.const_i64({static_cast<int64_t>(i)}, "index")},
+                            {OnnxAttr::Int("axis", 0)}));
+  }
+  if (!run.empty()) parts.push_back(ctx.const_i64(run, "shape"));
+  std::string s = parts.size() == 1 ? parts[0] : ctx.op1("Concat", parts, {OnnxAttr::Int("axis", 0)});
+  ctx.node("Expand", {ctx.in(n, 0), s}, {ctx.out(n)});
+}
+
 }  // namespace
 
 void register_shape(ExportRegistry& r) {
@@ -119,6 +142,7 @@ void register_shape(ExportRegistry& r) {
   r.add("unsqueeze", unsqueeze);
   r.add("squeeze", squeeze);
   r.add("index_select", index_select);
+  r.add("expand", expand);
 }
 
 }  // namespace mc::exporter::ops

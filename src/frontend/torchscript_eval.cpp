@@ -140,6 +140,12 @@ std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vect
 
 std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta) {
   const std::string kind = n->kind().toQualString();
+  if ((kind == "aten::__is__" || kind == "aten::__isnot__") && in.size() == 2 && (in[0].is_tensor() || in[1].is_tensor())) {
+    // Tensor identity (`q is k` in F.multi_head_attention_forward): the same Alias is the same
+    // Python object; meta tensors made for the call would all be distinct.
+    const bool same = in[0].is_tensor() && in[1].is_tensor() && in[0].alias == in[1].alias;
+    return {AVal::constant(kind == "aten::__is__" ? same : !same)};
+  }
   std::vector<c10::IValue> args;
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i].kind == AVal::Kind::Poison) fail(n, "'" + kind + "' uses " + in[i].name);

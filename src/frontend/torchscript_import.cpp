@@ -176,16 +176,27 @@ void Importer::run(torch::jit::Module& module) {
   ir::register_core_ops();
   std::shared_ptr<torch::jit::Graph> forward = module.get_method("forward").graph();
   const torch::jit::Graph& g = *forward;
-  if (g.inputs().size() != 2)
-    throw InputError("forward takes " + std::to_string(g.inputs().size() - 1) +
-                     " inputs; the importer supports models with exactly one input tensor");
+  if (g.inputs().size() < 2)
+    throw InputError("forward takes no inputs; the importer supports models with exactly one input tensor");
   if (g.inputs()[1]->type()->kind() != c10::TypeKind::TensorType)
     throw InputError("forward takes a " + g.inputs()[1]->type()->repr_str() +
                      "; the importer supports models whose input is one tensor");
   ir::Value* x = model_.graph.add_input("input", ir::TensorType(ir::DType::f32, input_shape_));
   batch_major_.insert(x);
-  AVal self = AVal::constant(module._ivalue());
-  auto results = call(g, {self, AVal::tensor(x)}, "");
+  std::vector<AVal> args{AVal::constant(module._ivalue()), AVal::tensor(x)};
+  // Further inputs must be optional with the default None (nn.TransformerEncoder's masks): they
+  // are imported as None, the value the model sees when called with the tensor alone.
+  const auto& schema = module.get_method("forward").function().getSchema().arguments();
+  for (size_t i = 2; i < g.inputs().size(); ++i) {
+    const c10::Argument* arg = i < schema.size() ? &schema[i] : nullptr;
+    if (!arg || !arg->default_value() || !arg->default_value()->isNone())
+      throw InputError("forward takes " + std::to_string(g.inputs().size() - 1) + " inputs and input " +
+                       std::to_string(i) + " ('" + (arg ? arg->name() : std::string("?")) +
+                       "') has no default None; the importer supports models with exactly one input tensor "
+                       "(further inputs must be optional and default to None)");
+    args.push_back(AVal::constant(c10::IValue()));
+  }
+  auto results = call(g, std::move(args), "");
   std::vector<ir::Value*> outs;
   for (auto& r : results) collect_outputs(*this, r, outs, "model");
   if (outs.empty()) throw InputError("forward returns no tensor");
@@ -223,6 +234,9 @@ ir::Model import_torchscript(const std::string& path, const ImportOptions& opts)
   ir::Model model;
   model.name = std::filesystem::path(path).stem().string();
   ts::Importer im(model, opts.input_shape);
+  // Inference, as in eval mode: torch.is_grad_enabled() is False for the model's code (it decides
+  // PyTorch's fused transformer fast paths).
+  at::NoGradGuard no_grad;
   try {
     im.run(module);
   } catch (const InputError& e) {

@@ -9,6 +9,7 @@
 #pragma once
 #include <torch/script.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -131,6 +132,12 @@ struct OpCtx {
   ir::Value* emit(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs a = {}) {
     return emit_node(op, ins, std::move(a))->output();
   }
+  /// emit() with the node's scope extended by `sub` (".norm1": the submodule a fused op stands for).
+  ir::Node* emit_node_at(const std::string& sub, const std::string& op, const std::vector<ir::Value*>& ins,
+                         ir::Attrs a = {}, size_t nout = 1);
+  ir::Value* emit_at(const std::string& sub, const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs a = {}) {
+    return emit_node_at(sub, op, ins, std::move(a))->output();
+  }
   ir::Value* scalar(double v, const ir::Value* like);
   void set(ir::Value* v, size_t k = 0) { out.at(k) = AVal::tensor(v); }
   bool batch_major(const ir::Value* v) const;
@@ -143,6 +150,8 @@ bool is_inplace_kind(const std::string& kind);
 using OpHandler = void (*)(OpCtx&);
 /// Handler for an aten op kind (base name, without the in-place underscore); nullptr if none.
 OpHandler find_op_handler(const std::string& kind);
+/// The handlers of PyTorch's fused transformer ops (torchscript_attention.cpp), by aten kind.
+const std::map<std::string, OpHandler>& attention_op_handlers();
 
 class Importer {
  public:
@@ -154,6 +163,8 @@ class Importer {
   ir::Node* emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs attrs, size_t nout);
   ir::Value* materialize(const AVal& a, const ir::Value* like);
   ir::Value* scalar(double v, const ir::Value* like);
+  /// The model input: its dim 0 is the batch (the ref of an expand to a dynamic batch).
+  ir::Value* batch_source() const { return model_.graph.inputs().at(0); }
   bool batch_major(const ir::Value* v) const { return batch_major_.count(v) != 0; }
   /// Sets or clears "dim 0 is the batch"; either way dim 0 is no longer k x the batch.
   void set_batch_major(const ir::Value* v, bool on);

@@ -351,8 +351,9 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
     if (!h) {
       std::string what = "unsupported op '" + kind + "'";
       std::string hint =
-          "the importer maps CNN ops (convolution, linear, normalisation, activations, pooling, elementwise "
-          "and shape ops); replace the op in the model or open an issue asking for it";
+          "the importer maps CNN and transformer ops (convolution, linear, matmul, normalisation, activations, "
+          "pooling, elementwise and shape ops, PyTorch's fused attention); replace the op in the model or open "
+          "an issue asking for it";
       if (is_data_dependent(kind)) {
         what = "'" + kind + "' turns tensor data into a Python value";
         hint = "the importer folds only values that depend on shapes; make the model shape-static";

@@ -79,6 +79,20 @@ std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags, std::vector<
 ir::Node* OpCtx::emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs a, size_t nout) {
   return im.emit_node(op, ins, std::move(a), nout);
 }
+ir::Node* OpCtx::emit_node_at(const std::string& sub, const std::string& op, const std::vector<ir::Value*>& ins,
+                              ir::Attrs a, size_t nout) {
+  const std::string saved = im.scope_;
+  im.scope_ += saved.empty() && !sub.empty() && sub[0] == '.' ? sub.substr(1) : sub;
+  ir::Node* n = nullptr;
+  try {
+    n = im.emit_node(op, ins, std::move(a), nout);
+  } catch (...) {
+    im.scope_ = saved;
+    throw;
+  }
+  im.scope_ = saved;
+  return n;
+}
 ir::Value* OpCtx::scalar(double v, const ir::Value* like) { return im.scalar(v, like); }
 bool OpCtx::batch_major(const ir::Value* v) const { return im.batch_major(v); }
 void OpCtx::fail(const std::string& why) const { im.fail(node, "cannot import '" + kind + "': " + why); }
@@ -500,6 +514,37 @@ void unsqueeze(OpCtx& c) {
   if (d == 0) c.im.set_batch_major(y, false);
   c.set(y);
 }
+void expand(OpCtx& c) {  // expand(x, sizes, implicit) / expand_as(x, other)
+  ir::Value* x = c.t(0);
+  ir::Value* ref = nullptr;
+  Ints shape, sizes;  // sizes: at the import shape
+  std::vector<bool> tags;
+  const bool as = c.kind == "aten::expand_as";
+  if (as) {
+    ref = c.t(1, x);
+    sizes = ref->shape();
+    shape.assign(sizes.size(), 0);  // every dim of other's, the batch included
+    tags.assign(sizes.size(), false);
+  } else {
+    shape = sizes = c.ints(1, &tags);
+  }
+  const int64_t lead = static_cast<int64_t>(shape.size()) - rank(x);
+  if (lead < 0) c.fail("the expanded shape has fewer dims than the input " + ir::shape_str(x->shape()));
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    const size_t k = static_cast<size_t>(i);
+    if (!as && sizes[k] == 0) c.fail("expanding to a size-0 dim is not supported");
+    const bool batch = tags[k] && i == 0;  // x.size(0) of a batch-major tensor: the batch
+    const bool keeps = i >= lead && (sizes[k] == -1 || sizes[k] == x->shape()[k - lead]);
+    if (keeps && !(batch && !c.batch_major(x))) shape[k] = -1;  // the input's own dim
+    else if (batch) shape[k] = 0, ref = c.im.batch_source();     // the dynamic batch of the model input
+  }
+  std::vector<ir::Value*> ins{x};
+  bool uses_ref = std::find(shape.begin(), shape.end(), 0) != shape.end();
+  if (uses_ref) ins.push_back(ref);
+  ir::Value* y = c.emit("expand", ins, attrs({{"shape", shape}}));
+  c.im.set_batch_major(y, (uses_ref && shape[0] == 0 && c.batch_major(ref)) || (lead == 0 && shape[0] == -1 && c.batch_major(x)));
+  c.set(y);
+}
 void pad(OpCtx& c) {  // constant_pad_nd(x, pad, value) / pad(x, pad, mode, value) / reflection_pad2d(x, pad)
   std::string mode = "constant";
   double value = 0.0;
@@ -574,8 +619,9 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::reshape", reshape}, {"aten::permute", permute}, {"aten::transpose", transpose},
       {"aten::t", transpose}, {"aten::chunk", split}, {"aten::unsafe_chunk", split}, {"aten::split", split},
       {"aten::unsafe_split", split}, {"aten::split_with_sizes", split}, {"aten::unsafe_split_with_sizes", split},
-      {"aten::slice", slice_op}, {"aten::index", index}, {"aten::index_select", index_select_op}, {"aten::roll", roll}, {"aten::select", select}, {"aten::narrow", narrow}, {"aten::squeeze", squeeze},
-      {"aten::unsqueeze", unsqueeze}, {"aten::constant_pad_nd", pad}, {"aten::pad", pad},
+      {"aten::slice", slice_op}, {"aten::index", index}, {"aten::index_select", index_select_op}, {"aten::roll", roll},
+      {"aten::select", select}, {"aten::narrow", narrow}, {"aten::squeeze", squeeze},
+      {"aten::unsqueeze", unsqueeze}, {"aten::expand", expand}, {"aten::expand_as", expand}, {"aten::constant_pad_nd", pad}, {"aten::pad", pad},
       {"aten::reflection_pad2d", pad}, {"aten::replication_pad2d", pad},
       {"aten::max_pool2d", max_pool}, {"aten::max_pool2d_with_indices", max_pool}, {"aten::avg_pool2d", avg_pool},
       {"aten::adaptive_avg_pool2d", adaptive_pool}, {"aten::adaptive_max_pool2d", adaptive_pool},
@@ -588,7 +634,9 @@ const std::map<std::string, OpHandler>& table() {
 
 OpHandler find_op_handler(const std::string& kind) {
   auto it = table().find(kind);
-  return it == table().end() ? nullptr : it->second;
+  if (it != table().end()) return it->second;
+  auto fused = attention_op_handlers().find(kind);
+  return fused == attention_op_handlers().end() ? nullptr : fused->second;
 }
 
 }  // namespace mc::frontend::ts

@@ -2,6 +2,7 @@
 // teacher: loss terms, a frozen teacher, learned adapters, cached == uncached teacher logits,
 // and scope errors.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "data/transform_spec.h"
 #include "distillation/distill_modifier.h"
 #include "frontend/frontend.h"
+#include "runtime/executor.h"
 #include "support/test_env.h"
 #include "train/trainer.h"
 
@@ -128,6 +130,114 @@ TEST(DistillModifier, HintAcrossChannelCountsLearnsAOneByOneAdapter) {
   same.hints = {{"layer1.0.relu", "layer1.0.relu", "test"}};
   ir::Model r8 = zoo("resnet8");
   EXPECT_FALSE(distill::DistillModifier(teacher, r8, same).adapter(0).first.defined());
+}
+
+// A token model: the 28 image rows are 28 tokens, embedded to `width` features (N x 28 x width),
+// mean-pooled to N x width, classified. Hints between two widths pair token features and vectors.
+ir::Model token_net(int64_t width, uint64_t seed) {
+  ir::Model m;
+  m.graph = ir::Graph::parse(R"IR(
+graph(%x: f32[1,1,28,28]) {
+  %t = reshape[shape=[0,28,28]](%x) @rows
+  %w1 = param[name="embed.weight"]() @embed
+  %b1 = param[name="embed.bias"]() @embed
+  %e = linear(%t, %w1, %b1) @embed
+  %h = gelu(%e) @act
+  %p = mean[dims=[1], keepdim=0](%h) @pool
+  %w2 = param[name="head.weight"]() @head
+  %b2 = param[name="head.bias"]() @head
+  %y = linear(%p, %w2, %b2) @head
+  return(%y)
+}
+)IR");
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+  m.tensors["embed.weight"] = at::empty({width, 28}).normal_(0, 0.2, g);
+  m.tensors["embed.bias"] = at::empty({width}).normal_(0, 0.1, g);
+  m.tensors["head.weight"] = at::empty({10, width}).normal_(0, 0.2, g);
+  m.tensors["head.bias"] = at::zeros({10});
+  m.name = "token_net" + std::to_string(width);
+  m.infer_shapes();
+  m.verify();
+  return m;
+}
+
+TEST(DistillModifier, TokenAndVectorHintsAcrossWidthsLearnLinearAdapters) {
+  auto teacher = std::make_shared<ir::Model>(token_net(16, 1));
+  ir::Model student = token_net(8, 2);
+  distill::DistillSettings s;
+  s.alpha = 0.5;
+  s.hints = {{"act", "act", "test"}, {"pool", "pool", "test"}};  // N x 28 x 8 -> 16, N x 8 -> 16
+  auto mod = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  for (size_t i = 0; i < 2; ++i) {
+    auto [w, b] = mod->adapter(i);
+    ASSERT_TRUE(w.defined());
+    EXPECT_EQ(w.sizes(), (std::vector<int64_t>{16, 8})) << "a Linear over the width, not a 1x1 conv";
+    EXPECT_EQ(b.sizes(), (std::vector<int64_t>{16}));
+  }
+  // The first step's hint terms are the MSE of the adapted student features against the teacher's,
+  // computed here with the same initial weights: one batch of all 64 samples (MSE is order-free).
+  auto loader = fmnist_loader(64, 64);
+  data::Batch batch;
+  ASSERT_TRUE(loader->next(batch));
+  auto features = [&](ir::Model& m, const char* value) {
+    runtime::Executor ex(m);
+    at::Tensor out;
+    ex.add_hook(distill::resolve_value(m.graph, value)->name(), [&](const ir::Value&, const at::Tensor& t) { out = t; });
+    at::NoGradGuard ng;
+    ex.run1(batch.images);
+    return out;
+  };
+  std::vector<double> expected;
+  for (size_t i = 0; i < 2; ++i) {
+    const char* v = i == 0 ? "act" : "pool";
+    auto [w, b] = mod->adapter(i);
+    at::NoGradGuard ng;
+    expected.push_back(at::mse_loss(at::linear(features(student, v), w, b), features(*teacher, v)).item<double>());
+  }
+  const at::Tensor w0 = mod->adapter(0).first.detach().clone();
+  train::Trainer trainer(student, quick(1, 1));  // one step: its terms come before the update
+  trainer.add_modifier(mod);
+  trainer.fit(*fmnist_loader(64, 64));
+  const auto& terms = mod->epochs().at(0).terms;
+  // Same arithmetic in a different order (executor vs the trainer's tape): float32 rounding only.
+  EXPECT_NEAR(terms.at("hint_act"), expected[0], 1e-5 * expected[0]);
+  EXPECT_NEAR(terms.at("hint_pool"), expected[1], 1e-5 * expected[1]);
+  EXPECT_GT(expected[0], 0.0);
+  // With a learning rate the adapters train with the student.
+  auto mod2 = std::make_shared<distill::DistillModifier>(teacher, student, s);
+  const at::Tensor a0 = mod2->adapter(0).first.detach().clone();
+  train::Trainer trainer2(student, quick(1, 4));
+  trainer2.add_modifier(mod2);
+  trainer2.fit(*fmnist_loader(256, 64));
+  EXPECT_FALSE(mod2->adapter(0).first.detach().equal(a0)) << "the optimizer must train the token adapter";
+  EXPECT_TRUE(at::equal(a0, w0)) << "adapter init depends only on the seed and hint index";
+}
+
+TEST(DistillModifier, TokenHintNeedsEqualTokenCountsAndRanks) {
+  auto teacher = std::make_shared<ir::Model>(token_net(16, 1));
+  ir::Model student = token_net(8, 2);
+  distill::DistillSettings s;
+  s.hints = {{"act", "pool", "r.yaml:4:7"}};  // N x 28 x 8 against N x 16
+  try {
+    distill::DistillModifier m(teacher, student, s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("r.yaml:4:7: hint 'act' -> 'pool' needs N x C x H x W feature maps, N x T x D token "
+                                         "features or N x D vectors of the same rank in both models, got student [1,28,8] "
+                                         "and teacher [1,16]"),
+              std::string::npos)
+        << e.what();
+  }
+  s.hints = {{"act", "act", "r.yaml:4:7"}};
+  s.attention = {{"act", "act", "r.yaml:5:7"}};
+  try {
+    distill::DistillModifier m(teacher, student, s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("r.yaml:5:7: attention 'act' -> 'act' needs N x C x H x W feature maps"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Asks for a rebuild of the student's executor after every step (as a graph-changing modifier would).

@@ -106,6 +106,10 @@ const std::vector<OpCase>& cases() {
       {"hardswish", "%y = hardswish(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13, 14}, {}, 5.0},
       {"silu", "%y = silu(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Sigmoid", "Mul"}},
       {"gelu", "%y = gelu(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Erf"}},
+      // run-time uint8 quantize-dequantize (ORT's DynamicQuantizeLinear rule); bit-exactness against ORT,
+      // and the MatMulInteger lowering, are tested in tests/quant/transformer_int8_test.cpp
+      {"dynamic_quant", "%y = dynamic_quant(%x) @q\n  return(%y)", {1, 3, 4, 5}, {}, {13},
+       {"DynamicQuantizeLinear", "DequantizeLinear"}},
       {"gelu_tanh", "%y = gelu[approximate=\"tanh\"](%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Tanh"}},
       {"tanh", "%y = tanh(%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"Tanh"}},
       {"leaky_relu", "%y = leaky_relu[negative_slope=0.2](%x) @a\n  return(%y)", {1, 3, 4, 4}, {}, {13}, {"LeakyRelu"}},
@@ -164,6 +168,12 @@ const std::vector<OpCase>& cases() {
   %b = relu(%a) @r
   %y = squeeze[dims=[1,2]](%b) @s
   return(%y))", {1, 3, 4}, {}, {13}, {"Unsqueeze", "Squeeze"}},
+      {"expand_batch", R"(%t = param[name="tok"]() @e
+  %a = expand[shape=[0,-1,-1]](%t, %x) @e
+  %y = cat[dim=1](%a, %x) @cat
+  return(%y))", {1, 3, 4}, {{"tok", {1, 1, 4}}}, {13}, {"Expand", "Shape", "Gather"}},
+      {"expand_static", R"(%a = expand[shape=[2,-1,3,4]](%x) @e
+  return(%a))", {1, 1, 4}, {}, {13}, {"Expand"}},
       // pooling and reductions
       {"max_pool2d", "%y = max_pool2d[kernel=[3,3], stride=[2,2], padding=[1,1]](%x) @p\n  return(%y)", {1, 3, 9, 9}, {}, {13}, {"MaxPool"}},
       {"max_pool2d_ceil", "%y = max_pool2d[kernel=[2,2], stride=[2,2], ceil_mode=1](%x) @p\n  return(%y)", {1, 3, 9, 9}, {}, {13}, {"MaxPool"}},

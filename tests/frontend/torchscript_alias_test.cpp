@@ -106,6 +106,7 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
   struct Refusal {
     std::string code;                  // the refused line of aliasing_cases.py
     std::vector<std::string> message;  // parts of the message
+    std::vector<const char*> modes = {"traced", "scripted"};
   };
   const std::map<std::string, Refusal> expect = {
       {"refuse_buffer_update",
@@ -113,8 +114,10 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
         {"in-place 'aten::add_' changes buffer 'counter.count' of the module in forward at scope 'counter'"}}},
       {"refuse_parameter_update",
        {"self.w.mul_(0.5)", {"in-place 'aten::mul_' changes parameter 'w' at the top-level module", "out-of-place"}}},
+      // Scripted only: the trace records the broadcast as an explicit aten::expand before copy_
+      // (TracedBroadcastCopyIsAnExplicitExpand).
       {"refuse_broadcast_copy",
-       {"x[:, 0:2] = x[:, 3:4]", {"aten::copy"}}},
+       {"x[:, 0:2] = x[:, 3:4]", {"aten::copy"}, {"scripted"}}},
       {"refuse_data_into_constant",
        {"c.add_(x[0])", {"in-place 'aten::add_' writes model data into a constant tensor", "out-of-place"}}},
       {"refuse_inplace_on_dropout_output",
@@ -130,7 +133,7 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
   for (auto& [name, ok] : c.accept) refused += !ok;
   EXPECT_EQ(refused, expect.size());
   for (const auto& [name, refusal] : expect) {
-    for (const char* mode : {"traced", "scripted"}) {
+    for (const char* mode : refusal.modes) {
       SCOPED_TRACE(name + " " + mode);
       std::string out = c.dir.file(name + "." + mode + ".out.npy");
       auto r = test::run_compress("run " + q(c.dir.file(name + "." + mode + ".pt")) + " --input " +
@@ -141,6 +144,22 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
       EXPECT_FALSE(std::filesystem::exists(out));
     }
   }
+}
+
+TEST(TorchScriptAlias, TracedBroadcastCopyIsAnExplicitExpand) {
+  // x[:, 0:2] = x[:, 3:4] traced: aten::expand of the source to [2, 2, 3], then a copy_ of equal
+  // shapes, which the importer maps. The trace baked the shape in, so only the import shape.
+  const Cases& c = cases();
+  ASSERT_EQ(c.gen.exit_code, 0) << c.gen.out;
+  const std::string pt = c.dir.file("refuse_broadcast_copy.traced.pt");
+  at::Tensor x = data::read_npy(c.dir.file("refuse_broadcast_copy.input.npy"));
+  frontend::ImportOptions o;
+  o.input_shape.assign(x.sizes().begin(), x.sizes().end());
+  ir::Model m = frontend::import_torchscript(pt, o);
+  runtime::Executor ex(m);
+  at::Tensor ref = test::torchscript_forward(pt, x.clone()).at(0);
+  EXPECT_TRUE(test::all_close(ex.run({x.clone()}).at(0), ref, 1e-5));
+  EXPECT_TRUE(at::equal(ref.narrow(1, 0, 2), ref.narrow(1, 3, 1).expand({-1, 2, -1}))) << "the oracle broadcast";
 }
 
 }  // namespace

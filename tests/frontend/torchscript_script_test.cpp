@@ -251,6 +251,31 @@ def forward(self, xs: List[Tensor]):
     return xs[0]
 )JIT"), {1, 4});
   EXPECT_NE(msg.find("whose input is one tensor"), std::string::npos) << msg;
+  Script opt_no_default;
+  msg = error_of(opt_no_default.save(R"JIT(
+def forward(self, x, mask: Optional[Tensor]):
+    return x
+)JIT"), {1, 4});
+  EXPECT_NE(msg.find("input 2 ('mask') has no default None"), std::string::npos) << msg;
+}
+
+TEST(TorchScriptInterp, OptionalInputsDefaultingToNoneImportAsNone) {
+  // nn.TransformerEncoder's forward(src, mask=None, src_key_padding_mask=None): the model is
+  // imported as called with the tensor alone, so the None branches are the ones taken.
+  Script s;
+  std::string path = s.save(R"JIT(
+def forward(self, x, mask: Optional[Tensor] = None, scale: Optional[float] = None):
+    if mask is not None:
+        x = x * mask
+    if scale is None:
+        x = x + 1.0
+    return x
+)JIT");
+  ir::Model m = import(path, {2, 3});
+  EXPECT_EQ(m.graph.inputs().size(), 1u);
+  EXPECT_EQ(count_ops(m, "mul"), 0) << "the mask branch is not taken";
+  EXPECT_EQ(count_ops(m, "add"), 1) << "the scale branch is taken";
+  expect_same(m, path, randn({2, 3}));
 }
 
 TEST(TorchScriptInterp, SliceSelectSqueezeAndPad) {

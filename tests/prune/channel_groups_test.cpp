@@ -264,6 +264,126 @@ TEST(ChannelGroups, ChannelShuffleCouplesTheInterleavedHalves) {
   }
 }
 
+// expand keeps the channel dim in place (-1) and adds leading dims: a's channels reach b's inputs;
+// a fixed size at the channel dim fixes them.
+TEST(ChannelGroups, ExpandShiftsChannelDimsOrFixesThem) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {4, 6}}, {"b.weight", {5, 4}}};
+  for (const char* shape : {"[3,-1,-1]", "[3,-1,4]"}) {
+    SCOPED_TRACE(shape);
+    Model m = tiny_model(std::string(R"IR(graph(%x: f32[2,6]) {
+  %wa = param[name="a.weight"]() @a
+  %h = linear(%x, %wa) @a
+  %e = expand[shape=)IR") + shape + R"IR(](%h) @e
+  %wb = param[name="b.weight"]() @b
+  %y = linear(%e, %wb) @b
+  return(%y)
+}
+)IR", shapes);
+    DependencyGraph g = analyze_channels(m);
+    if (std::string(shape) == "[3,-1,4]") {
+      EXPECT_EQ(group_summary(g), std::vector<std::string>{});
+      continue;
+    }
+    EXPECT_EQ(group_summary(g), (std::vector<std::string>{"a:4"}));
+    EXPECT_EQ(member_tensors(g, 0), (std::set<std::string>{"a.weight@0", "b.weight@1"}));
+    Model p = expect_exact_removal(m, pick_units(g, {1}), at::randn({2, 6}));
+    EXPECT_EQ(p.tensor("b.weight").sizes(), (at::IntArrayRef{5, 3}));
+  }
+}
+
+// A pre-norm transformer block as the zoo and the importer lower it: q/k/v projections, a head split
+// [N,T,D] -> [N,T,H,dh], softmax(q k^T * scale) v, heads merged, out-projection, residual; then an
+// MLP. `scalar` scales the scores.
+std::string attention_block(int64_t heads, int64_t dh) {
+  const std::string D = std::to_string(heads * dh), H = std::to_string(heads), d = std::to_string(dh);
+  std::string t = "graph(%x: f32[2,5," + D + "]) {\n";
+  t += R"IR(  %lw = param[name="ln.weight"]() @ln
+  %lb = param[name="ln.bias"]() @ln
+  %n = layer_norm[normalized_shape=[)IR" + D + R"IR(], eps=0.00001](%x, %lw, %lb) @ln
+)IR";
+  for (const char* p : {"q", "k", "v"}) {
+    const std::string s = p;
+    t += "  %w" + s + " = param[name=\"" + s + ".weight\"]() @" + s + "\n  %b" + s + " = param[name=\"" + s +
+         ".bias\"]() @" + s + "\n  %" + s + " = linear(%n, %w" + s + ", %b" + s + ") @" + s + "\n  %" + s +
+         "h = reshape[shape=[0,5," + H + "," + d + "]](%" + s + ") @attn\n";
+  }
+  t += R"IR(  %qt = transpose[dim0=1, dim1=2](%qh) @attn
+  %kt = permute[dims=[0,2,3,1]](%kh) @attn
+  %vt = transpose[dim0=1, dim1=2](%vh) @attn
+  %s = matmul(%qt, %kt) @attn
+  %sc = constant[name="scale"]() @attn
+  %ss = mul(%s, %sc) @attn
+  %a = softmax[dim=-1](%ss) @attn
+  %c = matmul(%a, %vt) @attn
+  %ct = transpose[dim0=1, dim1=2](%c) @attn
+  %cm = reshape[shape=[0,5,)IR" + D + R"IR(]](%ct) @attn
+  %wo = param[name="out.weight"]() @out
+  %bo = param[name="out.bias"]() @out
+  %o = linear(%cm, %wo, %bo) @out
+  %r = add(%o, %x)
+  %w1 = param[name="fc1.weight"]() @fc1
+  %b1 = param[name="fc1.bias"]() @fc1
+  %h = linear(%r, %w1, %b1) @fc1
+  %g = gelu(%h) @fc1
+  %w2 = param[name="fc2.weight"]() @fc2
+  %b2 = param[name="fc2.bias"]() @fc2
+  %m = linear(%g, %w2, %b2) @fc2
+  %y = add(%m, %r)
+  return(%y)
+}
+)IR";
+  return t;
+}
+
+std::map<std::string, std::vector<int64_t>> attention_shapes(int64_t D) {
+  std::map<std::string, std::vector<int64_t>> s{{"ln.weight", {D}}, {"ln.bias", {D}}, {"scale", {}},
+                                                {"fc1.weight", {16, D}}, {"fc1.bias", {16}},
+                                                {"fc2.weight", {D, 16}}, {"fc2.bias", {D}}};
+  for (const char* p : {"q", "k", "v", "out"}) {
+    s[std::string(p) + ".weight"] = {D, D};
+    s[std::string(p) + ".bias"] = {D};
+  }
+  return s;
+}
+
+TEST(ChannelGroups, AttentionHeadsAreUnitsOfQKVAndTheOutProjection) {
+  Model m = tiny_model(attention_block(3, 4), attention_shapes(12));
+  DependencyGraph g = analyze_channels(m);
+  // One unit per head (q, k, v rows of the head and the out-projection's columns); the MLP's hidden
+  // units; the residual stream is fixed (graph input, layer_norm).
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"q + k + v:3", "fc1:16"}));
+  EXPECT_EQ(member_tensors(g, 0, 1), (std::set<std::string>{"k.bias@0", "k.weight@0", "out.weight@1", "q.bias@0",
+                                                            "q.weight@0", "v.bias@0", "v.weight@0"}));
+  size_t members = g.groups()[0].units[1].members.size();
+  EXPECT_EQ(members, 7u * 4u) << "4 positions of a head in each of the 7 slices";
+  Model p = expect_exact_removal(m, pick_units(g, {1}), at::randn({2, 5, 12}));
+  for (const mc::ir::Node* n : p.graph.nodes())
+    if (n->op() == "reshape" && n->output()->shape().size() == 4)
+      EXPECT_EQ(n->output()->shape(), (mc::ir::Shape{2, 5, 2, 4})) << "a whole head goes: H 3 -> 2, dh stays 4";
+  EXPECT_EQ(p.tensors.at("out.weight").sizes(), (std::vector<int64_t>{12, 8}));
+}
+
+TEST(ChannelGroups, SingleHeadAttentionPairsQueryAndKeyFeatures) {
+  // No head split: q k^T contracts the features, so q's feature i and k's feature i form a unit;
+  // v's features pass through attn v to the out-projection.
+  std::string t = attention_block(1, 6);
+  for (const char* from : {"  %qh = reshape[shape=[0,5,1,6]](%q) @attn\n", "  %kh = reshape[shape=[0,5,1,6]](%k) @attn\n",
+                           "  %vh = reshape[shape=[0,5,1,6]](%v) @attn\n"})
+    t.erase(t.find(from), std::string(from).size());
+  auto swap_line = [&](const std::string& a, const std::string& b) { t.replace(t.find(a), a.size(), b); };
+  swap_line("  %qt = transpose[dim0=1, dim1=2](%qh) @attn", "  %qt = identity(%q) @attn");
+  swap_line("  %kt = permute[dims=[0,2,3,1]](%kh) @attn", "  %kt = transpose[dim0=1, dim1=2](%k) @attn");
+  swap_line("  %vt = transpose[dim0=1, dim1=2](%vh) @attn", "  %vt = identity(%v) @attn");
+  swap_line("  %ct = transpose[dim0=1, dim1=2](%c) @attn", "  %ct = identity(%c) @attn");
+  swap_line("  %cm = reshape[shape=[0,5,6]](%ct) @attn", "  %cm = identity(%ct) @attn");
+  Model m = tiny_model(t, attention_shapes(6));
+  DependencyGraph g = analyze_channels(m);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"q + k:6", "v:6", "fc1:16"}));
+  EXPECT_EQ(member_tensors(g, 0, 2), (std::set<std::string>{"k.bias@0", "k.weight@0", "q.bias@0", "q.weight@0"}));
+  EXPECT_EQ(member_tensors(g, 1, 2), (std::set<std::string>{"out.weight@1", "v.bias@0", "v.weight@0"}));
+  expect_exact_removal(m, pick_units(g, {2, 4}), at::randn({2, 5, 6}));
+}
+
 TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
   mc::ir::register_core_ops();
   mc::ir::OpDef d;
@@ -290,7 +410,7 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
   // The ops of the torchvision models all have rules.
   for (const char* op : {"conv2d", "batch_norm", "relu", "hardtanh", "silu", "sigmoid", "hardswish", "hardsigmoid",
                          "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
-                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu",
+                         "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu", "expand",
                          "index_select", "softmax", "matmul"})
     EXPECT_NE(find_channel_rule(op), nullptr) << op;
 }

@@ -186,3 +186,47 @@ TEST(QuantizeStage, MixedPrecisionChoosesBitsPerLayerWithinTheBudget) {
             std::string::npos)
       << e.out;
 }
+
+// mode: dynamic and smooth_quant through the stage: option errors at their keys; a dynamic run
+// needs no calibration data and its export multiplies in integer (MatMulInteger); smooth_quant on a
+// CNN says which linear it kept and why.
+TEST(QuantizeStage, DynamicModeAndSmoothQuantThroughTheStage) {
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
+  TempDir d;
+  const std::string cf = d.write("calib.json", "{}");
+  const std::string bad = d.write("bad.yaml", recipe("quantize: {mode: dynamic, calib_file: " + cf +
+                                                     ", bias_correction: true, smooth_quant: {alpha: 1.5}}"));
+  auto r = run_compress("validate " + bad);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("'stages.0.quantize.calib_file' applies to static quantization; mode: dynamic"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'stages.0.quantize.bias_correction' applies to static quantization"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'stages.0.quantize.smooth_quant.alpha' = 1.5 is out of range"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(bad + ":10:"), std::string::npos) << r.out;
+
+  // Dynamic without data.calib: runs; fc (the one linear) is quantized, the convs stay float.
+  std::string nocalib = recipe("quantize: {mode: dynamic}\n  - export: {onnx: q.onnx}");
+  nocalib.replace(nocalib.find("  calib: {from: train, samples: 512}\n"), 37, "");
+  auto r2 = run_compress("--recipe " + d.write("dyn.yaml", nocalib) + " --out " + d.file("run") + " -q");
+  ASSERT_EQ(r2.exit_code, 0) << r2.out;
+  auto rep = read_json(d.file("run/report.json"));
+  auto det = rep["stages"][1]["details"];
+  EXPECT_EQ(det["mode"], "dynamic");
+  EXPECT_EQ(det["weight_quantizers"].get<int>(), 1);
+  EXPECT_EQ(det["dynamic_activation_quantizers"].get<int>(), 1);
+  EXPECT_EQ(det["layers"]["fc"]["weight_bits"].get<int>(), 8);
+  double fp = rep["stages"][0]["metrics"]["top1"].get<double>(), dq = rep["stages"][1]["metrics"]["top1"].get<double>();
+  EXPECT_GE(dq, fp - 0.005) << "float " << fp << " dynamic int8 " << dq;
+  std::ifstream onnx(d.file("run/q.onnx"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(onnx)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find("MatMulInteger"), std::string::npos);
+  EXPECT_NE(bytes.find("DynamicQuantizeLinear"), std::string::npos);
+
+  // smooth_quant on resnet8: no LayerNorm, so nothing is smoothed and fc is listed with the reason.
+  auto r3 = run_compress("--recipe " + d.write("sq.yaml", recipe("quantize: {smooth_quant: true, calib_samples: 64}")) +
+                         " --out " + d.file("run3") + " -q");
+  ASSERT_EQ(r3.exit_code, 0) << r3.out;
+  auto sq = read_json(d.file("run3/report.json"))["stages"][1]["details"]["smooth_quant"];
+  EXPECT_EQ(sq["alpha"].get<double>(), 0.5);
+  EXPECT_TRUE(sq["smoothed"].empty());
+  EXPECT_NE(sq["skipped"]["fc"].get<std::string>().find("not a LayerNorm"), std::string::npos) << sq.dump();
+}

@@ -10,6 +10,14 @@
 //     LSQ gradient of ATen's learnable fake-quantize, scaled by grad_factor.
 //   Export: weights become integer initializers + DequantizeLinear, activations QuantizeLinear ->
 //   DequantizeLinear (export/ops/quant.cpp).
+//   dynamic_quant(x)
+//     Run-time (dynamic) uint8 quantize-dequantize with ONNX's DynamicQuantizeLinear rule, over the
+//     whole tensor: lo = min(0, min x), hi = max(0, max x), scale = (hi - lo) / 255 in float32 (1 when
+//     hi == lo), zero_point = round_half_even(clamp(-lo / scale, 0, 255)),
+//     q = clamp(round_half_even(x / scale) + zero_point, 0, 255), y = (q - zero_point) * scale.
+//     The qparams depend on the batch (as in ONNX Runtime). Gradient straight-through.
+//   Export: DynamicQuantizeLinear -> DequantizeLinear; a linear/matmul reading it with an int8
+//   weight becomes MatMulInteger (export/dynamic_int8.cpp).
 //
 // Quantization-aware training only (quantization/qat.h converts them to fake_quant / plain conv
 // at the end of training, so export never sees them):
@@ -27,6 +35,9 @@
 //     channel (dim 1). In training mode the batch statistics normalise and the running statistics
 //     update, unless frozen = 1 (then the running statistics are used and stay fixed). In eval
 //     mode it equals conv(x, fake_quant(w * s)) + (bias - running_mean) * s + beta: the folded conv.
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.h"
 #include "ir/ops/ops.h"
 
@@ -198,6 +209,30 @@ void register_quant_ops(OpRegistry& r) {
   d.doc = "quantize-dequantize to the integer grid [quant_min, quant_max] (per-tensor, or per-channel along axis)";
   r.add(std::move(d));
   register_qat_ops(r);
+
+  OpDef q;
+  q.name = "dynamic_quant";
+  q.min_inputs = q.max_inputs = 1;
+  q.shape = [](const Node& n, const std::vector<TensorType>& in) {
+    if (in[0].dtype != DType::f32) throw Error(n.op() + " input must be f32");
+    return std::vector<TensorType>{in[0]};
+  };
+  q.kernel = [](const Node&, const std::vector<at::Tensor>& in, const KernelContext&) {
+    const at::Tensor& x = in[0];
+    const at::Tensor xd = x.detach();
+    const float lo = std::min(0.0f, xd.numel() ? xd.min().item<float>() : 0.0f);
+    const float hi = std::max(0.0f, xd.numel() ? xd.max().item<float>() : 0.0f);
+    const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+    const float zp = std::nearbyint(std::max(0.0f, std::min(255.0f, 0.0f - lo / scale)));
+    // x / scale as a true division (ATen turns division by a scalar into a multiplication by its
+    // reciprocal, which rounds differently from ONNX Runtime's division).
+    at::Tensor q = at::clamp(at::round(at::div(xd, at::full_like(xd, scale))) + zp, 0.0, 255.0);
+    at::Tensor y = (q - zp) * scale;
+    if (!x.requires_grad()) return std::vector<at::Tensor>{y};
+    return std::vector<at::Tensor>{x + (y - xd)};  // straight-through
+  };
+  q.doc = "uint8 quantize-dequantize with run-time qparams from the tensor's own range (ONNX DynamicQuantizeLinear)";
+  r.add(std::move(q));
 }
 
 }  // namespace mc::ir::ops

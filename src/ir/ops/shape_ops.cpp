@@ -5,6 +5,8 @@
 //   index_select[dim, index=[...]] (the entries of x at the constant positions `index` along dim, in
 //   that order, repeats allowed: PyTorch's index_select / x[idx] with a constant 1-d index, strided
 //   slices x[a:b:step]; ONNX Gather).
+//   expand[shape](x, ref?) (broadcast to shape: -1 keeps x's dim, 0 copies ref's dim at that index,
+//   so a class token [1,1,D] expanded to the batch of ref stays dynamic in the batch).
 #include "common/error.h"
 #include "ir/ops/ops.h"
 
@@ -39,6 +41,20 @@ std::vector<int64_t> resolve_reshape(const Node& n, const at::Tensor& x) {
   }
   return s;
 }
+
+std::vector<int64_t> resolve_expand(const Node& n, const std::vector<at::Tensor>& in) {
+  std::vector<int64_t> s = n.attrs().is("shape");
+  if (s.size() < static_cast<size_t>(in[0].dim()))
+    throw Error(n.describe() + ": expand shape " + shape_str(s) + " has fewer dims than the input (" +
+                std::to_string(in[0].dim()) + ")");
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != 0) continue;
+    if (in.size() < 2 || static_cast<int64_t>(i) >= in[1].dim())
+      throw Error(n.describe() + ": expand shape entry 0 at index " + std::to_string(i) + " has no dim of ref to copy");
+    s[i] = in[1].size(static_cast<int64_t>(i));
+  }
+  return s;
+}
 }  // namespace
 
 void register_shape_ops(OpRegistry& r) {
@@ -51,6 +67,9 @@ void register_shape_ops(OpRegistry& r) {
   add_meta(r, "reshape", 1, 1, {"shape"}, {}, [](const Node& n, In in, K) {
     return std::vector<at::Tensor>{at::reshape(in[0], resolve_reshape(n, in[0]))};
   }, "reshape; 0 copies the input dim at that index, -1 is inferred");
+  add_meta(r, "expand", 1, 2, {"shape"}, {}, [](const Node& n, In in, K) {
+    return std::vector<at::Tensor>{in[0].expand(resolve_expand(n, in))};
+  }, "broadcast to shape; -1 keeps the input dim, 0 copies dim i of ref (input 1: a dynamic batch)");
   add_meta(r, "permute", 1, 1, {"dims"}, {}, [](const Node& n, In in, K) {
     return std::vector<at::Tensor>{in[0].permute(n.attrs().is("dims"))};
   }, "dimension permutation");
