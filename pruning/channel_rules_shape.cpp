@@ -15,6 +15,8 @@
 //   unsqueeze/squeeze shift the channel dims; so does expand (new leading dims), whose channel dims
 //     must keep the input's size (-1: the class token of a ViT), else they are fixed.
 //   mean over a channel dim sums channels: those atoms are fixed and the output is untracked.
+//   index_select along another dim keeps the channel map; along a channel dim it picks channels
+//     (a strided slice, a gather): those atoms are fixed.
 #include <algorithm>
 #include <map>
 #include <numeric>
@@ -278,6 +280,16 @@ void mean(const ir::Node& n, DependencyGraph& g) {
   shift_dims(n, g, dims, {}, true);
 }
 
+void index_select(const ir::Node& n, DependencyGraph& g) {
+  const ChannelMap& in = g.map(n.input(0));
+  const int64_t d = wrap(n.attrs().i("dim"), static_cast<int64_t>(n.input(0)->shape().size()));
+  if (std::find(in.dims.begin(), in.dims.end(), d) != in.dims.end()) {
+    g.fix(in, "index_select over channels");
+    return;
+  }
+  g.set_map(n.output(), in);
+}
+
 }  // namespace
 
 void register_channel_rules_shape() {
@@ -291,6 +303,7 @@ void register_channel_rules_shape() {
   register_channel_rule("squeeze", {squeeze, {}});
   register_channel_rule("expand", {expand, {}});
   register_channel_rule("mean", {mean, {}});
+  register_channel_rule("index_select", {index_select, {}});
 }
 
 }  // namespace mc::prune

@@ -2,8 +2,12 @@
 //   max_pool2d -> MaxPool, avg_pool2d -> AveragePool (pads, count_include_pad; PyTorch's ceil_mode
 //   becomes extra end padding, see pool_geometry);
 //   adaptive_avg_pool2d -> GlobalAveragePool for 1x1, else AveragePool when the input size is a
-//   multiple of the output size (kernel = stride = in / out), else an error naming the node;
-//   adaptive_max_pool2d likewise with GlobalMaxPool / MaxPool; mean -> ReduceMean(axes, keepdims), the
+//   multiple of the output size (kernel = stride = in / out), else exactly at any sizes (larger or
+//   smaller output, as PyTorch: window i of an axis of size H pooled to h is [floor(i*H/h),
+//   ceil((i+1)*H/h))): one Slice + ReduceMean / ReduceMax(keepdims) per output column, a Concat,
+//   then the same per output row; an axis whose size does not change is left alone. (Not MatMuls
+//   with averaging matrices: check_tensorrt would list them as float compute nodes of a QDQ model.)
+//   adaptive_max_pool2d likewise with GlobalMaxPool / MaxPool. mean -> ReduceMean(axes, keepdims), the
 //   axes an input from opset 18.
 // A 3-d (C, H, W) input is pooled as a batch of one (Unsqueeze, pool, Squeeze).
 #include <algorithm>
@@ -109,6 +113,42 @@ void avg_pool2d(const ir::Node& n, ExportContext& ctx) {
   emit_pool(n, ctx, "AveragePool", attrs);
 }
 
+// PyTorch's adaptive pooling window i of an axis of size `in` pooled to `out`.
+std::pair<int64_t, int64_t> adaptive_window(int64_t i, int64_t in, int64_t out) {
+  return {(i * in) / out, ((i + 1) * in + out - 1) / out};
+}
+
+// Pools each window of `axis` (PyTorch's adaptive windows): Slice + `reduce` (ReduceMean /
+// ReduceMax, keepdims) per output position, then Concat; a window of one entry is the Slice alone.
+std::string adaptive_axis(ExportContext& ctx, const std::string& reduce, const std::string& x, int64_t axis,
+                          int64_t in, int64_t out, const std::string& result) {
+  std::vector<std::string> parts;
+  const std::string axes = ctx.const_i64({axis}, "axes");
+  for (int64_t i = 0; i < out; ++i) {
+    auto [s, e] = adaptive_window(i, in, out);
+    std::string part = ctx.op1("Slice", {x, ctx.const_i64({s}, "starts"), ctx.const_i64({e}, "ends"), axes});
+    std::vector<OnnxAttr> attrs{OnnxAttr::Int("keepdims", 1)};
+    std::vector<std::string> ins{part};
+    if (ctx.opset() >= 18) ins.push_back(axes);  // ReduceMean-18 / ReduceMax-18: axes an input
+    else attrs.push_back(OnnxAttr::Ints("axes", {axis}));
+    parts.push_back(e - s == 1 ? part : ctx.op1(reduce, ins, attrs));
+  }
+  if (result.empty()) return ctx.op1("Concat", parts, {OnnxAttr::Int("axis", axis)});
+  ctx.node("Concat", parts, {result}, {OnnxAttr::Int("axis", axis)});
+  return result;
+}
+
+// Adaptive pooling at any sizes: the last axis, then the one before (a mean / max over a
+// rectangle is the mean / max over its rows of the mean / max over its columns, the rows all of
+// one length); an axis that keeps its size is left alone.
+void adaptive_windows(const ir::Node& n, ExportContext& ctx, const std::string& reduce, int64_t H, int64_t W,
+                      int64_t h, int64_t w) {
+  const int64_t rank = ctx.in_rank(n);
+  std::string x = ctx.in(n, 0);
+  if (W != w) x = adaptive_axis(ctx, reduce, x, rank - 1, W, w, H != h ? "" : ctx.out(n));
+  if (H != h) adaptive_axis(ctx, reduce, x, rank - 2, H, h, ctx.out(n));
+}
+
 ExportFn adaptive(const std::string& global_op, const std::string& window_op) {
   return [global_op, window_op](const ir::Node& n, ExportContext& ctx) {
     auto os = pool_pair(n, "output_size", {});
@@ -119,10 +159,11 @@ ExportFn adaptive(const std::string& global_op, const std::string& window_op) {
       emit_pool(n, ctx, global_op, {});
       return;
     }
-    if (os[0] <= 0 || os[1] <= 0 || h % os[0] != 0 || w % os[1] != 0)
-      unsupported(n, "adaptive pooling from " + std::to_string(h) + "x" + std::to_string(w) + " to " +
-                         std::to_string(os[0]) + "x" + std::to_string(os[1]) +
-                         " has no ONNX mapping (the input size must be a multiple of the output size)");
+    if (os[0] <= 0 || os[1] <= 0) unsupported(n, "adaptive pooling to an empty output " + ir::shape_str(os));
+    if (h % os[0] != 0 || w % os[1] != 0) {
+      adaptive_windows(n, ctx, window_op == "AveragePool" ? "ReduceMean" : "ReduceMax", h, w, os[0], os[1]);
+      return;
+    }
     std::vector<int64_t> k{h / os[0], w / os[1]};
     if (k[0] == 1 && k[1] == 1) {
       ctx.alias(n, 0, ctx.in(n, 0));

@@ -3,6 +3,7 @@
 //   reshape -> Reshape (0 copies the input dim, -1 is inferred: the same meaning in both, allowzero=0);
 //   permute / transpose -> Transpose; split -> Split (sizes as an input); unsqueeze / squeeze ->
 //   Unsqueeze / Squeeze (axes as an input). squeeze drops only dims of size 1 (as PyTorch does).
+//   index_select -> Gather(axis = dim) with the positions as an int64 initializer.
 //   expand -> Expand: its broadcast is bidirectional, so -1 (keep the dim) is written as 1, and a 0
 //   (ref's dim) as Gather(Shape(ref), i): the batch of ref stays dynamic.
 #include <algorithm>
@@ -102,6 +103,12 @@ void squeeze(const ir::Node& n, ExportContext& ctx) {
   ctx.node("Squeeze", {ctx.in(n, 0), ctx.const_i64(axes, "axes")}, {ctx.out(n)});
 }
 
+void index_select(const ir::Node& n, ExportContext& ctx) {
+  int64_t axis = ctx.wrap_dim(n.attrs().i("dim"), ctx.in_rank(n));
+  ctx.node("Gather", {ctx.in(n, 0), ctx.const_i64(n.attrs().is("index"), "index")}, {ctx.out(n)},
+           {OnnxAttr::Int("axis", axis)});
+}
+
 void expand(const ir::Node& n, ExportContext& ctx) {
   const std::vector<int64_t>& shape = n.attrs().is("shape");
   std::vector<std::string> parts;
@@ -134,6 +141,7 @@ void register_shape(ExportRegistry& r) {
   r.add("split", split);
   r.add("unsqueeze", unsqueeze);
   r.add("squeeze", squeeze);
+  r.add("index_select", index_select);
   r.add("expand", expand);
 }
 

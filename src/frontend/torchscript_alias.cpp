@@ -33,6 +33,12 @@ c10::optional<Ints> step_strides(const ViewStep& s, const ir::Shape& in, const I
   if (s.op == "reshape" || s.op == "flatten") return at::detail::computeStride(in, st, out);
   if (s.op == "split") return st;
   Ints r = st;
+  if (s.op == "index_select") {  // a strided slice x[a:b:step] (the importer emits no other index_select as a view)
+    const Ints& idx = s.attrs.is("index");
+    const size_t d = static_cast<size_t>(wrap_dim(s.attrs.i("dim"), st.size()));
+    if (idx.size() > 1) r.at(d) *= idx[1] - idx[0];
+    return r;
+  }
   if (s.op == "transpose") {
     std::swap(r.at(static_cast<size_t>(wrap_dim(s.attrs.i("dim0"), st.size()))),
               r.at(static_cast<size_t>(wrap_dim(s.attrs.i("dim1"), st.size()))));
@@ -198,6 +204,9 @@ ir::Value* Importer::invert(const ViewStep& s, ir::Value* in, ir::Value* out, ir
     ir::Attrs a;
     a.set("dim", s.attrs.i("dim"));
     r = emit_node("cat", parts, a, 1)->output();
+  } else if (s.op == "index_select") {
+    throw InputError("in-place write through a strided slice (x[a:b:step] with step > 1) at " + where(node_) +
+                     " is not supported; compute the result out of place (e.g. with torch.cat)");
   } else {
     throw Error("internal: view step '" + s.op + "' has no inverse");
   }

@@ -3,6 +3,7 @@
 // only tensor metadata (aten::size, aten::dim, prim::dtype, ...) also run when an input is an IR
 // tensor: it is passed as a meta tensor of its static shape. Batch tags (ints equal to the batch
 // size, from aten::size(x, 0)) are propagated through the ops that carry such ints unchanged.
+#include <algorithm>
 #include <unordered_set>
 
 #include "common/error.h"
@@ -58,6 +59,39 @@ bool Importer::is_meta_op(const std::string& kind) {
 }
 
 namespace {
+/// k when `a` is k x the batch (1: the batch itself), else 0.
+int64_t times_batch(const AVal& a) { return a.batch ? 1 : a.batch_times; }
+
+/// A constant integer that does not depend on the batch (an int or a 0-d integer tensor).
+bool plain_int(const AVal& a, int64_t& v) {
+  if (!a.is_const() || times_batch(a) != 0) return false;
+  if (a.iv.isInt()) {
+    v = a.iv.toInt();
+    return true;
+  }
+  if (a.iv.isTensor() && a.iv.toTensor().dim() == 0 && at::isIntegralType(a.iv.toTensor().scalar_type(), false)) {
+    v = a.iv.toTensor().item<int64_t>();
+    return true;
+  }
+  return false;
+}
+
+/// Tags multiples of the batch size through the shape arithmetic of folding windows or heads into
+/// dim 0 and back: B * n, n * B, (k B) // n when n divides k.
+AVal batch_arithmetic(const std::string& kind, const std::vector<AVal>& in, AVal out) {
+  if (!out.is_const() || times_batch(out) != 0) return out;
+  int64_t c = 0, k = 0;
+  if (kind == "aten::mul") {
+    if (times_batch(in[0]) && plain_int(in[1], c)) k = times_batch(in[0]) * c;
+    else if (times_batch(in[1]) && plain_int(in[0], c)) k = times_batch(in[1]) * c;
+  } else if (kind == "aten::floordiv" || kind == "aten::floor_divide") {
+    if (times_batch(in[0]) && plain_int(in[1], c) && c > 0 && times_batch(in[0]) % c == 0) k = times_batch(in[0]) / c;
+  }
+  if (k == 1) out.batch = true;
+  else if (k > 1) out.batch_times = k;
+  return out;
+}
+
 bool carries_batch(const std::string& kind) {
   static const std::unordered_set<std::string> ops = {"prim::NumToTensor", "aten::Int", "aten::IntImplicit",
                                                       "aten::ScalarImplicit", "aten::detach", "aten::clone",
@@ -78,6 +112,31 @@ bool holds_meta(const c10::IValue& v) {
   return false;
 }
 }  // namespace
+
+bool Importer::is_fill_op(const std::string& kind) {
+  static const std::unordered_set<std::string> ops = {"aten::new_zeros", "aten::new_ones", "aten::new_full",
+                                                      "aten::zeros_like", "aten::ones_like", "aten::full_like"};
+  return ops.count(kind) != 0;
+}
+
+std::vector<AVal> Importer::eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in) {
+  const std::string kind = n->kind().toQualString();
+  const std::string hint = "a constant made from the batch size would fix it; build the tensor from the other dims "
+                           "and let broadcasting supply the batch";
+  std::vector<AVal> args = in;
+  for (size_t i = 0; i < args.size(); ++i) {
+    AVal& a = args[i];
+    if (a.is_tensor()) {
+      if ((batch_major(a.value) || batch_times(a.value) > 1) && kind.size() > 5 && kind.compare(kind.size() - 5, 5, "_like") == 0)
+        fail(n, "'" + kind + "' of a tensor whose first dim is the batch", hint);
+      const auto& t = a.value->type();
+      a = AVal::constant(at::zeros(t.shape, at::TensorOptions().dtype(ir::ops::to_scalar_type(t.dtype))));
+    } else if (times_batch(a) || (a.is_seq() && std::any_of(a.elems->begin(), a.elems->end(), times_batch))) {
+      fail(n, "'" + kind + "' with the batch size in its shape", hint);
+    }
+  }
+  return eval(n, args, false);
+}
 
 std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta) {
   const std::string kind = n->kind().toQualString();
@@ -128,12 +187,27 @@ std::vector<AVal> Importer::eval(const torch::jit::Node* n, const std::vector<AV
         if (!elems.empty()) elems[0].batch = true;
         out[0] = AVal::seq(std::move(elems), c10::ListType::ofInts());
       }
+    } else if ((kind == "aten::size" || kind == "aten::sym_size") && in[0].is_tensor() && batch_times(in[0].value) > 1) {
+      const int64_t k = batch_times(in[0].value);
+      if (in.size() == 2 && out[0].iv.isInt()) {
+        int64_t d = in[1].iv.toInt();
+        if (d == 0 || d == -in[0].value->type().rank()) out[0].batch_times = k;
+      } else if (in.size() == 1 && out[0].iv.isList()) {
+        std::vector<AVal> elems;
+        for (auto& e : out[0].iv.toListRef()) elems.push_back(AVal::constant(e));
+        if (!elems.empty()) elems[0].batch_times = k;
+        out[0] = AVal::seq(std::move(elems), c10::ListType::ofInts());
+      }
     }
     for (auto& o : out)
       if (o.is_const() && holds_meta(o.iv))
         fail(n, "internal: '" + kind + "' returned a meta tensor at import time");
   }
-  if (carries_batch(kind) && !in.empty() && in[0].batch && !out.empty()) out[0].batch = true;
+  if (carries_batch(kind) && !in.empty() && !out.empty()) {
+    out[0].batch = in[0].batch;
+    out[0].batch_times = in[0].batch_times;
+  }
+  if (!out.empty() && in.size() == 2) out[0] = batch_arithmetic(kind, in, std::move(out[0]));
 
   // Ops that mutate a list input (append, insert, pop, ...): write the result back to the sequence
   // so that every alias of it sees the change.

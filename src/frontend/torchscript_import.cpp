@@ -73,6 +73,12 @@ void Importer::set_batch_major(const ir::Value* v, bool on) {
     batch_major_.insert(v);
   else
     batch_major_.erase(v);
+  batch_times_.erase(v);
+}
+
+void Importer::set_batch_times(const ir::Value* v, int64_t k) {
+  set_batch_major(v, k == 1);
+  if (k > 1) batch_times_[v] = k;
 }
 
 ir::Node* Importer::emit_node(const std::string& op, const std::vector<ir::Value*>& ins, ir::Attrs attrs, size_t nout) {
@@ -98,6 +104,15 @@ ir::Node* Importer::emit_node(const std::string& op, const std::vector<ir::Value
   for (ir::Value* v : ins) batch = batch || batch_major(v);
   for (ir::Value* v : n->outputs())
     if (batch && v->type().rank() > 0) batch_major_.insert(v);
+  // Dim 0 = k x the batch: kept by outputs whose dim 0 is that input's (handlers that move dim 0
+  // clear it, as they clear batch_major).
+  for (ir::Value* in : ins) {
+    const int64_t k = batch ? 0 : batch_times(in);
+    if (k == 0) continue;
+    for (ir::Value* v : n->outputs())
+      if (v->type().rank() > 0 && v->shape()[0] == in->shape()[0]) batch_times_[v] = k;
+    break;
+  }
   return n;
 }
 

@@ -64,6 +64,7 @@ struct AVal {
   std::shared_ptr<std::vector<AVal>> elems;  // Seq (shared: aten::append mutates it for every alias)
   c10::TypePtr type;                         // Seq: its TorchScript type (ListType or TupleType)
   bool batch = false;                        // Const int / 0-d tensor that equals the batch size
+  int64_t batch_times = 0;  // Const int / 0-d tensor that equals k x the batch size (k > 1; k = 1 is `batch`)
   std::string name;  // Const module: module path; Const tensor: buffer path; Poison: the error message
   bool data_dependent = false;  // Poison: a Python value computed from tensor data (aten::Bool, item, ...)
 
@@ -121,8 +122,9 @@ struct OpCtx {
   double f(size_t k) const;
   bool b(size_t k) const;
   std::string s(size_t k) const;
-  /// An int list (or tuple, or single int broadcast to nothing); `tags` gets the batch tags.
-  std::vector<int64_t> ints(size_t k, std::vector<bool>* tags = nullptr) const;
+  /// An int list (or tuple, or single int broadcast to nothing); `tags` gets the batch tags,
+  /// `times` the batch multiples (AVal::batch_times).
+  std::vector<int64_t> ints(size_t k, std::vector<bool>* tags = nullptr, std::vector<int64_t>* times = nullptr) const;
   /// Elements of a list/tuple input.
   std::vector<AVal> list(size_t k) const;
 
@@ -165,7 +167,17 @@ class Importer {
   /// The model input: its dim 0 is the batch (the ref of an expand to a dynamic batch).
   ir::Value* batch_source() const { return model_.graph.inputs().at(0); }
   bool batch_major(const ir::Value* v) const { return batch_major_.count(v) != 0; }
+  /// Sets or clears "dim 0 is the batch"; either way dim 0 is no longer k x the batch.
   void set_batch_major(const ir::Value* v, bool on);
+  /// k > 1 when dim 0 of v is k x the batch (windows or heads folded into it, as Swin's window
+  /// partition does); 0 otherwise.
+  int64_t batch_times(const ir::Value* v) const {
+    auto it = batch_times_.find(v);
+    return it == batch_times_.end() ? 0 : it->second;
+  }
+  /// Dim 0 of v is k x the batch (k = 1: batch major).
+  void set_batch_times(const ir::Value* v, int64_t k);
+  int64_t import_batch() const { return input_shape_.empty() ? 1 : input_shape_[0]; }
   /// "scope 'layer1.0.conv1' (resnet.py:92: out = self.conv1(x))" for messages.
   std::string where(const torch::jit::Node* n) const;
   /// Throws InputError "<what> at <where(n)>[: <hint>]".
@@ -215,6 +227,12 @@ class Importer {
   // constant evaluation (torchscript_eval.cpp)
   std::vector<AVal> eval(const torch::jit::Node* n, const std::vector<AVal>& in, bool meta);
   static bool is_meta_op(const std::string& kind);
+  /// new_zeros, zeros_like, ...: a new constant tensor that takes only dtype (and for *_like the
+  /// shape) from its tensor input.
+  static bool is_fill_op(const std::string& kind);
+  /// Evaluates a fill op whose tensor input is an IR tensor: the result is a constant unless its
+  /// shape is the batch size (then the op is refused: the constant would fix the batch).
+  std::vector<AVal> eval_fill(const torch::jit::Node* n, const std::vector<AVal>& in);
 
   ir::Value* param(const std::string& name, const at::Tensor& t, const std::string& owner);
 
@@ -226,6 +244,7 @@ class Importer {
   std::string scope_;                      // scope of the node being interpreted
   const torch::jit::Node* node_ = nullptr;  // node being interpreted
   std::unordered_set<const ir::Value*> batch_major_;
+  std::unordered_map<const ir::Value*, int64_t> batch_times_;
   std::unordered_map<std::string, ir::Value*> params_;
   std::unordered_map<std::string, ir::Value*> buffers_;  // constant nodes by buffer path
   struct Folded {

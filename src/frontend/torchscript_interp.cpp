@@ -23,7 +23,7 @@ bool is_tensor_list_type(const c10::TypePtr& t) {
   return e->kind() == c10::TypeKind::TensorType;
 }
 
-bool plain(const AVal& a) { return a.is_const() && !a.batch; }
+bool plain(const AVal& a) { return a.is_const() && !a.batch && a.batch_times == 0; }
 
 const AVal* find_poison(const AVal& a) {
   if (a.kind == AVal::Kind::Poison) return &a;
@@ -338,7 +338,9 @@ void Importer::run_aten(Frame& f, const torch::jit::Node* n, std::vector<AVal> i
     return;
   }
   std::vector<AVal> out;
-  if (!any_ir || is_meta_op(kind)) {
+  if (any_ir && is_fill_op(kind)) {
+    out = eval_fill(n, in);
+  } else if (!any_ir || is_meta_op(kind)) {
     check_constant_inplace(n, in);
     out = eval(n, in, any_ir);
   } else {

@@ -60,7 +60,7 @@ std::vector<AVal> OpCtx::list(size_t k) const {
   return out;
 }
 
-std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags) const {
+std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags, std::vector<int64_t>* times) const {
   std::vector<AVal> items;
   if (k < in.size() && in[k].is_const() && in[k].iv.isInt())
     items.push_back(in[k]);
@@ -71,6 +71,7 @@ std::vector<int64_t> OpCtx::ints(size_t k, std::vector<bool>* tags) const {
     if (!a.is_const() || !a.iv.isInt()) fail("argument " + std::to_string(k) + " must be a list of constant ints");
     out.push_back(a.iv.toInt());
     if (tags) tags->push_back(a.batch);
+    if (times) times->push_back(a.batch_times);
   }
   return out;
 }
@@ -332,16 +333,37 @@ void cat(OpCtx& c) {
 void flatten(OpCtx& c) {
   c.set(c.emit("flatten", {c.t(0)}, attrs({{"start_dim", c.size() > 1 ? c.i(1) : 0}, {"end_dim", c.size() > 2 ? c.i(2) : -1}})));
 }
-void reshape(OpCtx& c) {  // view/reshape(x, shape): an int from x.size(0) becomes 0 ("copy the batch dim")
+// view/reshape(x, shape). Dim 0: an int from x.size(0) of a batch-major x becomes 0 ("copy the
+// batch dim"); another multiple of the batch (B * num_windows, or B when x holds k x B rows)
+// becomes -1 (inferred) when no other entry is -1; the output records what its dim 0 is (batch,
+// k x batch).
+void reshape(OpCtx& c) {
   ir::Value* x = c.t(0);
   std::vector<bool> tags;
-  Ints shape = c.ints(1, &tags);
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0) c.fail("reshape to a size-0 dim is not supported");
-    if (i == 0 && tags[i] && c.batch_major(x)) shape[i] = 0;
+  std::vector<int64_t> times;
+  Ints shape = c.ints(1, &tags, &times);
+  for (int64_t s : shape)
+    if (s == 0) c.fail("reshape to a size-0 dim is not supported");
+  const bool x_batch = c.batch_major(x) || c.im.batch_times(x) > 1;
+  const bool inferred = std::count(shape.begin(), shape.end(), -1) > 0;
+  int64_t out_times = 0;  // dim 0 of the output: 1 the batch, k > 1 k x the batch, 0 neither
+  if (!shape.empty()) {
+    // A tagged entry is k x the batch at every batch size; -1 infers it from x's size, which is
+    // the same wherever the model accepts that batch (also where x's dim 0 was not tracked, as
+    // after Swin's qkv permute + select).
+    const int64_t k = tags[0] ? 1 : times[0];
+    if (k == 1 && c.batch_major(x)) {
+      shape[0] = 0, out_times = 1;
+    } else if (k >= 1 && !inferred) {
+      shape[0] = -1, out_times = k;
+    }
   }
   ir::Value* y = c.emit("reshape", {x}, attrs({{"shape", shape}}));
-  if (shape.empty() || (shape[0] != 0 && shape[0] != -1)) c.im.set_batch_major(y, false);
+  if (!shape.empty() && shape[0] == -1 && x_batch && out_times == 0) {  // -1 at dim 0: the rest is fixed
+    const int64_t d = y->shape()[0], b = c.im.import_batch();
+    if (b > 0 && d % b == 0) out_times = d / b;
+  }
+  c.im.set_batch_times(y, out_times);
   c.set(y);
 }
 void permute(OpCtx& c) {
@@ -398,10 +420,90 @@ ir::Value* slice(OpCtx& c, ir::Value* x, int64_t dim, int64_t start, int64_t end
   if (end < n) sizes.push_back(n - end);
   return c.emit_node("split", {x}, attrs({{"dim", d}, {"sizes", sizes}}), sizes.size())->output(mid);
 }
-void slice_op(OpCtx& c) {  // slice(x, dim, start, end, step)
-  if (c.size() > 4 && c.i(4) != 1) c.fail("slices with a step other than 1 are not supported");
+/// index_select of the constant positions `idx` along dim d (a view step when they are a strided
+/// range, see torchscript_alias.cpp).
+ir::Value* index_select(OpCtx& c, ir::Value* x, int64_t d, const Ints& idx) {
+  if (d == 0 && c.batch_major(x)) c.fail("indexing the batch dim is not supported; index another dim");
+  return c.emit("index_select", {x}, attrs({{"dim", d}, {"index", idx}}));
+}
+void slice_op(OpCtx& c) {  // slice(x, dim, start, end, step); a step > 1 is an index_select of the range
+  int64_t step = c.size() > 4 && !c.none(4) ? c.i(4) : 1;
+  if (step <= 0) c.fail("slice step must be positive");
   int64_t start = c.none(2) ? 0 : c.i(2), end = c.none(3) ? INT64_MAX : c.i(3);
-  c.set(slice(c, c.t(0), c.i(1), start, end));
+  ir::Value* y = slice(c, c.t(0), c.i(1), start, end);
+  if (step > 1) {
+    int64_t d = wrap(c, c.i(1), rank(y)), n = y->shape()[static_cast<size_t>(d)];
+    Ints idx;
+    for (int64_t i = 0; i < n; i += step) idx.push_back(i);
+    y = index_select(c, y, d, idx);
+  }
+  c.set(y);
+}
+/// The values of a constant integer index tensor, wrapped into [0, size) (as PyTorch does for
+/// negative ones).
+Ints const_index(OpCtx& c, const AVal& a, int64_t size) {
+  if (!a.is_const() || !a.iv.isTensor())
+    c.fail("the index is computed from model data; only constant indices (buffers, shapes) are supported");
+  at::Tensor t = a.iv.toTensor();
+  if (at::isFloatingType(t.scalar_type()) || t.scalar_type() == at::kBool)
+    c.fail("a " + std::string(c10::toString(t.scalar_type())) + " index is not supported (integer indices only)");
+  t = t.to(at::kLong).contiguous().flatten();
+  Ints idx(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+  for (int64_t& i : idx) {
+    if (i < -size || i >= size) c.fail("index " + std::to_string(i) + " is out of range for a dim of size " + std::to_string(size));
+    if (i < 0) i += size;
+  }
+  if (idx.empty()) c.fail("empty index");
+  return idx;
+}
+void index_select_op(OpCtx& c) {  // index_select(x, dim, index)
+  ir::Value* x = c.t(0);
+  int64_t d = wrap(c, c.i(1), rank(x));
+  if (c.in[2].is_const() && c.in[2].iv.isTensor() && c.in[2].iv.toTensor().dim() > 1) c.fail("the index must be 1-d");
+  c.set(index_select(c, x, d, const_index(c, c.in[2], x->shape()[static_cast<size_t>(d)])));
+}
+void index(OpCtx& c) {  // index(x, [None, ..., idx]): x[..., idx] with one constant integer index tensor
+  ir::Value* x = c.t(0);
+  auto items = c.list(1);
+  int64_t d = -1;
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (items[k].is_none()) continue;
+    if (d >= 0)
+      c.fail("advanced indexing with more than one index tensor is not supported; index with one tensor (e.g. over "
+             "the flattened dims)");
+    d = static_cast<int64_t>(k);
+  }
+  if (d < 0 || d >= rank(x)) c.fail("no index tensor");
+  const at::Tensor shape_of = items[static_cast<size_t>(d)].is_const() && items[static_cast<size_t>(d)].iv.isTensor()
+                                  ? items[static_cast<size_t>(d)].iv.toTensor()
+                                  : at::Tensor();
+  ir::Value* y = index_select(c, x, d, const_index(c, items[static_cast<size_t>(d)], x->shape()[static_cast<size_t>(d)]));
+  if (shape_of.dim() != 1) {  // x[idx] has idx's shape in place of dim d
+    Ints shape(x->shape().begin(), x->shape().begin() + d);
+    shape.insert(shape.end(), shape_of.sizes().begin(), shape_of.sizes().end());
+    shape.insert(shape.end(), x->shape().begin() + d + 1, x->shape().end());
+    if (c.batch_major(x)) shape[0] = 0;
+    y = c.emit("reshape", {y}, attrs({{"shape", shape}}));
+    if (!c.batch_major(x)) c.im.set_batch_major(y, false);
+  }
+  c.set(y);
+}
+void roll(OpCtx& c) {  // roll(x, shifts, dims): per dim, the last `shift` entries move to the front (split + cat)
+  ir::Value* x = c.t(0);
+  Ints shifts = c.ints(1), dims = c.ints(2);
+  if (dims.empty() || dims.size() != shifts.size())
+    c.fail("roll without dims (over the flattened tensor) or with unequal shifts and dims is not supported; give "
+           "one shift per dim");
+  for (size_t k = 0; k < dims.size(); ++k) {
+    int64_t d = wrap(c, dims[k], rank(x)), n = x->shape()[static_cast<size_t>(d)];
+    if (d == 0 && c.batch_major(x))
+      c.fail("rolling the batch dim is not supported (it would mix the samples of a batch); roll another dim");
+    int64_t s = ((shifts[k] % n) + n) % n;
+    if (s == 0) continue;
+    ir::Node* parts = c.emit_node("split", {x}, attrs({{"dim", d}, {"sizes", Ints{n - s, s}}}), 2);
+    x = c.emit("cat", {parts->output(1), parts->output(0)}, attrs({{"dim", d}}));
+  }
+  c.set(x);  // new memory, as roll's result is (also when every shift is 0)
 }
 void narrow(OpCtx& c) {  // narrow(x, dim, start, length)
   ir::Value* x = c.t(0);
@@ -544,7 +646,8 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::reshape", reshape}, {"aten::permute", permute}, {"aten::transpose", transpose},
       {"aten::t", transpose}, {"aten::chunk", split}, {"aten::unsafe_chunk", split}, {"aten::split", split},
       {"aten::unsafe_split", split}, {"aten::split_with_sizes", split}, {"aten::unsafe_split_with_sizes", split},
-      {"aten::slice", slice_op}, {"aten::select", select}, {"aten::narrow", narrow}, {"aten::squeeze", squeeze},
+      {"aten::slice", slice_op}, {"aten::index", index}, {"aten::index_select", index_select_op}, {"aten::roll", roll},
+      {"aten::select", select}, {"aten::narrow", narrow}, {"aten::squeeze", squeeze},
       {"aten::unsqueeze", unsqueeze}, {"aten::expand", expand}, {"aten::expand_as", expand}, {"aten::constant_pad_nd", pad}, {"aten::pad", pad},
       {"aten::reflection_pad2d", pad}, {"aten::replication_pad2d", pad},
       {"aten::max_pool2d", max_pool}, {"aten::max_pool2d_with_indices", max_pool}, {"aten::avg_pool2d", avg_pool},

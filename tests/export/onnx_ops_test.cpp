@@ -168,6 +168,14 @@ const std::vector<OpCase>& cases() {
   %y = cat[dim=1](%c, %r, %b) @cat
   return(%y))", {1, 6, 4, 4}, {}, {13}, {"Split"}},
       {"unsqueeze", "%y = unsqueeze[dim=-1](%x) @u\n  return(%y)", {1, 3, 4}, {}, {13}, {"Unsqueeze"}},
+      {"index_select", "%y = index_select[dim=2, index=[3,0,0,2]](%x) @g\n  return(%y)", {1, 3, 4, 5}, {}, {13}, {"Gather"}},
+      // Swin's relative position bias: a trained table gathered with a constant index, added to x
+      {"index_select_param_table", R"(%t = param[name="attn.table"]() @attn
+  %g = index_select[dim=0, index=[0,1,6,2,3,3,5,4,6,0,1,2,6,4,2,0]](%t) @attn
+  %r = reshape[shape=[4,4,3]](%g) @attn
+  %b = permute[dims=[2,0,1]](%r) @attn
+  %y = add(%x, %b) @attn
+  return(%y))", {1, 3, 4, 4}, {{"attn.table", {7, 3}}}, {13}, {"Gather"}},
       {"unsqueeze_squeeze", R"(%a = unsqueeze[dim=1](%x) @u
   %b = relu(%a) @r
   %y = squeeze[dims=[1,2]](%b) @s
@@ -196,6 +204,15 @@ const std::vector<OpCase>& cases() {
       {"adaptive_avg_pool2d_same", "%y = adaptive_avg_pool2d[output_size=[4,4]](%x) @p\n  %z = relu(%y) @r\n  return(%z)", {1, 3, 4, 4}, {}, {13}},
       {"adaptive_max_pool2d_1x1", "%y = adaptive_max_pool2d[output_size=[1,1]](%x) @p\n  return(%y)", {1, 3, 7, 7}, {}, {13}, {"GlobalMaxPool"}},
       {"adaptive_max_pool2d_2x2", "%y = adaptive_max_pool2d[output_size=[2,2]](%x) @p\n  return(%y)", {1, 3, 8, 8}, {}, {13}, {"MaxPool"}},
+      // adaptive pooling where the input is not a multiple of the output (VGG's 7x7 classifier pool on
+      // smaller and larger maps): Slice + ReduceMean / ReduceMax + Concat per axis
+      {"adaptive_avg_pool2d_5x5_to_7x7", "%y = adaptive_avg_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 5, 5}, {}, {13}, {"Slice", "ReduceMean", "Concat"}},
+      {"adaptive_avg_pool2d_10x10_to_7x7", "%y = adaptive_avg_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 10, 10}, {}, {13}, {"Slice", "ReduceMean", "Concat"}},
+      {"adaptive_avg_pool2d_13x9_to_7x7", "%y = adaptive_avg_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 13, 9}, {}, {13}, {"Slice", "ReduceMean", "Concat"}},
+      {"adaptive_avg_pool2d_3d_one_axis", "%y = adaptive_avg_pool2d[output_size=[3,4]](%x) @p\n  return(%y)", {1, 7, 4}, {}, {13}, {"Slice", "ReduceMean", "Concat"}},
+      {"adaptive_max_pool2d_5x5_to_7x7", "%y = adaptive_max_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 5, 5}, {}, {13}, {"Slice", "ReduceMax", "Concat"}},
+      {"adaptive_max_pool2d_10x10_to_7x7", "%y = adaptive_max_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 10, 10}, {}, {13}, {"Slice", "ReduceMax", "Concat"}},
+      {"adaptive_max_pool2d_13x9_to_7x7", "%y = adaptive_max_pool2d[output_size=[7,7]](%x) @p\n  return(%y)", {1, 3, 13, 9}, {}, {13}, {"Slice", "ReduceMax", "Concat"}},
       {"pool_3d_input", R"(%a = max_pool2d[kernel=[2,2]](%x) @p
   %y = avg_pool2d[kernel=[2,2], stride=[1,1]](%a) @p2
   return(%y))", {1, 8, 8}, {}, {13}, {"MaxPool", "AveragePool", "Squeeze"}},
@@ -233,10 +250,10 @@ void PrintTo(const Param& p, std::ostream* os) { *os << cases()[p.index].name <<
 
 // Every case also runs at the newest opset (21); a case whose ONNX form changed between opsets 17
 // and 21 (ReduceMean-18 axes input, Pad-18/19 axes and wrap mode, Split-18, AveragePool-19,
-// LayerNormalization at 17) runs at every opset from 17 to 21. Above 17 the export is not checked
+// LayerNormalization at 17, ReduceMax-18 axes input) runs at every opset from 17 to 21. Above 17 the export is not checked
 // in-process (the ONNX library knows opsets <= 17), so ORT is the check there.
 bool opset_sensitive(const std::string& name) {
-  for (const char* prefix : {"pad", "split", "mean", "avg_pool", "adaptive_avg", "layer_norm"})
+  for (const char* prefix : {"pad", "split", "mean", "avg_pool", "adaptive_avg", "adaptive_max", "layer_norm"})
     if (name.rfind(prefix, 0) == 0) return true;
   return false;
 }
@@ -281,9 +298,9 @@ TEST_P(OnnxOp, MatchesExecutorInOrt) {
     EXPECT_GT(hist[op], 0) << "no " << op << " node in the export of " << c.name;
   }
   if (c.name == "pad_circular" && opset >= 19) EXPECT_EQ(hist["Pad"], 1);
-  // ReduceMean-18 reads its axes as an input, before as an attribute.
+  // ReduceMean-18 and ReduceMax-18 read their axes as an input, before as an attribute.
   for (auto& n : mp.graph().node())
-    if (n.op_type() == "ReduceMean") {
+    if (n.op_type() == "ReduceMean" || n.op_type() == "ReduceMax") {
       bool axes_attr = false;
       for (const auto& a : n.attribute()) axes_attr = axes_attr || a.name() == "axes";
       EXPECT_EQ(axes_attr, opset < 18) << c.name;

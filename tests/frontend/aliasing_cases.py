@@ -204,6 +204,60 @@ class RefuseDataIntoConstant(nn.Module):
         return x + c
 
 
+class RollAndStridedSlices(nn.Module):
+    def forward(self, x):  # x: [N, 5, 6]
+        r = torch.roll(x, shifts=(1, -2), dims=(1, 2))
+        s = x[:, 0::2, 1::2]  # odd size: 3 of 5 rows
+        t = x[:, 1:4:2, :5:3]
+        return torch.cat([r.flatten(1), s.flatten(1), t.flatten(1), torch.roll(x, 7, 2).flatten(1)], 1)
+
+
+class ConstantIndexAndMask(nn.Module):
+    """Swin's relative position bias and shifted-window mask: a parameter gathered with a constant
+    index buffer, a mask built from the input's shape by slice assignment, and masked_fill."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(7, 3))
+        self.register_buffer("index", torch.tensor([[0, 1, 6, 2], [3, 3, 5, 4], [6, 0, 1, 2], [-1, 4, 2, 0]]))
+        self.register_buffer("cols", torch.tensor([3, 0, 0, 2]))
+
+    def forward(self, x):  # x: [N, 3, 4, 4]
+        bias = self.table[self.index].permute(2, 0, 1)
+        mask = x.new_zeros((x.size(2), x.size(3)))
+        mask[0:2, 1:3] = 1
+        mask[-1:, :] = 2
+        mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.5)
+        return torch.index_select(x, 3, self.cols) + bias + mask
+
+
+class RefuseWriteThroughStridedSlice(nn.Module):
+    def forward(self, x):  # x: [N, 4, 3]
+        x[:, ::2].mul_(2.0)
+        return x + 0.0
+
+
+class RefuseRollOfTheBatch(nn.Module):
+    def forward(self, x):  # x: [N, 4]
+        return torch.roll(x, 1, 0) + 1.0
+
+
+class RefuseNewZerosOfTheBatchSize(nn.Module):
+    def forward(self, x):  # x: [N, 4]
+        m = x.new_zeros((x.size(0), 4))
+        return x + m
+
+
+class RefuseTwoIndexTensors(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("i", torch.tensor([0, 3]))
+        self.register_buffer("j", torch.tensor([2, 1]))
+
+    def forward(self, x):  # x: [N, 4, 3]
+        return x[:, self.i, self.j] * 2.0
+
+
 # name: (module class, input shape, accept)
 CASES = {
     "clone_then_inplace_on_source": (CloneThenInplaceOnSource, [2, 5], True),
@@ -221,11 +275,17 @@ CASES = {
     "inplace_view_op_changes_the_tensor": (InplaceViewOpChangesTheTensor, [2, 3], True),
     "constant_changed_after_use": (ConstantChangedAfterUse, [2, 4], True),
     "residual_block": (ResidualBlock, [2, 4, 5, 5], True),
+    "roll_and_strided_slices": (RollAndStridedSlices, [2, 5, 6], True),
+    "constant_index_and_mask": (ConstantIndexAndMask, [2, 3, 4, 4], True),
     "refuse_buffer_update": (RefuseBufferUpdate, [2, 4], False),
     "refuse_parameter_update": (RefuseParameterUpdate, [2, 4], False),
     "refuse_broadcast_copy": (RefuseBroadcastCopy, [2, 4, 3], False),
     "refuse_data_into_constant": (RefuseDataIntoConstant, [2, 4], False),
     "refuse_inplace_on_dropout_output": (RefuseInplaceOnDropoutOutput, [2, 4], False),
+    "refuse_write_through_strided_slice": (RefuseWriteThroughStridedSlice, [2, 4, 3], False),
+    "refuse_roll_of_the_batch": (RefuseRollOfTheBatch, [2, 4], False),
+    "refuse_new_zeros_of_the_batch_size": (RefuseNewZerosOfTheBatchSize, [2, 4], False),
+    "refuse_two_index_tensors": (RefuseTwoIndexTensors, [2, 4, 3], False),
 }
 
 

@@ -1,7 +1,9 @@
 // Aliasing and in-place ops in the TorchScript importer, against PyTorch itself:
 // tests/frontend/aliasing_cases.py, run by /usr/bin/python3 at test time, writes small programs
 // (clone, views of every kind, in-place ops on bases and on views, copy_ into a slice, in-place
-// view ops, a residual block with ReLU(inplace=True) and `out += identity`), each traced and
+// view ops, a residual block with ReLU(inplace=True) and `out += identity`, roll and strided
+// slices, a parameter gathered with a constant index and a mask built by slice assignment on
+// new_zeros as Swin Transformer does), each traced and
 // scripted, with its input and the eager module's output (.npy). Each file is imported, run by our
 // executor and compared with PyTorch's output. The programs the importer must refuse go through
 // `compress run`: exit code 2, a message naming the op, scope and source line, no output file.
@@ -46,7 +48,8 @@ const std::vector<std::string> kAccepted = {
     "inplace_on_view_reaches_base", "chained_views", "transpose_view_inplace",
     "reshape_copies_where_it_cannot_view", "contiguous_aliases_only_when_contiguous", "ops_on_aliases",
     "split_parts_are_views", "copy_into_view", "detach_aliases_and_inplace_dropout",
-    "inplace_view_op_changes_the_tensor", "constant_changed_after_use", "residual_block"};
+    "inplace_view_op_changes_the_tensor", "constant_changed_after_use", "residual_block",
+    "roll_and_strided_slices", "constant_index_and_mask"};
 
 TEST(TorchScriptAlias, CaseListMatchesTheScript) {
   const Cases& c = cases();
@@ -119,6 +122,12 @@ TEST(TorchScriptAlias, RefusedProgramsExitWithCode2AndSayWhere) {
        {"c.add_(x[0])", {"in-place 'aten::add_' writes model data into a constant tensor", "out-of-place"}}},
       {"refuse_inplace_on_dropout_output",
        {"y.add_(2.0)", {"in-place 'aten::add_' on a tensor that shares memory with a dropout output", "out-of-place"}}},
+      {"refuse_write_through_strided_slice",
+       {"x[:, ::2].mul_(2.0)", {"in-place write through a strided slice", "out of place"}}},
+      {"refuse_roll_of_the_batch", {"torch.roll(x, 1, 0)", {"'aten::roll'", "rolling the batch dim"}}},
+      {"refuse_new_zeros_of_the_batch_size",
+       {"m = x.new_zeros((x.size(0), 4))", {"'aten::new_zeros' with the batch size in its shape", "broadcasting"}}},
+      {"refuse_two_index_tensors", {"x[:, self.i, self.j]", {"'aten::index'", "more than one index tensor"}}},
   };
   size_t refused = 0;
   for (auto& [name, ok] : c.accept) refused += !ok;

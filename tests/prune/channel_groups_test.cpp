@@ -164,6 +164,30 @@ TEST(ChannelGroups, GroupedConvFixesItsChannels) {
   expect_exact_removal(m, pick_units(g, {2}), at::randn({2, 3, 8, 8}));
 }
 
+// index_select (Swin's strided slices, gathers) along a spatial dim passes the channels through;
+// along the channel dim it picks channels, which are then fixed.
+TEST(ChannelGroups, IndexSelectPassesChannelsUnlessItPicksThem) {
+  std::map<std::string, std::vector<int64_t>> shapes{{"a.weight", {8, 3, 1, 1}}, {"b.weight", {6, 8, 3, 3}},
+                                                     {"fc.weight", {5, 6}}, {"fc.bias", {5}}};
+  auto model = [&](const std::string& dim, const std::string& index) {
+    return tiny_model(std::string(R"IR(graph(%x: f32[2,3,8,8]) {
+  %wa = param[name="a.weight"]() @a
+  %ca = conv2d(%x, %wa) @a
+  %ra = relu(%ca)
+  %s = index_select[dim=)IR") + dim + ", index=" + index + R"IR(](%ra) @s
+  %wb = param[name="b.weight"]() @b
+  %top = conv2d[padding=[1,1]](%s, %wb) @b
+)IR" + kHead, shapes);
+  };
+  Model spatial = model("2", "[0,2,4,6,1,1,7,3]");
+  DependencyGraph g = analyze_channels(spatial);
+  EXPECT_EQ(group_summary(g), (std::vector<std::string>{"a:8", "b:6"}));
+  expect_exact_removal(spatial, pick_units(g, {1, 5}), at::randn({2, 3, 8, 8}));
+  shapes["b.weight"] = {6, 4, 3, 3};
+  Model channels = model("1", "[0,2,4,6]");
+  EXPECT_EQ(group_summary(analyze_channels(channels)), (std::vector<std::string>{"b:6"}));
+}
+
 TEST(ChannelGroups, FlattenIntoLinearMapsEachChannelToItsBlock) {
   std::map<std::string, std::vector<int64_t>> shapes{{"c.weight", {4, 3, 3, 3}}, {"c.bias", {4}},
                                                      {"fc1.weight", {7, 36}}, {"fc1.bias", {7}},
@@ -410,7 +434,8 @@ TEST(ChannelGroups, OpWithoutRuleNamesOpAndScope) {
   for (const char* op : {"conv2d", "batch_norm", "relu", "hardtanh", "silu", "sigmoid", "hardswish", "hardsigmoid",
                          "add", "mul", "cat", "split", "reshape", "transpose", "flatten", "mean", "linear",
                          "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "layer_norm", "permute", "gelu",
-                         "embedding", "cast", "expand"})
+                         "embedding", "cast", "expand",
+                         "index_select", "softmax", "matmul"})
     EXPECT_NE(find_channel_rule(op), nullptr) << op;
 }
 

@@ -2,6 +2,9 @@
 //   cat[dim](x...), flatten[start_dim, end_dim], reshape[shape] (0 = copy that input dim, -1 = infer;
 //   so a reshape keeps a dynamic batch), permute[dims], transpose[dim0, dim1],
 //   split[dim, sizes=[...]] (one output per size; chunk maps here), unsqueeze[dim], squeeze[dims],
+//   index_select[dim, index=[...]] (the entries of x at the constant positions `index` along dim, in
+//   that order, repeats allowed: PyTorch's index_select / x[idx] with a constant 1-d index, strided
+//   slices x[a:b:step]; ONNX Gather).
 //   expand[shape](x, ref?) (broadcast to shape: -1 keeps x's dim, 0 copies ref's dim at that index,
 //   so a class token [1,1,D] expanded to the batch of ref stays dynamic in the batch).
 #include "common/error.h"
@@ -83,6 +86,23 @@ void register_shape_ops(OpRegistry& r) {
     for (int64_t d : dims) x = x.squeeze(d);
     return std::vector<at::Tensor>{x};
   }, "removes the listed size-1 dims");
+
+  add_meta(r, "index_select", 1, 1, {"dim", "index"}, {}, [](const Node& n, In in, K) {
+    const auto& idx = n.attrs().is("index");
+    const int64_t d = wrap_dim(n.attrs().i("dim"), in[0].dim(), n);
+    if (idx.empty()) throw Error(n.describe() + ": empty index");
+    const int64_t size = in[0].size(d);
+    for (int64_t i : idx)
+      if (i < 0 || i >= size)
+        throw Error(n.describe() + ": index " + std::to_string(i) + " out of range for dim " + std::to_string(d) +
+                    " of size " + std::to_string(size));
+    if (in[0].is_meta()) {  // shape inference: no data to gather
+      auto shape = in[0].sizes().vec();
+      shape[static_cast<size_t>(d)] = static_cast<int64_t>(idx.size());
+      return std::vector<at::Tensor>{at::empty(shape, in[0].options())};
+    }
+    return std::vector<at::Tensor>{at::index_select(in[0], d, at::tensor(idx, at::kLong))};
+  }, "the entries at the constant positions `index` along dim (x[idx] with a constant 1-d idx; strided slices)");
 
   OpDef s;
   s.name = "split";
