@@ -26,6 +26,14 @@
 //                       (1,16,1,1) (6,24,2,1) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1)
 //                       (c before width scaling), relu6, residual when stride 1 and in == out channels;
 //                       classifier.0 dropout(0.2), classifier.1 linear. 700,490 parameters at 10 classes.
+//   vit_tiny            Vision Transformer with timm's names (VisionTransformer(class_token=False,
+//                       global_pool="avg")): patch_embed.proj (4x4 conv, stride 4, width 64) -> tokens,
+//                       + pos_embed, blocks.0..3 pre-norm (norm1, attn.qkv one linear split into q/k/v,
+//                       2 heads by reshape + permute, softmax(q k^T * attn.scale) v, attn.proj; norm2,
+//                       mlp.fc1 (2x), gelu, mlp.fc2; residual adds), mean over tokens (no class token,
+//                       so no expand), fc_norm, head. H and W must be multiples of 4; 138,890
+//                       parameters and 7.76M MACs on 1x28x28 at 10 classes. Initialised as timm
+//                       (trunc_normal 0.02 linears and pos_embed, LayerNorm 1/0, lecun-normal patch conv).
 //
 // Initialisation as torchvision: conv weights kaiming_normal (fan_out, relu gain), conv biases 0,
 // BatchNorm weight 1 / bias 0 / running mean 0 / running var 1, linear weight and bias
