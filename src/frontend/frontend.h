@@ -27,7 +27,7 @@ struct ZooOptions {
   uint64_t seed = 0;
 };
 /// Built-in architectures built directly in the IR with fresh initialisation:
-/// lenet5, resnet8, resnet20 (CIFAR-style), mobilenet_v2_small.
+/// lenet5, lenet5_caffe, lenet300_100, resnet8, resnet20 (CIFAR-style), mobilenet_v2_small, vit_tiny.
 ir::Model build_zoo(const std::string& name, const ZooOptions& opts);
 /// Names build_zoo accepts.
 std::vector<std::string> zoo_names();

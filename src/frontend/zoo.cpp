@@ -26,6 +26,14 @@
 //                       (1,16,1,1) (6,24,2,1) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1)
 //                       (c before width scaling), relu6, residual when stride 1 and in == out channels;
 //                       classifier.0 dropout(0.2), classifier.1 linear. 700,490 parameters at 10 classes.
+//   vit_tiny            Vision Transformer with timm's names (VisionTransformer(class_token=False,
+//                       global_pool="avg")): patch_embed.proj (4x4 conv, stride 4, width 64) -> tokens,
+//                       + pos_embed, blocks.0..3 pre-norm (norm1, attn.qkv one linear split into q/k/v,
+//                       2 heads by reshape + permute, softmax(q k^T * attn.scale) v, attn.proj; norm2,
+//                       mlp.fc1 (2x), gelu, mlp.fc2; residual adds), mean over tokens (no class token,
+//                       so no expand), fc_norm, head. H and W must be multiples of 4; 138,890
+//                       parameters and 7.76M MACs on 1x28x28 at 10 classes. Initialised as timm
+//                       (trunc_normal 0.02 linears and pos_embed, LayerNorm 1/0, lecun-normal patch conv).
 //
 // Initialisation as torchvision: conv weights kaiming_normal (fan_out, relu gain), conv biases 0,
 // BatchNorm weight 1 / bias 0 / running mean 0 / running var 1, linear weight and bias
@@ -137,6 +145,45 @@ class ZooBuilder {
     ir::Attrs a;
     a.set("p", p);
     return node("dropout", {x}, std::move(a), scope);
+  }
+
+  // ---- transformer pieces (timm initialisation) ----
+
+  /// Normal(0, std) truncated at +-2 std, by inverse CDF as timm's trunc_normal_ (one uniform draw each).
+  at::Tensor trunc_normal(at::IntArrayRef shape, double std) {
+    const double e = std::erf(-std::sqrt(2.0));  // erf(-2 / sqrt(2)): the CDF at -2 std, mapped to [-1, 1]
+    return at::empty(shape).uniform_(e, -e, gen_).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(-2 * std, 2 * std);
+  }
+  /// timm's Linear initialisation: weight trunc_normal(0.02), bias 0.
+  ir::Value* linear_tn(ir::Value* x, const std::string& scope, int64_t in_features, int64_t out_features) {
+    at::Tensor w = trunc_normal({out_features, in_features}, 0.02);
+    return node("linear", {x, param(join(scope, "weight"), w, scope), param(join(scope, "bias"), at::zeros({out_features}), scope)},
+                {}, scope);
+  }
+  ir::Value* layer_norm(ir::Value* x, const std::string& scope, int64_t d) {
+    ir::Attrs a;
+    a.set("normalized_shape", std::vector<int64_t>{d});
+    a.set("eps", 1e-6);  // timm's ViT
+    return node("layer_norm", {x, param(join(scope, "weight"), at::ones({d}), scope), param(join(scope, "bias"), at::zeros({d}), scope)},
+                std::move(a), scope);
+  }
+  ir::Value* reshape(ir::Value* x, std::vector<int64_t> shape, const std::string& scope, const std::string& value_name) {
+    ir::Attrs a;
+    a.set("shape", std::move(shape));
+    return node("reshape", {x}, std::move(a), scope, value_name);
+  }
+  ir::Value* permute(ir::Value* x, std::vector<int64_t> dims, const std::string& scope, const std::string& value_name) {
+    ir::Attrs a;
+    a.set("dims", std::move(dims));
+    return node("permute", {x}, std::move(a), scope, value_name);
+  }
+  std::vector<ir::Value*> split(ir::Value* x, int64_t dim, std::vector<int64_t> sizes, const std::string& scope,
+                                const std::vector<std::string>& value_names) {
+    ir::Attrs a;
+    a.set("dim", dim);
+    a.set("sizes", std::move(sizes));
+    ir::Node* n = m_.graph.add_node("split", {x}, std::move(a), scope, value_names.size(), value_names);
+    return {n->outputs().begin(), n->outputs().end()};
   }
 
   /// Shape of `v` inferred from the graph built so far.
@@ -288,6 +335,88 @@ ir::Value* build_mobilenet_v2_small(ZooBuilder& b, const ZooOptions& o) {
   return b.linear(x, "classifier.1", last, o.num_classes);
 }
 
+// ---- Vision Transformer (timm's VisionTransformer layout, mean-pooled) ------------------------------
+
+struct ViTConfig {
+  int64_t patch, dim, depth, heads, mlp_ratio;
+};
+
+// Multi-head self-attention on x: [B, N, D] as timm's Attention: one qkv linear, split into q, k, v,
+// heads by reshape + permute, softmax(q k^T * head_dim^-0.5) v, heads merged back, out-projection.
+ir::Value* vit_attention(ZooBuilder& b, ir::Value* x, const std::string& scope, int64_t n, const ViTConfig& c) {
+  const int64_t hd = c.dim / c.heads;
+  ir::Value* qkv = b.linear_tn(x, join(scope, "qkv"), c.dim, 3 * c.dim);
+  auto parts = b.split(qkv, 2, {c.dim, c.dim, c.dim}, scope, {join(scope, "q"), join(scope, "k"), join(scope, "v")});
+  auto heads = [&](ir::Value* t, const char* name, std::vector<int64_t> dims) {  // [B, N, D] -> per-head layout
+    t = b.reshape(t, {0, n, c.heads, hd}, scope, join(scope, name) + "_heads");
+    return b.permute(t, std::move(dims), scope, join(scope, name) + "_t");
+  };
+  ir::Value* q = heads(parts[0], "q", {0, 2, 1, 3});  // [B, H, N, hd]
+  ir::Value* k = heads(parts[1], "k", {0, 2, 3, 1});  // [B, H, hd, N]
+  ir::Value* v = heads(parts[2], "v", {0, 2, 1, 3});  // [B, H, N, hd]
+  ir::Value* s = b.node("matmul", {q, k}, {}, scope, join(scope, "scores"));
+  ir::Value* scale = b.constant(join(scope, "scale"), at::scalar_tensor(1.0 / std::sqrt(static_cast<double>(hd))), scope);
+  s = b.node("mul", {s, scale}, {}, scope, join(scope, "scaled"));
+  ir::Attrs sm;
+  sm.set("dim", int64_t{-1});
+  ir::Value* a = b.node("softmax", {s}, std::move(sm), scope, join(scope, "softmax"));
+  ir::Value* o = b.node("matmul", {a, v}, {}, scope, join(scope, "context"));  // [B, H, N, hd]
+  o = b.permute(o, {0, 2, 1, 3}, scope, join(scope, "context_t"));
+  o = b.reshape(o, {0, n, c.dim}, scope, join(scope, "merged"));
+  return b.linear_tn(o, join(scope, "proj"), c.dim, c.dim);
+}
+
+// Pre-norm encoder block: x + attn(norm1(x)), then x + mlp(norm2(x)) with mlp = fc1, gelu, fc2.
+ir::Value* vit_block(ZooBuilder& b, ir::Value* x, const std::string& scope, int64_t n, const ViTConfig& c) {
+  ir::Value* y = vit_attention(b, b.layer_norm(x, join(scope, "norm1"), c.dim), join(scope, "attn"), n, c);
+  x = b.node("add", {x, y}, {}, scope, join(scope, "add1"));
+  y = b.layer_norm(x, join(scope, "norm2"), c.dim);
+  y = b.linear_tn(y, join(scope, "mlp.fc1"), c.dim, c.mlp_ratio * c.dim);
+  y = b.node("gelu", {y}, {}, join(scope, "mlp.act"));
+  y = b.linear_tn(y, join(scope, "mlp.fc2"), c.mlp_ratio * c.dim, c.dim);
+  return b.node("add", {x, y}, {}, scope, join(scope, "add2"));
+}
+
+ir::Value* build_vit(ZooBuilder& b, const ZooOptions& o, const ViTConfig& c) {
+  const auto& s = o.input_shape;
+  if (s[2] % c.patch != 0 || s[3] % c.patch != 0)
+    throw InputError("zoo model 'vit_tiny' cuts the input into " + std::to_string(c.patch) + "x" + std::to_string(c.patch) +
+                     " patches: height and width must be multiples of " + std::to_string(c.patch) + ", got " +
+                     ir::shape_str(s) + " (e.g. 1,1,28,28 or 1,3,32,32)");
+  const int64_t n = (s[2] / c.patch) * (s[3] / c.patch);
+  ir::Value* x = b.input(s);
+  // Patch embedding: lecun-normal conv (trunc_normal, std = 1/sqrt(fan_in), as torchvision's conv_proj), bias 0.
+  const int64_t fan_in = s[1] * c.patch * c.patch;
+  at::Tensor pw = b.trunc_normal({c.dim, s[1], c.patch, c.patch}, 1.0 / std::sqrt(static_cast<double>(fan_in)));
+  ir::Attrs ca;
+  ca.set("stride", std::vector<int64_t>{c.patch, c.patch});
+  ca.set("padding", std::vector<int64_t>{0, 0});
+  ca.set("dilation", std::vector<int64_t>{1, 1});
+  ca.set("groups", int64_t{1});
+  x = b.node("conv2d", {x, b.param("patch_embed.proj.weight", pw, "patch_embed.proj"),
+                        b.param("patch_embed.proj.bias", at::zeros({c.dim}), "patch_embed.proj")},
+             std::move(ca), "patch_embed.proj");
+  ir::Attrs fa;
+  fa.set("start_dim", int64_t{2});
+  fa.set("end_dim", int64_t{-1});
+  x = b.node("flatten", {x}, std::move(fa), "patch_embed", "patch_embed.flatten");  // [B, D, N]
+  ir::Attrs ta;
+  ta.set("dim0", int64_t{1});
+  ta.set("dim1", int64_t{2});
+  x = b.node("transpose", {x}, std::move(ta), "patch_embed", "patch_embed.tokens");  // [B, N, D]
+  x = b.node("add", {x, b.param("pos_embed", b.trunc_normal({1, n, c.dim}, 0.02), "pos_embed")}, {}, "pos_embed",
+             "pos_embed.add");
+  for (int64_t i = 0; i < c.depth; ++i) x = vit_block(b, x, "blocks." + std::to_string(i), n, c);
+  ir::Attrs ma;
+  ma.set("dims", std::vector<int64_t>{1});
+  x = b.node("mean", {x}, std::move(ma), "global_pool");  // mean over tokens: [B, D]
+  x = b.layer_norm(x, "fc_norm", c.dim);
+  return b.linear_tn(x, "head", c.dim, o.num_classes);
+}
+
+// vit_tiny's size, chosen by measured Fashion-MNIST accuracy per minute of training (docs/architecture.md).
+const ViTConfig kVitTiny{/*patch=*/4, /*dim=*/64, /*depth=*/4, /*heads=*/2, /*mlp_ratio=*/2};
+
 struct ZooEntry {
   const char* name;
   std::function<ir::Value*(ZooBuilder&, const ZooOptions&)> build;  // returns the output
@@ -301,6 +430,7 @@ const std::vector<ZooEntry>& zoo() {
       {"resnet8", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 1); }},
       {"resnet20", [](ZooBuilder& b, const ZooOptions& o) { return build_cifar_resnet(b, o, 3); }},
       {"mobilenet_v2_small", build_mobilenet_v2_small},
+      {"vit_tiny", [](ZooBuilder& b, const ZooOptions& o) { return build_vit(b, o, kVitTiny); }},
   };
   return entries;
 }

@@ -20,7 +20,7 @@ void InputSpec::visit(Visitor& v) {
 
 void ModelSpec::visit(Visitor& v) {
   v.field("zoo", zoo, "built-in architecture (`compress stages` lists them under model)",
-          Spec::one_of({"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
+          Spec::one_of({"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small", "vit_tiny"}));
   v.field("torchscript", torchscript, "TorchScript file (traced or scripted)", Spec::path());
   v.field("checkpoint", checkpoint, "native checkpoint (.mcm) or compressed archive (.mcz) written by a `save` stage", Spec::path());
   v.field("num_classes", num_classes, "classes of a zoo model", Spec::range(2, 100000));

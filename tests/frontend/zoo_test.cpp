@@ -150,6 +150,53 @@ def lenet300_100(c, h, w, nc):  # LeCun et al. 1998's 784-300-100-10
     return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(c * h * w, 300), relu1=nn.ReLU(),
                                      fc2=nn.Linear(300, 100), relu2=nn.ReLU(), fc3=nn.Linear(100, nc)))
 
+# timm's VisionTransformer(class_token=False, global_pool="avg") layout; attention computed by PyTorch's
+# own F.multi_head_attention_forward with qkv as in_proj and proj as out_proj (timm's q/k/v row order).
+class ViTAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads, self.qkv, self.proj = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+    def forward(self, x):
+        t = x.transpose(0, 1)  # [N, B, D]
+        y, _ = F.multi_head_attention_forward(t, t, t, t.shape[-1], self.heads, self.qkv.weight, self.qkv.bias,
+                                              None, None, False, 0.0, self.proj.weight, self.proj.bias,
+                                              training=False, need_weights=False)
+        return y.transpose(0, 1)
+
+class ViTMlp(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+class ViTBlock(nn.Module):
+    def __init__(self, d, heads, ratio):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(d, eps=1e-6), ViTAttention(d, heads)
+        self.norm2, self.mlp = nn.LayerNorm(d, eps=1e-6), ViTMlp(d, ratio * d)
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+class ViTPatchEmbed(nn.Module):
+    def __init__(self, c, d, p):
+        super().__init__()
+        self.proj = nn.Conv2d(c, d, p, p)
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+class ViTTiny(nn.Module):
+    def __init__(self, c, h, w, nc, patch=4, d=64, depth=4, heads=2, ratio=2):
+        super().__init__()
+        self.patch_embed = ViTPatchEmbed(c, d, patch)
+        self.pos_embed = nn.Parameter(torch.zeros(1, (h // patch) * (w // patch), d))
+        self.blocks = nn.Sequential(*[ViTBlock(d, heads, ratio) for _ in range(depth)])
+        self.fc_norm, self.head = nn.LayerNorm(d, eps=1e-6), nn.Linear(d, nc)
+    def forward(self, x):
+        x = self.blocks(self.patch_embed(x) + self.pos_embed)
+        return self.head(self.fc_norm(x.mean(1)))
+
 def make(name, c, h, w, nc):
     if name == "lenet5": return LeNet5(c, h, w, nc)
     if name == "lenet5_caffe": return LeNet5Caffe(c, h, w, nc)
@@ -157,6 +204,7 @@ def make(name, c, h, w, nc):
     if name == "resnet8": return CifarResNet(c, 1, nc)
     if name == "resnet20": return CifarResNet(c, 3, nc)
     if name == "mobilenet_v2_small": return MobileNetV2Small(c, nc)
+    if name == "vit_tiny": return ViTTiny(c, h, w, nc)
     raise SystemExit("unknown model " + name)
 
 for line in open(sys.argv[1]):
@@ -210,7 +258,7 @@ const std::vector<ir::Shape> kShapes = {{1, 1, 28, 28}, {1, 3, 32, 32}};
 
 TEST(Zoo, NamesAreListed) {
   auto names = frontend::zoo_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5_caffe", "lenet300_100", "resnet8", "resnet20", "mobilenet_v2_small", "vit_tiny"}));
 }
 
 TEST(Zoo, EveryModelBuildsVerifiesAndRuns) {
@@ -289,7 +337,9 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
                              {"lenet300_100", {2, 1, 28, 28}, 10},
                              {"resnet8", {2, 3, 32, 32}, 10},
                              {"resnet20", {2, 1, 28, 28}, 10},
-                             {"mobilenet_v2_small", {2, 3, 32, 32}, 10}};
+                             {"mobilenet_v2_small", {2, 3, 32, 32}, 10},
+                             {"vit_tiny", {2, 1, 28, 28}, 10},
+                             {"vit_tiny", {2, 3, 32, 32}, 100}};
   test::TempDir dir;
   std::ostringstream jobs;
   std::vector<at::Tensor> ours;
@@ -303,6 +353,15 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
       auto ends = [&](const std::string& suffix) {
         return k.size() >= suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
       };
+      if (cs.name == "vit_tiny") {
+        // Fresh ViT weights (std 0.02) give near-uniform attention, where a mixed-up q/k/v or head
+        // layout would hardly show: weights at 1/sqrt(fan_in), LayerNorm affine terms and biases
+        // randomised, a pronounced positional embedding.
+        if (t.dim() >= 2 && k != "pos_embed") t = at::empty(t.sizes()).normal_(0, 1.0 / std::sqrt(double(t[0].numel())), g);
+        if (k == "pos_embed") t = at::empty(t.sizes()).normal_(0, 0.5, g);
+        if (t.dim() == 1 && ends(".weight")) t = at::empty(t.sizes()).uniform_(0.5, 1.5, g);
+        if (t.dim() == 1 && ends(".bias")) t = at::empty(t.sizes()).normal_(0, 0.1, g);
+      }
       if (ends("running_mean")) t = at::empty(t.sizes()).normal_(0, 0.1, g);
       if (ends("running_var")) t = at::empty(t.sizes()).uniform_(0.5, 1.5, g);
       if (t.dim() == 1 && m.tensors.count(k.substr(0, k.rfind('.')) + ".running_mean")) {  // bn weight/bias
@@ -314,6 +373,7 @@ TEST(Zoo, ForwardMatchesPyTorchWithSameStateDict) {
     std::filesystem::create_directories(d);
     std::ofstream names(d + "/names.txt");
     for (auto& [k, t] : m.tensors) {
+      if (t.dim() == 0) continue;  // a scalar constant (vit_tiny's attention scale), not module state
       names << k << "\n";
       write_raw(d + "/" + k + ".bin", t);
     }
@@ -365,7 +425,7 @@ TEST(Zoo, LeNetMacsMatchHandFormula) {
 }
 
 TEST(Zoo, SeedMakesBuildsReproducible) {
-  for (const char* name : {"lenet5", "resnet8", "mobilenet_v2_small"}) {
+  for (const char* name : {"lenet5", "resnet8", "mobilenet_v2_small", "vit_tiny"}) {
     SCOPED_TRACE(name);
     ir::Model a = build_zoo(name, opts({1, 3, 32, 32}, 10, 7));
     ir::Model b = build_zoo(name, opts({1, 3, 32, 32}, 10, 7));
@@ -376,7 +436,10 @@ TEST(Zoo, SeedMakesBuildsReproducible) {
     bool any_differs = false;
     for (auto& [k, t] : a.tensors) any_differs = any_differs || !at::equal(t, c.tensors.at(k));
     EXPECT_TRUE(any_differs) << "seeds 7 and 8 gave the same tensors";
-    const char* first_conv = name == std::string("mobilenet_v2_small") ? "features.0.0.weight" : "conv1.weight";
+    const std::string n = name;
+    const char* first_conv = n == "mobilenet_v2_small" ? "features.0.0.weight"
+                             : n == "vit_tiny"         ? "patch_embed.proj.weight"
+                                                       : "conv1.weight";
     EXPECT_FALSE(at::equal(a.tensors.at(first_conv), c.tensors.at(first_conv)));
   }
 }
@@ -419,6 +482,72 @@ TEST(Zoo, FreshInitialisationLikeTorchvision) {
   EXPECT_TRUE(at::equal(l.tensors.at("conv1.bias"), at::zeros({6})));
 }
 
+// vit_tiny: 4x4 patches of width 64 (7x7 = 49 tokens on 28x28), 4 pre-norm blocks of 2-head
+// attention and a 2x MLP, mean over tokens, fc_norm, head. MACs by hand: linear = tokens x in x out,
+// matmul = output elements x inner dim, layer_norm 2 per element, mean one per input element.
+int64_t vit_tiny_macs(int64_t c, int64_t h, int64_t w, int64_t classes) {
+  const int64_t d = 64, depth = 4, heads = 2, hidden = 2 * d, n = (h / 4) * (w / 4), hd = d / heads;
+  int64_t block = 2 * (2 * n * d)                // norm1, norm2
+                  + n * d * 3 * d                // qkv
+                  + heads * n * n * hd           // q k^T
+                  + heads * n * n * hd           // attention x v
+                  + n * d * d                    // proj
+                  + n * d * hidden + n * hidden * d;  // mlp.fc1, mlp.fc2
+  return n * d * (c * 16)  // patch_embed.proj (one output per patch and channel, c x 4 x 4 inputs)
+         + depth * block + n * d  // blocks, mean over tokens
+         + 2 * d + d * classes;   // fc_norm, head
+}
+
+TEST(Zoo, VitTinyStructureInitialisationAndMacs) {
+  ir::Model m = build_zoo("vit_tiny", opts({1, 1, 28, 28}, 10, 3));
+  for (const char* k : {"patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "blocks.0.norm1.weight",
+                        "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.weight",
+                        "blocks.3.norm2.bias", "blocks.3.mlp.fc1.weight", "blocks.3.mlp.fc2.bias", "fc_norm.weight",
+                        "head.weight", "head.bias"})
+    EXPECT_TRUE(m.tensors.count(k)) << k;
+  EXPECT_FALSE(m.tensors.count("blocks.4.norm1.weight"));
+  EXPECT_EQ(m.tensors.at("pos_embed").sizes(), (at::IntArrayRef{1, 49, 64}));
+  EXPECT_EQ(m.tensors.at("blocks.0.attn.qkv.weight").sizes(), (at::IntArrayRef{192, 64}));
+  EXPECT_EQ(m.tensors.at("blocks.0.mlp.fc1.weight").sizes(), (at::IntArrayRef{128, 64}));
+  std::map<std::string, std::vector<std::string>> ops_at;
+  for (ir::Node* n : m.graph.nodes())
+    if (n->op() != "param" && n->op() != "constant") ops_at[n->scope()].push_back(n->op());
+  EXPECT_EQ(ops_at["patch_embed.proj"], (std::vector<std::string>{"conv2d"}));
+  EXPECT_EQ(ops_at["blocks.1.attn.qkv"], (std::vector<std::string>{"linear"}));
+  EXPECT_EQ(ops_at["blocks.1.attn"], (std::vector<std::string>{"split", "reshape", "permute", "reshape", "permute", "reshape",
+                                                              "permute", "matmul", "mul", "softmax", "matmul", "permute",
+                                                              "reshape"}));
+  EXPECT_EQ(ops_at["blocks.1.norm1"], (std::vector<std::string>{"layer_norm"}));
+  EXPECT_EQ(ops_at["blocks.1.mlp.act"], (std::vector<std::string>{"gelu"}));
+  EXPECT_EQ(ops_at["blocks.1"], (std::vector<std::string>{"add", "add"}));
+  EXPECT_EQ(ops_at["global_pool"], (std::vector<std::string>{"mean"}));
+  EXPECT_EQ(ops_at["head"], (std::vector<std::string>{"linear"}));
+  EXPECT_NEAR(m.tensors.at("blocks.0.attn.scale").item<double>(), 1.0 / std::sqrt(32.0), 1e-7);
+
+  // timm's initialisation: linear weights trunc_normal(0.02) (cut at 2 std, which leaves std
+  // 0.02 x 0.880), biases 0, LayerNorm 1/0, pos_embed trunc_normal(0.02); the patch conv lecun
+  // normal (std 1/sqrt(fan_in) = 1/4 on 1x4x4 patches, truncated likewise). Sample tolerances: the
+  // std of n draws has a relative standard error of about 1/sqrt(2n): 0.6 % for qkv's 12,288
+  // (bound 3 %), 1.3 % for pos_embed's 3,136 (5 %), 2.2 % for the patch conv's 1,024 (10 %).
+  const double cut = 0.8796;  // std of a standard normal truncated at +-2
+  at::Tensor qkv = m.tensors.at("blocks.2.attn.qkv.weight");
+  EXPECT_NEAR(qkv.std().item<double>(), 0.02 * cut, 0.02 * cut * 0.03);
+  EXPECT_LE(qkv.abs().max().item<double>(), 0.04 + 1e-7);
+  EXPECT_GT(qkv.abs().max().item<double>(), 0.039);
+  EXPECT_TRUE(at::equal(m.tensors.at("blocks.2.attn.qkv.bias"), at::zeros({192})));
+  EXPECT_TRUE(at::equal(m.tensors.at("blocks.2.norm2.weight"), at::ones({64})));
+  EXPECT_TRUE(at::equal(m.tensors.at("fc_norm.bias"), at::zeros({64})));
+  EXPECT_NEAR(m.tensors.at("pos_embed").std().item<double>(), 0.02 * cut, 0.02 * cut * 0.05);
+  at::Tensor pw = m.tensors.at("patch_embed.proj.weight");
+  EXPECT_NEAR(pw.std().item<double>(), 0.25 * cut, 0.25 * cut * 0.1);
+  EXPECT_LE(pw.abs().max().item<double>(), 0.5 + 1e-7);
+
+  EXPECT_EQ(total_macs(m), vit_tiny_macs(1, 28, 28, 10));
+  EXPECT_EQ(total_macs(build_zoo("vit_tiny", opts({1, 3, 32, 32}, 100))), vit_tiny_macs(3, 32, 32, 100));
+  for (ir::Node* n : m.graph.nodes())
+    if (n->scope() == "blocks.0.attn" && n->op() == "matmul") EXPECT_EQ(ir::node_macs(*n), 2 * 49 * 49 * 32);
+}
+
 TEST(Zoo, BadRequestsAreInputErrors) {
   try {
     build_zoo("resnet18", opts({1, 3, 32, 32}));
@@ -432,6 +561,12 @@ TEST(Zoo, BadRequestsAreInputErrors) {
   EXPECT_THROW(build_zoo("lenet5", opts({1, 3, 6, 6})), InputError);  // too small for two 5x5 convs
   EXPECT_THROW(build_zoo("lenet5_caffe", opts({1, 1, 15, 15})), InputError);  // pool2 of a 1x1 map
   EXPECT_THROW(build_zoo("resnet8", opts({1, 3, 32, 32}, 0)), InputError);
+  try {
+    build_zoo("vit_tiny", opts({1, 1, 30, 28}));
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("multiples of 4"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
