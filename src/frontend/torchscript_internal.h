@@ -152,6 +152,8 @@ using OpHandler = void (*)(OpCtx&);
 OpHandler find_op_handler(const std::string& kind);
 /// The handlers of PyTorch's fused transformer ops (torchscript_attention.cpp), by aten kind.
 const std::map<std::string, OpHandler>& attention_op_handlers();
+/// The data-movement ops (torchscript_ops_shape.cpp).
+const std::map<std::string, OpHandler>& shape_op_handlers();
 
 class Importer {
  public:
@@ -177,7 +179,7 @@ class Importer {
   }
   /// Dim 0 of v is k x the batch (k = 1: batch major).
   void set_batch_times(const ir::Value* v, int64_t k);
-  int64_t import_batch() const { return input_shape_.empty() ? 1 : input_shape_[0]; }
+  int64_t import_batch() const { return inputs_.empty() || inputs_[0].shape.empty() ? 1 : inputs_[0].shape[0]; }
   /// "scope 'layer1.0.conv1' (resnet.py:92: out = self.conv1(x))" for messages.
   std::string where(const torch::jit::Node* n) const;
   /// Throws InputError "<what> at <where(n)>[: <hint>]".
