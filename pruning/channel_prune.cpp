@@ -28,6 +28,9 @@ void ChannelPruneOptions::visit(recipe::Visitor& v) {
   v.field("round_to", round_to, "keep channel counts multiples of this (1 = any count)", Spec::range(1, 1024));
   v.field("exclude", exclude, "scope globs of layers whose channel groups are kept whole");
   v.field("calib_batches", calib_batches, "batches of data.calib for taylor gradients", Spec::range(1, 100000));
+  v.field("through_layer_norm", through_layer_norm,
+          "also prune the channels a LayerNorm normalises over (a transformer's embedding width); not "
+          "output-preserving, fine-tune afterwards");
 }
 
 void ChannelPruneOptions::validate(const recipe::ConfigNode&, recipe::Diagnostics& diag) const {
@@ -68,9 +71,9 @@ int64_t model_macs(const ir::Model& model) {
 }
 
 namespace {
-int64_t macs_after(const ir::Model& model, const std::set<int64_t>& units) {
+int64_t macs_after(const ir::Model& model, const std::set<int64_t>& units, ChannelOptions options) {
   ir::Model m = model.clone();
-  remove_channels(m, analyze_channels(m), units);
+  remove_channels(m, analyze_channels(m, options), units);
   return model_macs(m);
 }
 }  // namespace
@@ -79,7 +82,9 @@ nlohmann::json prune_channels(ir::Model& model, const ChannelPruneOptions& o,
                               const std::map<std::string, at::Tensor>& grads) {
   ir::register_core_ops();
   const Criterion c = parse_criterion(o.criterion);
-  DependencyGraph graph = analyze_channels(model);
+  ChannelOptions analysis;
+  analysis.through_layer_norm = o.through_layer_norm;
+  DependencyGraph graph = analyze_channels(model, analysis);
   recipe::Diagnostics diag;  // already checked by validate(); parsed again for the locations
   const auto exclude = pipeline::parse_scope_globs(o.exclude, "prune_channels.exclude", diag);
   diag.throw_if_any();
@@ -102,7 +107,7 @@ nlohmann::json prune_channels(ir::Model& model, const ChannelPruneOptions& o,
     // monotonically with the fraction: the ranking only grows).
     double lo = 0.0, hi = 0.95;
     ChannelPlan best = plan_channels(scored, hi, global, o.round_to);
-    if (1.0 - static_cast<double>(macs_after(model, best.units)) / macs0 < o.ratio) {
+    if (1.0 - static_cast<double>(macs_after(model, best.units, analysis)) / macs0 < o.ratio) {
       spdlog::warn("prune_channels: cannot remove {:.0f}% of the MACs; removing what the prunable groups allow",
                    o.ratio * 100);
       fraction = hi;
@@ -110,7 +115,7 @@ nlohmann::json prune_channels(ir::Model& model, const ChannelPruneOptions& o,
       for (int it = 0; it < 12; ++it) {
         double mid = 0.5 * (lo + hi);
         ChannelPlan p = plan_channels(scored, mid, global, o.round_to);
-        if (1.0 - static_cast<double>(macs_after(model, p.units)) / macs0 >= o.ratio) {
+        if (1.0 - static_cast<double>(macs_after(model, p.units, analysis)) / macs0 >= o.ratio) {
           hi = mid;
           best = std::move(p);
         } else {

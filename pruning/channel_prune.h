@@ -29,6 +29,7 @@ struct ChannelPruneOptions {
   int64_t round_to = 1;
   recipe::ConfigNode exclude;  // scope globs (pipeline::parse_scope_globs), with their locations
   int64_t calib_batches = 8;
+  bool through_layer_norm = false;  // ChannelOptions::through_layer_norm
   void visit(recipe::Visitor& v);
   void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
 };

@@ -11,7 +11,11 @@
 //     carry no channels.
 //     matmul of two activations (attention) is channel_rules_attention.cpp's.
 //   batch_norm: channels (dim 1) pass through, owning weight/bias (out) and running stats (stat).
-//   layer_norm: normalising over a channel dim mixes channels: those atoms are fixed.
+//   layer_norm: normalising over a channel dim mixes channels: those atoms are fixed, unless
+//     ChannelOptions::through_layer_norm and the norm is over the last dim alone, where the
+//     channels pass through, owning weight[c] and bias[c] (out: zeroing both zeroes the output
+//     channel), and normalized_shape follows the new count. Not output-preserving (the statistics
+//     are then over fewer channels): the option is for pruning followed by a fine-tune.
 #include <algorithm>
 
 #include "pruning/channel_rules.h"
@@ -123,9 +127,25 @@ void layer_norm(const ir::Node& n, DependencyGraph& g) {
   const ChannelMap& in = g.map(n.input(0));
   const int64_t rank = static_cast<int64_t>(n.input(0)->shape().size());
   const int64_t k = static_cast<int64_t>(n.attrs().is("normalized_shape").size());
+  if (g.options().through_layer_norm && k == 1 && is_single_dim(in, rank - 1)) {
+    for (size_t i = 1; i < n.inputs().size() && i <= 2; ++i) {
+      const std::string t = g.stored_tensor(n.input(i));
+      if (t.empty()) g.fix(in, "layer_norm parameter is not a stored tensor");
+      add_members(g, in, t, 0, Role::out, n);
+    }
+    g.set_map(n.output(), in);
+    return;
+  }
   for (int64_t d : in.dims)
     if (d >= rank - k) g.fix(in, "layer_norm normalises over channels");
   g.set_map(n.output(), in);
+}
+
+void layer_norm_update(ir::Node& n, const DependencyGraph& g, const RemovedAtoms& removed) {
+  const ChannelMap& in = g.map(n.input(0));
+  const int64_t rank = static_cast<int64_t>(n.input(0)->shape().size());
+  if (g.options().through_layer_norm && n.attrs().is("normalized_shape").size() == 1 && is_single_dim(in, rank - 1))
+    n.attrs().set("normalized_shape", std::vector<int64_t>{kept_positions(in, removed)});
 }
 
 }  // namespace
@@ -136,7 +156,7 @@ void register_channel_rules_layers() {
   register_channel_rule("matmul", {[](const ir::Node& n, DependencyGraph& g) { feature_layer(n, g, true); }, {}});
   register_channel_rule("embedding", {embedding, {}});
   register_channel_rule("batch_norm", {batch_norm, {}});
-  register_channel_rule("layer_norm", {layer_norm, {}});
+  register_channel_rule("layer_norm", {layer_norm, layer_norm_update});
 }
 
 }  // namespace mc::prune

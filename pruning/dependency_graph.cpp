@@ -109,8 +109,8 @@ std::vector<Group> DependencyGraph::groups() const {
   return out;
 }
 
-DependencyGraph analyze_channels(const ir::Model& model) {
-  DependencyGraph g(model);
+DependencyGraph analyze_channels(const ir::Model& model, ChannelOptions options) {
+  DependencyGraph g(model, options);
   for (const ir::Value* in : model.graph.inputs()) {
     const ir::Shape& s = in->shape();
     if (s.size() < 2) continue;

@@ -9,9 +9,9 @@
 /// parameters and statistics. Removing a unit removes every member slice of all its atoms.
 ///
 /// Units whose atoms reach a graph input or output, or pass through an op that mixes channels
-/// (softmax over channels, layer_norm, grouped conv), are *fixed* and never pruned. Prunable
-/// units are bucketed into *groups* by the set of conv/linear layers producing them (all the
-/// convs feeding one residual stream form one group).
+/// (softmax over channels, layer_norm unless ChannelOptions::through_layer_norm, grouped conv),
+/// are *fixed* and never pruned. Prunable units are bucketed into *groups* by the set of
+/// conv/linear layers producing them (all the convs feeding one residual stream form one group).
 ///
 ///   %c1 = conv2d(%x, %w1)   -> atoms a0..a15 (w1 dim 0)          group {conv1, conv2}:
 ///   %c2 = conv2d(%r, %w2)   -> atoms b0..b15 (w2 dim 0)            unit i = {a_i, b_i},
@@ -67,12 +67,23 @@ struct Group {
   std::vector<Unit> units;
 };
 
+/// Choices of the analysis that trade exactness for prunable channels.
+struct ChannelOptions {
+  /// Channels a layer_norm normalises over (a transformer's embedding width, the residual stream)
+  /// pass through it, its weight and bias owning one entry each, instead of being fixed. Removing
+  /// such a channel is not output-preserving even when it is zero (the norm's mean and variance
+  /// are then taken over fewer channels): a fine-tune has to follow.
+  bool through_layer_norm = false;
+};
+
 class DependencyGraph {
  public:
-  explicit DependencyGraph(const ir::Model& model) : model_(model) {}
+  explicit DependencyGraph(const ir::Model& model, ChannelOptions options = {})
+      : model_(model), options_(options) {}
 
   // --- used by channel rules while propagating ---
   const ir::Model& model() const { return model_; }
+  const ChannelOptions& options() const { return options_; }
   /// The atoms of `v` (empty map when untracked).
   const ChannelMap& map(const ir::Value* v) const;
   void set_map(const ir::Value* v, ChannelMap m);
@@ -97,6 +108,7 @@ class DependencyGraph {
 
  private:
   const ir::Model& model_;
+  ChannelOptions options_;
   mutable std::vector<int64_t> parent_;
   std::vector<char> fixed_;  // per root, valid after unite() moved it
   std::vector<std::vector<Member>> members_;
@@ -106,6 +118,6 @@ class DependencyGraph {
 /// Builds the dependency graph of `model` by running every node's channel rule in topological
 /// order. Graph inputs and outputs are fixed. An op without a channel rule is an InputError naming
 /// the op and its scope.
-DependencyGraph analyze_channels(const ir::Model& model);
+DependencyGraph analyze_channels(const ir::Model& model, ChannelOptions options = {});
 
 }  // namespace mc::prune

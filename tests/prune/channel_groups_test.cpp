@@ -460,3 +460,70 @@ TEST(ChannelGroups, DuplicateRuleIsAnErrorAndScopedRulesGoAway) {
   }
   EXPECT_EQ(find_channel_rule("test_scoped"), nullptr);
 }
+
+// The residual stream of a pre-norm transformer (embedding linear, LayerNorm, MLP with a residual,
+// final LayerNorm, head). By default LayerNorm fixes it; with through_layer_norm the stream is one
+// group whose units own the embedding rows, fc2's rows, both norms' entries and the consumers'
+// columns. Removal is not output-preserving (the norms' statistics change), so the oracle is the
+// same network computed with ATen on the kept channels' slices.
+TEST(ChannelGroups, ThroughLayerNormPrunesTheResidualStream) {
+  const std::string text = R"IR(graph(%x: f32[2,5,6]) {
+  %we = param[name="embed.weight"]() @embed
+  %be = param[name="embed.bias"]() @embed
+  %e = linear(%x, %we, %be) @embed
+  %l1w = param[name="ln1.weight"]() @ln1
+  %l1b = param[name="ln1.bias"]() @ln1
+  %n1 = layer_norm[normalized_shape=[8], eps=0.00001](%e, %l1w, %l1b) @ln1
+  %w1 = param[name="fc1.weight"]() @fc1
+  %b1 = param[name="fc1.bias"]() @fc1
+  %h = linear(%n1, %w1, %b1) @fc1
+  %g = gelu(%h) @fc1
+  %w2 = param[name="fc2.weight"]() @fc2
+  %b2 = param[name="fc2.bias"]() @fc2
+  %m = linear(%g, %w2, %b2) @fc2
+  %r = add(%m, %e)
+  %l2w = param[name="ln2.weight"]() @ln2
+  %l2b = param[name="ln2.bias"]() @ln2
+  %n2 = layer_norm[normalized_shape=[8], eps=0.00001](%r, %l2w, %l2b) @ln2
+  %wh = param[name="head.weight"]() @head
+  %bh = param[name="head.bias"]() @head
+  %y = linear(%n2, %wh, %bh) @head
+  return(%y)
+}
+)IR";
+  Model m = tiny_model(text, {{"embed.weight", {8, 6}}, {"embed.bias", {8}}, {"ln1.weight", {8}}, {"ln1.bias", {8}},
+                              {"fc1.weight", {16, 8}}, {"fc1.bias", {16}}, {"fc2.weight", {8, 16}}, {"fc2.bias", {8}},
+                              {"ln2.weight", {8}}, {"ln2.bias", {8}}, {"head.weight", {3, 8}}, {"head.bias", {3}}});
+  EXPECT_EQ(group_summary(analyze_channels(m)), (std::vector<std::string>{"fc1:16"}));
+  ChannelOptions o;
+  o.through_layer_norm = true;
+  DependencyGraph g = analyze_channels(m, o);
+  ASSERT_EQ(group_summary(g), (std::vector<std::string>{"embed + fc2:8", "fc1:16"}));
+  EXPECT_EQ(member_tensors(g, 0, 3),
+            (std::set<std::string>{"embed.bias@0", "embed.weight@0", "fc1.weight@1", "fc2.bias@0", "fc2.weight@0",
+                                   "head.weight@1", "ln1.bias@0", "ln1.weight@0", "ln2.bias@0", "ln2.weight@0"}));
+  const std::vector<int64_t> kept = {0, 2, 3, 5, 7};  // units 1, 4 and 6 go
+  std::set<int64_t> units;
+  for (int64_t u : {1, 4, 6}) units.insert(g.groups()[0].units[u].id);
+  Model p = m.clone();
+  DependencyGraph gp = analyze_channels(p, o);
+  EXPECT_EQ(remove_channels(p, gp, units).units, 3);
+  for (const mc::ir::Node* n : p.graph.nodes())
+    if (n->op() == "layer_norm") EXPECT_EQ(n->attrs().is("normalized_shape"), (std::vector<int64_t>{5}));
+
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({2, 5, 6});
+  const at::Tensor k = at::tensor(kept);
+  auto t = [&](const char* name) { return m.tensors.at(name); };
+  auto rows = [&](const char* name) { return t(name).index_select(0, k); };
+  auto cols = [&](const char* name) { return t(name).index_select(1, k); };
+  const at::Tensor e = at::linear(x, rows("embed.weight"), rows("embed.bias"));
+  const at::Tensor n1 = at::layer_norm(e, {5}, rows("ln1.weight"), rows("ln1.bias"), 1e-5);
+  const at::Tensor h = at::gelu(at::linear(n1, cols("fc1.weight"), t("fc1.bias")));
+  const at::Tensor r = at::linear(h, rows("fc2.weight"), rows("fc2.bias")) + e;
+  const at::Tensor n2 = at::layer_norm(r, {5}, rows("ln2.weight"), rows("ln2.bias"), 1e-5);
+  const at::Tensor want = at::linear(n2, cols("head.weight"), t("head.bias"));
+  const at::Tensor got = mc::runtime::Executor(p).run1(x);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6)) << (got - want).abs().max().item<double>();
+}

@@ -96,6 +96,45 @@ report: {latency: false}
   }
 }
 
+// The zoo ViT's embedding width (the residual stream through every LayerNorm) pruned with
+// through_layer_norm: 64 -> 48 channels everywhere; the export runs in ONNX Runtime with our outputs.
+TEST(ChannelPruneE2E, VitTinyEmbeddingWidthThroughLayerNormMatchesOrt) {
+  TempDir d;
+  std::string recipe = d.write("r.yaml", R"(name: vit_width
+seed: 0
+threads: 2
+model: {zoo: vit_tiny, num_classes: 10, input: {shape: [1, 1, 28, 28]}}
+stages:
+  - prune_channels: {criterion: l1, ratio: 0.25, through_layer_norm: true, exclude: ["blocks.*.attn.qkv", "blocks.*.mlp.fc1"]}
+  - export: {onnx: pruned.onnx, ort_eval: false}
+report: {latency: false}
+)");
+  auto r = run_compress("--recipe " + recipe + " --out " + d.file("run") + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto rep = read_json(d.file("run/report.json"));
+  EXPECT_EQ(rep["stages"][1]["details"]["channels_removed"].get<int64_t>(), 16) << "a quarter of the width 64";
+  mc::ir::Model pruned = mc::ir::Model::load(d.file("run/ckpt/02_export.mcm"));
+  int norms = 0;
+  for (const mc::ir::Node* n : pruned.graph.nodes())
+    if (n->op() == "layer_norm") {
+      ++norms;
+      EXPECT_EQ(n->attrs().is("normalized_shape"), (std::vector<int64_t>{48})) << n->scope();
+    }
+  EXPECT_EQ(norms, 9) << "two per block and the final norm";
+  EXPECT_EQ(pruned.tensors.at("head.weight").sizes(), (std::vector<int64_t>{10, 48}));
+  at::manual_seed(0);
+  at::Tensor x = at::randn({4, 1, 28, 28});
+  at::Tensor ours = mc::runtime::Executor(pruned).run1(x);
+  mc::data::write_npy(d.file("x.npy"), x);
+  auto ort = run_command("node " + mc::test::source_dir() + "/tests/ort/run_onnx.js " + d.file("run/pruned.onnx") +
+                         " --input " + d.file("x.npy") + " --output " + d.file("ort.npy"));
+  ASSERT_EQ(ort.exit_code, 0) << ort.out;
+  at::Tensor theirs = mc::data::read_npy(d.file("ort.npy"));
+  ASSERT_EQ(theirs.sizes(), ours.sizes());
+  // LayerNorm over 48 channels and GELU in float: ORT and ATen agree to ~1e-6 relative here.
+  EXPECT_LE((theirs - ours).abs().max().item<double>(), 1e-4 * ours.abs().max().item<double>());
+}
+
 TEST(ChannelPruneE2E, BadOptionsAndInputsAreLocatedErrors) {
   ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture()));
   TempDir d;
