@@ -13,11 +13,11 @@
 #include "data/npy.h"
 #include "ir/model.h"
 #include "runtime/executor.h"
+#include "export/export_test_util.h"
 #include "support/test_env.h"
 
 namespace fs = std::filesystem;
 using mc::test::read_json;
-using mc::test::run_command;
 using mc::test::run_compress;
 using mc::test::TempDir;
 
@@ -63,11 +63,8 @@ report: {latency: false}
   at::manual_seed(0);
   at::Tensor x = at::randn({4, 1, 28, 28});
   at::Tensor ours = mc::runtime::Executor(pruned).run1(x);
-  mc::data::write_npy(d.file("x.npy"), x);
-  auto ort = run_command("node " + mc::test::source_dir() + "/tests/ort/run_onnx.js " + d.file("run/pruned.onnx") +
-                         " --input " + d.file("x.npy") + " --output " + d.file("ort.npy"));
-  ASSERT_EQ(ort.exit_code, 0) << ort.out;
-  at::Tensor theirs = mc::data::read_npy(d.file("ort.npy"));
+  at::Tensor theirs = mc::test::run_ort(d.file("run/pruned.onnx"), x);
+  ASSERT_TRUE(theirs.defined());
   ASSERT_EQ(theirs.sizes(), ours.sizes());
   EXPECT_LE((theirs - ours).abs().max().item<double>(), 1e-4 * ours.abs().max().item<double>());
 }
@@ -125,11 +122,8 @@ report: {latency: false}
   at::manual_seed(0);
   at::Tensor x = at::randn({4, 1, 28, 28});
   at::Tensor ours = mc::runtime::Executor(pruned).run1(x);
-  mc::data::write_npy(d.file("x.npy"), x);
-  auto ort = run_command("node " + mc::test::source_dir() + "/tests/ort/run_onnx.js " + d.file("run/pruned.onnx") +
-                         " --input " + d.file("x.npy") + " --output " + d.file("ort.npy"));
-  ASSERT_EQ(ort.exit_code, 0) << ort.out;
-  at::Tensor theirs = mc::data::read_npy(d.file("ort.npy"));
+  at::Tensor theirs = mc::test::run_ort(d.file("run/pruned.onnx"), x);
+  ASSERT_TRUE(theirs.defined());
   ASSERT_EQ(theirs.sizes(), ours.sizes());
   // LayerNorm over 48 channels and GELU in float: ORT and ATen agree to ~1e-6 relative here.
   EXPECT_LE((theirs - ours).abs().max().item<double>(), 1e-4 * ours.abs().max().item<double>());
