@@ -114,13 +114,13 @@ std::string file_url(const std::string& path) {
 
 std::string bytes_text(double v) { return human_bytes(static_cast<int64_t>(v)); }
 std::string percent_text(double v) { return fmt("%.4g%%", v); }
-std::string ms_text(double v) { return ms(v) + " ms"; }
+std::string ms_text(double v) { return fmt("%.4g", v) + " ms"; }
 
 std::string scatter_of(const std::string& id, const std::string& title, std::vector<svg::ScatterPoint> pts,
                        const svg::Axis& x) {
   if (pts.empty()) return "";
   mark_pareto(pts);
-  return svg::scatter({id, title, 720, 380}, {{"runs (ringed: Pareto front)", std::move(pts), false}}, x,
+  return svg::scatter({id, title, 640, 360}, {{"runs (ringed: Pareto front)", std::move(pts), false}}, x,
                       svg::Axis{"top-1", percent_text, {}, {}});
 }
 

@@ -182,7 +182,7 @@ std::string pruning_sensitivity_chart(const StageRecord& s) {
   if (lines.empty()) return "";
   std::string title = "Pruning sensitivity (" + stage_label(s) + ")";
   if (auto b = number(*sens, "baseline_top1")) title += ", unpruned top-1 " + fmt("%.2f%%", *b * 100);
-  return svg::line_chart({"chart-sensitivity-" + std::to_string(s.index), title, 720, 360}, lines,
+  return svg::line_chart({"chart-sensitivity-" + std::to_string(s.index), title, 660, 360}, lines,
                          svg::Axis{"pruning ratio", percent_text, {}, {}}, svg::Axis{"top-1", percent_text, {}, {}});
 }
 
@@ -209,7 +209,7 @@ std::string mixed_precision_chart(const StageRecord& s) {
   }
   if (lines.empty()) return "";
   return svg::line_chart({"chart-mixed-precision-" + std::to_string(s.index),
-                          "Mixed-precision sensitivity (" + stage_label(s) + ")", 720, 360},
+                          "Mixed-precision sensitivity (" + stage_label(s) + ")", 660, 360},
                          lines, svg::Axis{"weight bits", nullptr, {}, {}},
                          svg::Axis{"loss increase", nullptr, {}, {}});
 }

@@ -37,7 +37,7 @@ namespace {
 std::string bytes_text(double v) { return human_bytes(static_cast<int64_t>(v)); }
 std::string count_text(double v) { return human_count(static_cast<int64_t>(v)); }
 std::string percent_text(double v) { return fmt("%.4g%%", v); }
-std::string ms_text(double v) { return ms(v) + " ms"; }
+std::string ms_text(double v) { return fmt("%.4g", v) + " ms"; }
 
 /// Values of the stages that ran; a stage that failed or was skipped has no bars.
 std::optional<double> done(const StageRecord& s, std::optional<double> v) {

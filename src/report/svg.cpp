@@ -151,7 +151,7 @@ void min_max(double v, double& lo, double& hi) {
 }
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kLeft = 70, kRight = 20, kTitle = 30;
+constexpr double kLeft = 80, kRight = 20, kTitle = 30;
 
 }  // namespace
 

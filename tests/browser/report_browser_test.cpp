@@ -72,7 +72,9 @@ Loaded load(const std::string& page, const std::string& screenshot = "") {
   const std::string common = "timeout 120 " + bin + " --headless --disable-gpu --no-sandbox --user-data-dir=" +
                              tmp.file("profile") + " --enable-logging=stderr --v=0 ";
   const std::string url = "file://" + fs::absolute(page).string();
-  RunResult r = run_command(common + "--dump-dom '" + url + "' > " + tmp.file("dom.html") + " 2> " + tmp.file("log.txt"));
+  // In a group: run_command appends 2>&1, which must not send the log into the DOM file.
+  RunResult r = run_command("{ " + common + "--dump-dom '" + url + "' > " + tmp.file("dom.html") + " 2> " +
+                            tmp.file("log.txt") + "; }");
   EXPECT_EQ(r.exit_code, 0) << slurp(tmp.file("log.txt"));
   out.dom = slurp(tmp.file("dom.html"));
   out.log = slurp(tmp.file("log.txt"));
