@@ -20,6 +20,7 @@ std::string page_begin(const std::string& title) {
     << "th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}\n"
     << "th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     << "tr.failed td{background:#fde8e8}tr.skipped td{color:#888}\n"
+    << "div.table{overflow-x:auto;max-width:100%}\n"
     << ".charts{display:flex;flex-wrap:wrap;gap:12px}.charts>div{overflow-x:auto;max-width:100%}\n"
     << "svg.chart{background:#fff;border:1px solid #eee}\n"
     << "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:12px}\n"
@@ -36,7 +37,7 @@ std::string section(const std::string& id, const std::string& title, const std::
 
 std::string Table::render() const {
   std::ostringstream s;
-  s << "<table" << (id.empty() ? "" : " id=\"" + svg::escape(id) + "\"") << ">\n<thead><tr>";
+  s << "<div class=\"table\"><table" << (id.empty() ? "" : " id=\"" + svg::escape(id) + "\"") << ">\n<thead><tr>";
   for (const std::string& h : header) s << "<th>" << svg::escape(h) << "</th>";
   s << "</tr></thead>\n<tbody>\n";
   for (const auto& row : rows) {
@@ -47,7 +48,7 @@ std::string Table::render() const {
     }
     s << "</tr>\n";
   }
-  s << "</tbody>\n</table>\n";
+  s << "</tbody>\n</table></div>\n";
   return s.str();
 }
 
