@@ -40,8 +40,10 @@ std::string Table::render() const {
   s << "<div class=\"table\"><table" << (id.empty() ? "" : " id=\"" + svg::escape(id) + "\"") << ">\n<thead><tr>";
   for (const std::string& h : header) s << "<th>" << svg::escape(h) << "</th>";
   s << "</tr></thead>\n<tbody>\n";
-  for (const auto& row : rows) {
-    s << "<tr>";
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    const std::string cls = r < row_class.size() ? row_class[r] : "";
+    s << (cls.empty() ? "<tr>" : "<tr class=\"" + svg::escape(cls) + "\">");
     for (size_t c = 0; c < header.size(); ++c) {
       const bool num = c < numeric.size() && numeric[c];
       s << (num ? "<td class=\"num\">" : "<td>") << svg::escape(c < row.size() ? row[c] : "") << "</td>";

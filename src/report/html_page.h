@@ -23,6 +23,7 @@ struct Table {
   std::vector<std::string> header;
   std::vector<bool> numeric;
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row_class;  // optional, per row: a CSS class ("failed", "skipped")
   std::string render() const;
 };
 

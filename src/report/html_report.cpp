@@ -141,6 +141,7 @@ Table summary_table(const std::vector<StageRecord>& stages) {
     }
     row.push_back(seconds(s.seconds));
     t.rows.push_back(std::move(row));
+    t.row_class.push_back(s.status == "done" ? "" : s.status);
   }
   return t;
 }
