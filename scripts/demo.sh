@@ -14,7 +14,5 @@ echo
 echo "ResNet-8 on Fashion-MNIST (10,000 test images), before and after recipes/resnet8_demo.yaml:"
 node scripts/demo_table.js "$DEMO"
 echo
-for f in "$DEMO/report.html" "$DEMO/report.md"; do
-  if [ -f "$f" ]; then echo "report: $f"; break; fi
-done
+echo "report: $DEMO/report.html (open it in a browser; also report.md and report.json)"
 echo "trained model: $TRAINED/resnet8_fmnist.mcm; compressed: $DEMO/resnet8_demo_int8.onnx"

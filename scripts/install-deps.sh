@@ -14,6 +14,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-onnx python3-numpy
   nodejs npm
+  chromium
 )
 
 missing=()

@@ -336,7 +336,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
 
   if (rep.stages.empty()) record_load(r, data, dir, run);
   for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) run_stage(i, plan, data, dir, run, opts.quiet);
-  std::string where = dir.file(r.report.formats.empty() ? "report.json" : "report." + r.report.formats.back());
+  std::string where = dir.file(r.report.formats.empty() ? "report.json" : report::Report::file_name(r.report.formats.back()));
   if (!opts.quiet) std::cout << "report: " << where << "\n";
   spdlog::info("done: report in {}", where);
   return 0;

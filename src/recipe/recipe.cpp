@@ -61,7 +61,7 @@ void DataSpec::visit(Visitor& v) {
 }
 
 void ReportSpec::visit(Visitor& v) {
-  v.field("formats", formats, "report files to write (json, md)");
+  v.field("formats", formats, "report files to write (json, md, html)");
   v.field("latency", latency, "measure latency after each stage");
   v.field("latency_batches", latency_batches, "batch sizes timed");
   v.field("latency_repeats", latency_repeats, "timed runs per batch size (median reported)", Spec::range(1, 10000));
@@ -272,7 +272,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets
   if (!r.model.torchscript.empty() && r.model.input_shape.empty() && r.model.inputs.empty())
     diag.error(r.model.loc, "a TorchScript model needs 'input: {shape: [...]}' (TorchScript carries no input shape)");
   for (auto& fmt : r.report.formats)
-    if (fmt != "json" && fmt != "md") diag.error(r.tree.key_loc("report"), "report format '" + fmt + "' is not one of: json, md");
+    if (fmt != "json" && fmt != "md" && fmt != "html")
+      diag.error(r.tree.key_loc("report"), "report format '" + fmt + "' is not one of: json, md, html");
 
   if (stages_node.is_null()) {
     diag.error({path, 1, 1}, "the recipe has no 'stages:' list");

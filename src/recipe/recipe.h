@@ -68,7 +68,7 @@ struct DataSpec {
 };
 
 struct ReportSpec {
-  std::vector<std::string> formats{"json", "md"};
+  std::vector<std::string> formats{"json", "md", "html"};
   bool latency = true;
   std::vector<int64_t> latency_batches{1, 64};
   int64_t latency_repeats = 10;

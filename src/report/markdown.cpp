@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ir/types.h"
+#include "report/format.h"
 #include "report/report.h"
 
 namespace mc::report {
@@ -52,21 +53,6 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-std::string percent(const std::optional<double>& v) { return v ? fmt("%.2f%%", *v * 100.0) : "-"; }
-std::string ms(double v) { return v >= 100 ? fmt("%.1f", v) : v >= 1 ? fmt("%.2f", v) : fmt("%.3f", v); }
-std::string seconds(double s) {
-  if (s < 60) return fmt("%.1f s", s);
-  int total = static_cast<int>(s + 0.5);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%dm %02ds", total / 60, total % 60);
-  return buf;
-}
 // Stage details (free-form JSON from each stage) as Markdown: scalars and short lists as a bullet
 // list, arrays of objects (per-epoch figures, per-layer choices, sensitivity rows) as tables,
 // nested objects as indented lists.

@@ -239,14 +239,15 @@ Report Report::from_json(const json& j) {
 }
 
 const std::vector<std::string>& Report::supported_formats() {
-  static const std::vector<std::string> kFormats = {"json", "md", "markdown"};
+  static const std::vector<std::string> kFormats = {"json", "md", "markdown", "html"};
   return kFormats;
 }
 
 std::string Report::file_name(const std::string& format) {
   if (format == "json") return "report.json";
   if (format == "md" || format == "markdown") return "report.md";
-  throw InputError("unknown report format '" + format + "' (supported: json, md)");
+  if (format == "html") return "report.html";
+  throw InputError("unknown report format '" + format + "' (supported: json, md, html)");
 }
 
 void Report::write(const std::string& dir, const std::vector<std::string>& formats) const {
@@ -262,13 +263,8 @@ void Report::write(const std::string& dir, const std::vector<std::string>& forma
     throw InputError("cannot write the report: directory '" + dir + "' does not exist (create it or choose another run directory)");
   for (const std::string& n : names) {
     std::string path = (fs::path(dir) / n).string();
-    if (n == "report.json") {
-      std::string text = to_json().dump(2) + "\n";
-      write_file_atomically(path, [&](std::ostream& out) { out << text; });
-    } else {
-      std::string text = to_markdown();
-      write_file_atomically(path, [&](std::ostream& out) { out << text; });
-    }
+    const std::string text = n == "report.json" ? to_json().dump(2) + "\n" : n == "report.html" ? to_html() : to_markdown();
+    write_file_atomically(path, [&](std::ostream& out) { out << text; });
   }
 }
 

@@ -1,5 +1,5 @@
 // The run report: one record per pipeline stage (status, time, metrics, stage details), written as
-// JSON (stable schema, docs/report-schema.md) and Markdown. from_json() reads a report back (--resume).
+// JSON (stable schema, docs/report-schema.md), Markdown and HTML (a self-contained page with SVG charts). from_json() reads a report back (--resume).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -36,14 +36,18 @@ class Report {
   /// Title, run facts, a summary table (one row per stage), the change from baseline to final,
   /// stage details, and per-layer tables (last measured stage open, earlier ones collapsed).
   std::string to_markdown() const;
-  /// Writes `dir`/report.json and/or `dir`/report.md (formats "json", "md"/"markdown"), each
+  /// One self-contained HTML page (inline CSS and SVG, no scripts): the summary table, charts of
+  /// top-1 / size / MACs / latency per stage, per-layer charts (bits, sparsity, MACs, ranks,
+  /// clusters) and sensitivity curves where the stages recorded them, and the stage details.
+  std::string to_html() const;
+  /// Writes `dir`/report.json, report.md and/or report.html (formats "json", "md"/"markdown", "html"), each
   /// atomically. Checks every format and the directory first: InputError (and no file written)
   /// for an unknown format or a missing directory.
   void write(const std::string& dir, const std::vector<std::string>& formats) const;
 
   /// Formats write() accepts, for recipe validation before a run starts.
   static const std::vector<std::string>& supported_formats();
-  /// File name written for a format ("report.json", "report.md"); InputError when unknown.
+  /// File name written for a format ("report.json", "report.md", "report.html"); InputError when unknown.
   static std::string file_name(const std::string& format);
 };
 

@@ -60,6 +60,7 @@ TEST(Pipeline, RecipeRunsEndToEndWithReportAndCheckpoints) {
   EXPECT_GT(rep["stages"][1]["metrics"]["latency_ms"]["8"].get<double>(), 0.0);
   EXPECT_EQ(rep["stages"][1]["metrics"]["params"].get<int64_t>(), rep["stages"][0]["metrics"]["params"].get<int64_t>());
   EXPECT_TRUE(fs::exists(out + "/report.md"));
+  EXPECT_TRUE(fs::exists(out + "/report.html"));  // html is one of the default formats
   EXPECT_TRUE(fs::exists(out + "/log.txt"));
   EXPECT_TRUE(fs::exists(out + "/ckpt/01_train.mcm"));
   EXPECT_FALSE(has_temp_files(out));

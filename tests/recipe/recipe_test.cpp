@@ -99,6 +99,12 @@ TEST(Recipe, ShippedPresetsResolve) {
   ASSERT_TRUE(diag.ok()) << all_errors(diag);
   EXPECT_EQ(r.data.val.batch_size, 512);
   EXPECT_EQ(r.data.calib.samples, 512);
+  EXPECT_EQ(r.report.formats, (std::vector<std::string>{"json", "md", "html"}));
+  std::string only_html = write(d, "h.yaml", "include: [fashion_mnist]\nmodel: {zoo: lenet5}\nstages: [evaluate]\n"
+                                             "report: {formats: [html]}\n");
+  Diagnostics diag2;
+  EXPECT_EQ(load_recipe(only_html, {}, diag2).report.formats, std::vector<std::string>{"html"});
+  EXPECT_TRUE(diag2.ok()) << all_errors(diag2);
 }
 
 TEST(Recipe, EveryErrorIsReportedAtOnceWithLocation) {
@@ -128,7 +134,7 @@ stages:
   // out of range
   EXPECT_NE(e.find("'recipe.model.num_classes' = 1 is out of range"), std::string::npos) << e;
   EXPECT_NE(e.find(p + ":6:47: 'recipe.data.train.batch_size' = 0 is out of range"), std::string::npos) << e;
-  EXPECT_NE(e.find("report format 'pdf'"), std::string::npos) << e;
+  EXPECT_NE(e.find("report format 'pdf' is not one of: json, md, html"), std::string::npos) << e;
   EXPECT_THROW(diag.throw_if_any(), mc::InputError);
 }
 
