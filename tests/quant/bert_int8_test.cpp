@@ -101,21 +101,27 @@ TEST(BertInt8, StaticPtqOnRandomTokensMatchesPyTorchArgmaxInOrt) {
   EXPECT_GE(a_default, 0.99);
 }
 
+// 7-bit weights as in the static recipe: with 8-bit ones ORT's default u8 x s8 kernels saturate on
+// this VNNI-less CPU (measured on these sequences: 8-bit weights 98.2 % with the default kernels;
+// 7-bit 99.9 % with both).
 TEST(BertInt8, DynamicInt8MatchesPyTorchArgmaxInOrt) {
   test::TempDir dir;
-  const std::string r = dir.write("r.yaml", recipe("{mode: dynamic}", ""));
+  const std::string r = dir.write("r.yaml", recipe("{mode: dynamic, weights: {reduce_range: true}}", ""));
   auto run = test::run_compress("--recipe " + r + " --out " + dir.file("run") + " -q");
   ASSERT_EQ(run.exit_code, 0) << run.out;
   const std::string onnx = dir.file("run/bert.onnx");
   std::map<std::string, int> hist;
-  for (const auto& n : test::load_onnx(onnx).graph().node()) hist[n.op_type()]++;
+  const onnx::ModelProto mp = test::load_onnx(onnx);
+  for (const auto& n : mp.graph().node()) hist[n.op_type()]++;
   EXPECT_GE(hist["DynamicQuantizeLinear"], 1) << test::hist_str(hist);
   Tokens t = test_set();
   at::Tensor ref = torch_fp32(t);
-  at::Tensor got = test::run_ort(onnx, {t.ids, t.mask}, "all", "default");
-  const double a = agreement(ref, got);
-  std::cout << "dynamic INT8 vs fp32 PyTorch argmax agreement on " << kSequences << " sequences: " << 100 * a << " %\n";
-  EXPECT_GE(a, 0.99);
+  const double a_exact = agreement(ref, test::run_ort(onnx, {t.ids, t.mask}, "all", "exact"));
+  const double a_default = agreement(ref, test::run_ort(onnx, {t.ids, t.mask}, "all", "default"));
+  std::cout << "dynamic INT8 vs fp32 PyTorch argmax agreement on " << kSequences << " sequences: " << 100 * a_exact
+            << " % (ORT exact int8 kernels), " << 100 * a_default << " % (ORT default kernels)\n";
+  EXPECT_GE(a_exact, 0.99);
+  EXPECT_GE(a_default, 0.99);
 }
 
 // Token data that does not fit the model's inputs is one recipe error at data.calib's `dataset:`
@@ -125,7 +131,7 @@ TEST(BertInt8, CalibTokensThatDoNotFitTheModelAreLocatedRecipeErrors) {
   const std::pair<const char*, const char*> cases[] = {
       {"seq_len: 16, vocab: 2000, mask: true",
        "data.calib (random_tokens(64 x 16)) does not fit the model: input 0 ('input_ids') takes values in [0, 1000) (the "
-       "rows of the embedding table it indexes), the dataset holds values in [0, "},
+       "rows of the embedding table it indexes), the dataset holds values in ["},
       {"seq_len: 16, vocab: 1000, mask: false",
        "data.calib (random_tokens(64 x 16)) does not fit the model: gives 1 input(s) per sample but the model takes 2 "
        "(input_ids, attention_mask)"},
