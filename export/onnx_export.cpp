@@ -309,7 +309,10 @@ onnx::ModelProto to_onnx(const ir::Model& model, const ExportOptions& opts, Expo
 
   // Names: graph inputs and outputs first, then the store tensors the graph refers to.
   std::vector<std::string> in_names, out_names;
-  for (size_t i = 0; i < g.inputs().size(); ++i) in_names.push_back(ctx.unique(numbered("input", i)));
+  // One input is "input"; several keep their IR names (the importer's: forward's argument names,
+  // input_ids / attention_mask), so callers can feed them by name.
+  for (size_t i = 0; i < g.inputs().size(); ++i)
+    in_names.push_back(ctx.unique(g.inputs().size() == 1 ? std::string("input") : g.inputs()[i]->name()));
   for (size_t i = 0; i < g.outputs().size(); ++i) out_names.push_back(ctx.unique(numbered("output", i)));
   std::map<std::string, std::string> tensor_names;  // store name -> initializer name
   for (ir::Node* n : g.nodes())

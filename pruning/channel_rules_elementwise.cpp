@@ -1,7 +1,7 @@
 // Channel rules of per-element ops and pooling.
 //   Unary activations, dropout, pooling, pad and cast: channels pass through unchanged.
 //   softmax/log_softmax over a channel dim mix channels: those atoms are fixed.
-//   add/sub/mul/div (numpy broadcasting, shapes aligned on the right): tracked inputs whose
+//   add/sub/mul/div, eq, where (numpy broadcasting, shapes aligned on the right): tracked inputs whose
 //     channels line up with the output's are united position by position (a residual add couples
 //     all its inputs; SE's mul(x, sigmoid(fc2)) couples fc2's outputs with the block's channels).
 //     A stored operand with a full channel dim owns one slice per channel (stat); a broadcast
@@ -111,7 +111,7 @@ void register_channel_rules_elementwise() {
   register_channel_rule("softmax", {softmax, {}});
   register_channel_rule("log_softmax", {softmax, {}});
   register_channel_rule("fake_quant", {fake_quant, {}});
-  for (const char* op : {"add", "sub", "mul", "div"}) register_channel_rule(op, {binary, {}});
+  for (const char* op : {"add", "sub", "mul", "div", "eq", "where"}) register_channel_rule(op, {binary, {}});
 }
 
 }  // namespace mc::prune

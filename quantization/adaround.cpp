@@ -307,9 +307,9 @@ AdaRoundSummary adaround(ir::Model& m, const ir::Model& float_model, const Quant
       stats.add(geo, t, geo.apply(o.asymmetric ? x_float : t, w_float));
       throw StopForward{};
     });
-    auto run_to_hook = [](runtime::Executor& ex, const at::Tensor& x) {
+    auto run_to_hook = [](runtime::Executor& ex, const std::vector<at::Tensor>& x) {
       try {
-        ex.run1(x);
+        ex.run(x);
       } catch (const StopForward&) {
       }
     };
@@ -317,8 +317,8 @@ AdaRoundSummary adaround(ir::Model& m, const ir::Model& float_model, const Quant
     data::Batch b;
     int64_t samples = 0;
     for (int64_t n = 0; (o.batches <= 0 || n < o.batches) && loader.next(b); ++n) {
-      if (o.asymmetric) run_to_hook(exf, b.images);
-      run_to_hook(exq, b.images);
+      if (o.asymmetric) run_to_hook(exf, b.inputs());
+      run_to_hook(exq, b.inputs());
       samples += b.images.size(0);
     }
     const double stats_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -51,10 +51,9 @@ BiasCorrectionSummary correct_bias(ir::Model& m, const QuantPlan& plan, data::Da
   data::Batch b;
   int64_t seen = 0;
   while ((max_samples <= 0 || seen < max_samples) && loader.next(b)) {
-    at::Tensor x = b.images;
-    if (max_samples > 0 && seen + x.size(0) > max_samples) x = x.slice(0, 0, max_samples - seen);
-    ex.run1(x);
-    seen += x.size(0);
+    if (max_samples > 0 && seen + b.images.size(0) > max_samples) b = b.first(max_samples - seen);
+    ex.run(b.inputs());
+    seen += b.images.size(0);
   }
   if (seen == 0) throw InputError("bias correction: the calib split has no samples");
   for (auto& l : layers) {

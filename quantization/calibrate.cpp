@@ -15,10 +15,9 @@ int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader,
   loader.reset(0);
   data::Batch b;
   while ((max_samples <= 0 || samples < max_samples) && loader.next(b)) {
-    at::Tensor x = b.images;
-    if (max_samples > 0 && samples + x.size(0) > max_samples) x = x.slice(0, 0, max_samples - samples);
-    ex.run1(x);
-    samples += x.size(0);
+    if (max_samples > 0 && samples + b.images.size(0) > max_samples) b = b.first(max_samples - samples);
+    ex.run(b.inputs());  // every model input: token ids and an attention mask for text models
+    samples += b.images.size(0);
   }
   if (samples == 0) throw InputError("calibration data is empty: the calib split has no samples");
   return samples;

@@ -74,7 +74,9 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
     pipeline::check_stage_data(plan, data, diag);
     diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
     // The checks that need the model (ranks that fit its layers, globs that match them).
-    pipeline::check_stages_on_model(plan, pipeline::load_recipe_model(plan.recipe, data), diag);
+    const ir::Model model = pipeline::load_recipe_model(plan.recipe, data);
+    pipeline::check_data_on_model(data, model, diag);
+    pipeline::check_stages_on_model(plan, model, diag);
     diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
     std::cout << a.validate_path << ": ok (" << plan.stages.size() << " stages)\n";
     return 0;

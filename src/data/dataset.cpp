@@ -7,6 +7,21 @@
 
 namespace mc::data {
 
+std::vector<at::Tensor> Batch::inputs() const {
+  std::vector<at::Tensor> all{images};
+  all.insert(all.end(), more_inputs.begin(), more_inputs.end());
+  return all;
+}
+
+Batch Batch::first(int64_t n) const {
+  Batch b;
+  b.images = images.slice(0, 0, n);
+  for (const at::Tensor& t : more_inputs) b.more_inputs.push_back(t.slice(0, 0, n));
+  if (labels.defined()) b.labels = labels.slice(0, 0, n);
+  if (indices.defined()) b.indices = indices.slice(0, 0, n);
+  return b;
+}
+
 Batch Dataset::get_batch(const std::vector<int64_t>& indices) const {
   std::vector<at::Tensor> images;
   images.reserve(indices.size());

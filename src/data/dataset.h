@@ -2,7 +2,9 @@
 //
 // A Dataset is an indexable collection of images, labelled except for calibration sets
 // (has_labels() false: every label is kNoLabel). Every image is a float32 tensor
-// C x H x W with values in [0, 1] (before any Normalize transform). Datasets are immutable after
+// C x H x W with values in [0, 1] (before any Normalize transform). Token datasets
+// (token_dataset.h: text models) hold int64 sequences instead, one tensor per model input
+// (token ids, attention mask): float_samples() false, num_inputs() >= 1. Datasets are immutable after
 // construction and all const methods are safe to call from several threads at once (the
 // DataLoader's workers do).
 #pragma once
@@ -21,16 +23,22 @@ constexpr int64_t kNoLabel = -1;
 
 /// One sample.
 struct Example {
-  at::Tensor image;   // float32 C x H x W, values in [0, 1]
+  at::Tensor image;   // float32 C x H x W, values in [0, 1]; a token dataset's first input (int64 T)
   int64_t label = 0;  // class index in [0, num_classes), kNoLabel when the dataset has no labels
+  std::vector<at::Tensor> more_inputs;  // the model's further inputs (an attention mask), if any
 };
 
 /// A batch of samples.
 struct Batch {
-  at::Tensor images;  // float32 N x C x H x W
+  at::Tensor images;  // the model's first input: float32 N x C x H x W, or int64 N x T token ids
   at::Tensor labels;  // int64 N
   at::Tensor indices; // int64 N: dataset index of each sample (set by DataLoader)
+  std::vector<at::Tensor> more_inputs;  // the model's further inputs, N x ... each (an attention mask)
   size_t size() const { return labels.defined() ? static_cast<size_t>(labels.size(0)) : 0; }
+  /// Every model input in forward's order: images, then more_inputs.
+  std::vector<at::Tensor> inputs() const;
+  /// The first n samples of every input and of labels/indices (n <= size()).
+  Batch first(int64_t n) const;
 };
 
 class Dataset {
@@ -56,6 +64,10 @@ class Dataset {
   virtual std::string name() const = 0;
   /// Human-readable class names (index = label), or empty when unknown.
   virtual std::vector<std::string> class_names() const { return {}; }
+  /// Model inputs per sample: 1 for images; a token dataset's ids and mask are 2.
+  virtual size_t num_inputs() const { return 1; }
+  /// False for token datasets (integer samples: transforms do not apply, batches stay int64).
+  virtual bool float_samples() const { return true; }
 
   /// True when get_batch() is a cheap gather on an in-memory tensor (idx, CIFAR-10, npy and
   /// views of them). The DataLoader then builds batches without per-sample work.
@@ -82,6 +94,8 @@ class Subset : public Dataset {
   std::vector<int64_t> sample_shape() const override { return base_->sample_shape(); }
   std::string name() const override { return base_->name(); }
   std::vector<std::string> class_names() const override { return base_->class_names(); }
+  size_t num_inputs() const override { return base_->num_inputs(); }
+  bool float_samples() const override { return base_->float_samples(); }
   bool has_fast_batch() const override { return base_->has_fast_batch(); }
   Batch get_batch(const std::vector<int64_t>& indices) const override;
 

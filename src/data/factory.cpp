@@ -5,11 +5,13 @@
 #include "data/image_folder.h"
 #include "data/mnist.h"
 #include "data/npy_dataset.h"
+#include "data/random.h"
 
 namespace mc::data {
 
 const std::vector<std::string>& dataset_kinds() {
-  static const std::vector<std::string> kinds = {"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy"};
+  static const std::vector<std::string> kinds = {"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy",
+                                                    "random_tokens"};
   return kinds;
 }
 
@@ -28,6 +30,12 @@ std::shared_ptr<const Dataset> make_dataset(const DatasetSpec& spec) {
     throw InputError("dataset '" + spec.kind + "': " + key + ".limit must be >= 0 (got " +
                      std::to_string(spec.limit) + "; 0 = all samples)");
   }
+  if (!spec.input_paths.empty() && spec.kind != "npy") {
+    throw InputError("dataset '" + spec.kind + "': " + key + ".inputs is only supported for npy (token sequences)");
+  }
+  if (spec.tokens.seq_len != 0 && spec.kind != "random_tokens") {
+    throw InputError("dataset '" + spec.kind + "': " + key + ".seq_len is only supported for random_tokens");
+  }
   std::shared_ptr<const Dataset> ds;
   if (spec.kind == "fashion_mnist") {
     ds = open_mnist(spec.path.empty() ? kDefaultFashionMnistDir : spec.path, split, spec.kind, key);
@@ -42,9 +50,25 @@ std::shared_ptr<const Dataset> make_dataset(const DatasetSpec& spec) {
                                    : "a folder laid out as <root>/<class>/<image>");
     ds = std::make_shared<ImageFolderDataset>(spec.path, spec.channels == 0 ? 3 : spec.channels, key,
                                               spec.labels_optional);
+  } else if (spec.kind == "npy" && !spec.input_paths.empty()) {
+    if (!spec.path.empty()) {
+      throw InputError("dataset 'npy': " + key + " has both path (images) and inputs (token sequences): give one");
+    }
+    if (spec.labels_path.empty() && !spec.labels_optional) {
+      throw InputError("dataset 'npy': no labels file given for " + spec.input_paths[0] + " (set " + key +
+                       ".labels to a .npy of N integer labels; only data.calib may be unlabelled)");
+    }
+    ds = open_npy_tokens(spec.input_paths, spec.labels_path, key);
   } else if (spec.kind == "npy") {
-    need_path("an N x C x H x W images .npy");
+    need_path("an N x C x H x W images .npy (or set inputs: [ids.npy, ...] for token sequences)");
     ds = open_npy(spec.path, spec.labels_path, key, spec.labels_optional);
+  } else if (spec.kind == "random_tokens") {
+    if (!spec.labels_optional) {
+      throw InputError("dataset 'random_tokens': random sequences have no labels; use them as data.calib only");
+    }
+    RandomTokensSpec t = spec.tokens;
+    t.seed = mix_seed(spec.seed, t.seed);
+    ds = make_random_tokens(t, key);
   } else {
     std::string list;
     for (const auto& k : dataset_kinds()) list += (list.empty() ? "" : ", ") + k;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/token_dataset.h"
 
 namespace mc::data {
 
@@ -14,8 +15,10 @@ namespace mc::data {
 ///     train: {kind: fashion_mnist, split: train}                 # Debian's Fashion-MNIST
 ///     test:  {kind: cifar10, path: /data/cifar-10-batches-bin, split: test}
 ///     calib: {kind: npy, path: x.npy, labels_path: y.npy, limit: 512, limit_shuffle: true}
+///     calib: {kind: npy, input_paths: [ids.npy, mask.npy]}                # token sequences
+///     calib: {kind: random_tokens, tokens: {sequences: 512, seq_len: 16, vocab: 1000, mask: true}}
 struct DatasetSpec {
-  /// fashion_mnist | mnist | cifar10 | imagefolder | npy
+  /// fashion_mnist | mnist | cifar10 | imagefolder | npy | random_tokens
   std::string kind;
   /// fashion_mnist, mnist: directory of the idx files (fashion_mnist: empty = Debian's
   ///   /usr/share/datasets/fashion-mnist). cifar10: directory of the .bin batches, or one .bin.
@@ -27,6 +30,11 @@ struct DatasetSpec {
   std::string split = "train";
   /// npy only: the labels .npy (N integers).
   std::string labels_path;
+  /// npy only, instead of `path`: token sequences, one N x T integer .npy per model input
+  /// (ids, attention mask, ...): a TokenDataset.
+  std::vector<std::string> input_paths;
+  /// random_tokens only (tokens.seed is mixed with `seed`).
+  RandomTokensSpec tokens;
   /// imagefolder only: 3 = RGB (default), 1 = grayscale. 0 = the dataset's default.
   int64_t channels = 0;
   /// The split may be unlabelled (data.calib): npy without a labels file, an imagefolder with

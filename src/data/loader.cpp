@@ -49,6 +49,14 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
                      std::to_string(options_.prefetch) + ")");
   }
   sample_shape_ = dataset_->sample_shape();
+  if (!dataset_->float_samples()) {  // token sequences: an empty transform list is no transform
+    const auto* list = dynamic_cast<const Compose*>(options_.transforms.get());
+    if (options_.transforms && !(list && list->empty())) {
+      throw InputError("dataset '" + dataset_->name() + "' holds token sequences (integer samples); transforms apply to "
+                       "images only: remove the split's transform");
+    }
+    options_.transforms = nullptr;
+  }
   if (options_.transforms) {
     try {
       sample_shape_ = options_.transforms->output_shape(sample_shape_);
@@ -121,8 +129,9 @@ Batch DataLoader::build_batch(uint64_t epoch, size_t b) const {
     }
     batch.images = images.empty() ? at::empty({0}, at::kFloat) : at::stack(images);
   }
-  if (batch.images.scalar_type() != at::kFloat) batch.images = batch.images.to(at::kFloat);
+  if (dataset_->float_samples() && batch.images.scalar_type() != at::kFloat) batch.images = batch.images.to(at::kFloat);
   batch.images = batch.images.contiguous();
+  for (at::Tensor& t : batch.more_inputs) t = t.contiguous();
   batch.indices = at::tensor(idx, at::kLong);
   return batch;
 }

@@ -36,7 +36,8 @@ std::shared_ptr<TensorDataset> open_npy(const std::string& images_path, const st
   if (images.dim() == 3) images = images.unsqueeze(1);
   if (images.dim() != 4) {
     throw InputError("dataset 'npy': " + images_file + " holds a " + std::to_string(images.dim()) +
-                     "-D array; images must be N x C x H x W or N x H x W");
+                     "-D array; images must be N x C x H x W or N x H x W (token sequences: set " + key +
+                     ".inputs: [ids.npy, ...] instead of " + key + ".path)");
   }
   if (images.scalar_type() != at::kByte && !at::isFloatingType(images.scalar_type())) {
     throw InputError("dataset 'npy': " + images_file + " has dtype " + std::string(at::toString(images.scalar_type())) +

@@ -6,10 +6,9 @@
 #include "common/splitmix64.h"
 
 namespace mc::data {
-namespace {
 
-// Unbiased integer in [0, bound) (Lemire's multiply-shift with rejection).
-uint64_t bounded(uint64_t& state, uint64_t bound) {
+// Lemire's multiply-shift with rejection.
+uint64_t random_below(uint64_t& state, uint64_t bound) {
   unsigned __int128 m = static_cast<unsigned __int128>(splitmix64(state)) * bound;
   uint64_t low = static_cast<uint64_t>(m);
   if (low < bound) {
@@ -21,8 +20,6 @@ uint64_t bounded(uint64_t& state, uint64_t bound) {
   }
   return static_cast<uint64_t>(m >> 64);
 }
-
-}  // namespace
 
 uint64_t mix_seed(uint64_t a, uint64_t b) {
   uint64_t s = a;
@@ -36,7 +33,7 @@ std::vector<int64_t> random_permutation(size_t n, uint64_t seed) {
   std::iota(p.begin(), p.end(), int64_t{0});
   uint64_t state = mix_seed(seed, 0x5EEDULL);
   for (size_t i = n; i > 1; --i) {
-    size_t j = static_cast<size_t>(bounded(state, i));
+    size_t j = static_cast<size_t>(random_below(state, i));
     std::swap(p[i - 1], p[j]);
   }
   return p;

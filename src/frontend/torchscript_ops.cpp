@@ -287,6 +287,25 @@ void div(OpCtx& c) {
   c.set(c.emit("div", {c.t(0, like), c.t(1, like)}));
 }
 
+// ---- comparison and selection ----
+void eq(OpCtx& c) {  // eq(self, other), other a tensor or a number (an attention mask's `mask == 0`)
+  ir::Value* a = c.t(0);
+  c.set(c.emit("eq", {a, c.t(1, a)}));
+}
+/// where(cond, self, other); masked_fill(self, mask, value) = where(mask, value, self).
+void where(OpCtx& c) {
+  const bool fill = c.kind == "aten::masked_fill";
+  ir::Value* cond = c.t(fill ? 1 : 0);
+  if (cond->type().dtype != ir::DType::boolean)
+    c.fail("the " + std::string(fill ? "mask" : "condition") + " must be boolean, got " + ir::dtype_name(cond->type().dtype));
+  ir::Value* x = fill ? c.t(0) : c.t(1, ir_like(c));
+  ir::Value* y = fill ? x : c.t(2, x);
+  ir::Value* v = fill ? c.t(2, x) : x;
+  for (ir::Value** p : {&v, &y})
+    if ((*p)->type().dtype != x->type().dtype) *p = c.emit("cast", {*p}, attrs({{"dtype", ir::dtype_name(x->type().dtype)}}));
+  c.set(c.emit("where", {cond, v, y}));
+}
+
 // ---- pooling and reductions ----
 void max_pool(OpCtx& c) {  // max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
   Ints k = pair(c, 1), s = c.ints(2);
@@ -345,6 +364,7 @@ const std::map<std::string, OpHandler>& table() {
       {"aten::batch_norm", batch_norm}, {"aten::layer_norm", layer_norm},
       {"aten::add", add_sub}, {"aten::sub", add_sub}, {"aten::rsub", add_sub}, {"aten::mul", mul},
       {"aten::div", div}, {"aten::neg", neg}, {"aten::true_divide", div},
+      {"aten::eq", eq}, {"aten::where", where}, {"aten::masked_fill", where},
             {"aten::max_pool2d", max_pool}, {"aten::max_pool2d_with_indices", max_pool}, {"aten::avg_pool2d", avg_pool},
       {"aten::adaptive_avg_pool2d", adaptive_pool}, {"aten::adaptive_max_pool2d", adaptive_pool},
       {"aten::mean", mean},

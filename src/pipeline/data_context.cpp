@@ -66,7 +66,7 @@ void DataContext::open_split(const std::string& split, const recipe::DataSplitSp
   const ConfigNode* node = recipe_.tree.find("data") ? recipe_.tree.find("data")->find(split) : nullptr;
   recipe::Location loc = node ? node->loc() : recipe::Location{recipe_.source_path, 1, 1};
   if (s.dataset.empty()) {
-    diag.error(loc, "'data." + split + "' needs 'dataset:' (fashion_mnist, mnist, cifar10, imagefolder, npy)");
+    diag.error(loc, "'data." + split + "' needs 'dataset:' (fashion_mnist, mnist, cifar10, imagefolder, npy, random_tokens)");
     return;
   }
   auto resolve = [&](const std::string& p) {
@@ -77,6 +77,8 @@ void DataContext::open_split(const std::string& split, const recipe::DataSplitSp
   ds.path = resolve(s.path);
   ds.split = !s.split.empty() ? s.split : split == "val" ? "test" : "train";
   ds.labels_path = resolve(s.labels);
+  for (const std::string& p : s.inputs) ds.input_paths.push_back(resolve(p));
+  ds.tokens = {s.sequences, s.seq_len, s.vocab, s.min_len, s.pad_id, s.mask, 0};
   ds.channels = s.channels;
   ds.labels_optional = split == "calib";
   ds.limit = s.limit;
@@ -91,6 +93,12 @@ void DataContext::open_split(const std::string& split, const recipe::DataSplitSp
   }
   auto specs = parse_transforms(s.transform, "data." + split + ".transform", recipe_.base_dir, diag);
   specs_[split] = specs;
+  if (!specs.empty() && !datasets_[split]->float_samples()) {
+    const ConfigNode* t = node && node->is_map() ? node->find("transform") : nullptr;
+    diag.error(t ? t->loc() : loc, "data." + split + ".transform: dataset '" + datasets_[split]->name() +
+                                       "' holds token sequences; transforms apply to images only: remove the transform");
+    return;
+  }
   try {
     transforms_[split] = data::make_transforms(specs, "data." + split + ".transform");
   } catch (const InputError& e) {
@@ -134,6 +142,13 @@ void DataContext::open(recipe::Diagnostics& diag) {
   if (d.train.present) open_split("train", d.train, diag);
   if (d.val.present) open_split("val", d.val, diag);
   if (d.calib.present) open_calib(diag);
+}
+
+recipe::Location DataContext::location(const std::string& split) const {
+  const ConfigNode* data_node = recipe_.tree.find("data");
+  const ConfigNode* node = data_node ? data_node->find(split) : nullptr;
+  if (node && node->is_map() && node->find("dataset")) return node->find("dataset")->loc();
+  return node ? node->loc() : recipe::Location{recipe_.source_path, 1, 1};
 }
 
 bool DataContext::has_labels(const std::string& split) const { return has(split) && dataset(split)->has_labels(); }

@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/transform_spec.h"
+#include "ir/model.h"
 #include "recipe/recipe.h"
 
 namespace mc::pipeline {
@@ -29,6 +30,8 @@ class DataContext {
   /// The transform list of an open split as parsed from the recipe (presets resolved).
   const std::vector<data::TransformSpec>& transform_specs(const std::string& split) const { return specs_.at(split); }
   const std::string& recipe_path() const { return recipe_.source_path; }
+  /// Where `split` is given in the recipe (its `dataset:` value when it has one).
+  recipe::Location location(const std::string& split) const;
 
  private:
   const recipe::DataSplitSpec& spec_of(const std::string& split) const;
@@ -40,6 +43,12 @@ class DataContext {
   std::map<std::string, std::shared_ptr<const data::Compose>> transforms_;
   std::map<std::string, std::vector<data::TransformSpec>> specs_;
 };
+
+/// The open splits of token sequences (or any split when the model has an integer input) against
+/// the model's inputs: one input per graph input, integer samples where the graph input is an
+/// integer, the same dims but the batch, and ids within the embedding table each input indexes
+/// (0/1 for an input that indexes none: a mask). Errors at the split's file:line:col.
+void check_data_on_model(const DataContext& data, const ir::Model& model, recipe::Diagnostics& diag);
 
 /// Parses a `transforms:` node: a preset name (configs/transforms/NAME.yaml) or a list of
 /// {type: ..., ...} entries. Errors into diag.

@@ -299,6 +299,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   Progress run = opts.resume ? resume_progress(dir, plan, registry) : Progress{};  // refuses before writing anything
   if (!opts.resume) {  // the model-dependent checks, before anything is written
     run.original = load_recipe_model(r, data);
+    check_data_on_model(data, run.original, diag);
     check_stages_on_model(plan, run.original, diag);
     diag.throw_if_any("invalid recipe '" + opts.recipe_path + "'");
   }

@@ -34,10 +34,19 @@ void ModelSpec::visit(Visitor& v) {
 }
 
 void DataSplitSpec::visit(Visitor& v) {
-  v.field("dataset", dataset, "dataset kind", Spec::one_of({"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy"}));
+  v.field("dataset", dataset, "dataset kind",
+          Spec::one_of({"fashion_mnist", "mnist", "cifar10", "imagefolder", "npy", "random_tokens"}));
   v.field("path", path, "dataset directory or images .npy (empty: the installed default)");
   v.field("split", split, "train or test (default: train for train/calib, test for val)", Spec::one_of({"", "train", "test"}));
   v.field("labels", labels, "labels .npy (npy datasets; optional in data.calib)");
+  v.field("inputs", inputs, "npy token sequences instead of path: one N x T integer .npy per model input [ids.npy, mask.npy]");
+  v.field("sequences", sequences, "random_tokens: number of sequences", Spec::range(1, 10000000));
+  v.field("seq_len", seq_len, "random_tokens: tokens per sequence (the model's input length)", Spec::at_least(0));
+  v.field("vocab", vocab, "random_tokens: token ids are drawn from [0, vocab)", Spec::at_least(0));
+  v.field("min_len", min_len, "random_tokens: shortest sequence; the rest of a row is padding (0 = seq_len, no padding)",
+          Spec::at_least(0));
+  v.field("pad_id", pad_id, "random_tokens: token id of the padding", Spec::at_least(0));
+  v.field("mask", mask, "random_tokens: an attention mask (1 = token, 0 = padding) as the model's second input");
   v.field("channels", channels, "imagefolder: 1 = grayscale, 3 = RGB (0: RGB)", Spec::range(0, 3));
   v.field("transform", transform, "preset name (configs/transforms/NAME.yaml) or a list of transforms");
   v.field("batch_size", batch_size, "samples per batch", Spec::range(1, 65536));

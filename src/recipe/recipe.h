@@ -37,6 +37,13 @@ struct DataSplitSpec {
   std::string path;           // dataset directory or file ("" = the installed default)
   std::string split;          // train | test ("" = from the section: train/calib -> train, val -> test)
   std::string labels;         // labels .npy for `npy`
+  std::vector<std::string> inputs;  // npy token sequences: one N x T .npy per model input (instead of path)
+  int64_t sequences = 512;    // random_tokens: number of sequences
+  int64_t seq_len = 0;        // random_tokens: tokens per sequence
+  int64_t vocab = 0;          // random_tokens: ids in [0, vocab)
+  int64_t min_len = 0;        // random_tokens: shortest sequence before padding (0 = seq_len)
+  int64_t pad_id = 0;         // random_tokens: id of the padding positions
+  bool mask = false;          // random_tokens: an attention mask as a second input
   int64_t channels = 0;       // imagefolder: 1 = grayscale, 3 = RGB (0 = RGB)
   ConfigNode transform;       // preset name (configs/transforms/<name>.yaml) or a list of transforms
   int64_t batch_size = 128;

@@ -42,7 +42,7 @@ EvalResult evaluate(runtime::Executor& executor, data::DataLoader& loader, int64
   data::Batch b;
   int64_t batches = 0;
   while ((max_batches <= 0 || batches < max_batches) && loader.next(b)) {
-    at::Tensor logits = executor.run1(b.images);
+    at::Tensor logits = executor.run(b.inputs()).at(0);
     acc.add(logits, b.labels);
     ++batches;
   }

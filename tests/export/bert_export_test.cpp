@@ -1,4 +1,4 @@
-// Integer inputs and several inputs: the BERT-style text classifier fixture (bert_tiny of
+// Integer inputs and several inputs: the BERT-style text classifier fixtures (bert_tiny of
 // tests/fixtures/make_torchvision.py, forward(input_ids, attention_mask), both int64 [3, 16], rows
 // 1 and 2 padded at the end) imported traced and scripted, run by our executor, exported to ONNX
 // (int64 graph inputs, dynamic batch) and run in ONNX Runtime. Oracle: TorchScript's output
@@ -117,6 +117,8 @@ TEST_P(BertTiny, OnnxExportHasInt64InputsAndMatchesTorchScriptInOrt) {
   ASSERT_NO_THROW(exporter::export_onnx(m, onnx));
   onnx::ModelProto mp = test::load_onnx(onnx);
   ASSERT_EQ(mp.graph().input_size(), 2);
+  EXPECT_EQ(mp.graph().input(0).name(), "input_ids");  // forward's argument names, as in the IR
+  EXPECT_EQ(mp.graph().input(1).name(), "attention_mask");
   for (const auto& in : mp.graph().input()) {
     EXPECT_EQ(in.type().tensor_type().elem_type(), onnx::TensorProto_DataType_INT64) << in.name();
     EXPECT_EQ(in.type().tensor_type().shape().dim(0).dim_param(), "batch") << in.name();
@@ -133,6 +135,46 @@ TEST_P(BertTiny, OnnxExportHasInt64InputsAndMatchesTorchScriptInOrt) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, BertTiny, ::testing::Values("traced", "scripted"));
 
+// bert_tiny_masked_fill: bert_tiny's weights with the mask applied DistilBERT's way,
+// scores.masked_fill((attention_mask == 0)[:, None, None, :], float32 min): aten::eq -> eq,
+// aten::masked_fill -> where(mask, fill, scores); ONNX Equal and Where. Oracle: TorchScript's
+// output (the fixture's, and torch::jit forwards at another batch); the same numbers as bert_tiny.
+class BertTinyMaskedFill : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BertTinyMaskedFill, ImportsRunsAndExportsEqualToTorchScriptInOrt) {
+  TextFixture f = text_fixture("bert_tiny_masked_fill", GetParam());
+  ir::Model m = import(f);
+  ASSERT_EQ(m.graph.inputs().size(), 2u);
+  EXPECT_EQ(m.graph.inputs()[1]->name(), "attention_mask");
+  EXPECT_EQ(count_ops(m, "eq"), 1);
+  EXPECT_EQ(count_ops(m, "where"), 2);  // one per layer
+  EXPECT_EQ(count_ops(m, "linear"), 14);
+  runtime::Executor ex(m);
+  EXPECT_TRUE(test::all_close(ex.run(f.inputs).at(0), f.output, 1e-4));
+  EXPECT_TRUE(test::all_close(ex.run(f.inputs).at(0), text_fixture("bert_tiny", GetParam()).output, 1e-4));
+  // The mask is used: all-ones changes the padded rows.
+  const double moved = (ex.run({f.inputs[0], at::ones_like(f.inputs[1])}).at(0) - f.output).abs().max().item<double>();
+  EXPECT_GT(moved, 1e-2);
+
+  ir::passes::optimize(m);
+  test::TempDir dir;
+  const std::string onnx = dir.file("bert_tiny_masked_fill.onnx");
+  ASSERT_NO_THROW(exporter::export_onnx(m, onnx));
+  onnx::ModelProto mp = test::load_onnx(onnx);
+  ASSERT_EQ(mp.graph().input_size(), 2);
+  EXPECT_EQ(mp.graph().input(0).name(), "input_ids");
+  EXPECT_EQ(mp.graph().input(1).name(), "attention_mask");
+  std::map<std::string, int> hist;
+  for (const auto& n : mp.graph().node()) hist[n.op_type()]++;
+  EXPECT_EQ(hist["Equal"], 1) << test::hist_str(hist);
+  EXPECT_EQ(hist["Where"], 2) << test::hist_str(hist);
+  EXPECT_TRUE(test::close_to(f.output, test::run_ort(onnx, f.inputs)));
+  auto two = rows(f.inputs, 2);
+  EXPECT_TRUE(test::close_to(torch_forward(f.path, two), test::run_ort(onnx, two)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, BertTinyMaskedFill, ::testing::Values("traced", "scripted"));
+
 // One int64 input (forward(input_ids)): the single-input form of the API with a dtype.
 TEST(BertTinyIds, OneInt64InputImportsAndExports) {
   TextFixture f = text_fixture("bert_tiny_ids", "traced");
@@ -145,6 +187,7 @@ TEST(BertTinyIds, OneInt64InputImportsAndExports) {
   const std::string onnx = dir.file("bert_tiny_ids.onnx");
   ir::passes::optimize(m);
   exporter::export_onnx(m, onnx);
+  EXPECT_EQ(test::load_onnx(onnx).graph().input(0).name(), "input");  // one input keeps the name "input"
   EXPECT_TRUE(test::close_to(f.output, test::run_ort(onnx, f.inputs)));
 }
 

@@ -53,6 +53,16 @@ const std::vector<OpCase>& cases() {
   return(%y))", {1, 2, 5, 6}, {}, {13}, {"Pad"}},
       {"pad_circular", R"(%y = pad[pads=[2,1,1,3], mode="circular"](%x) @p
   return(%y))", {1, 2, 5, 6}, {}, {13}, {"Slice", "Concat"}},
+      // eq / where: an int64 0/1 mask compared with 0 selects a fill value (x.masked_fill(mask == 0, v))
+      {"eq_where_mask_fill", R"(%w = param[name="m.w"]() @m
+  %zero = sub(%w, %w) @m
+  %zero_i = cast[dtype="i64"](%zero) @m
+  %pad = eq(%x, %zero_i) @m
+  %f = cast[dtype="f32"](%x) @m
+  %s = mul(%f, %w) @m
+  %v = param[name="m.fill"]() @m
+  %y = where(%pad, %v, %s) @m
+  return(%y))", {1, 2, 6}, {{"m.w", {6}}, {"m.fill", {1}}}, {13}, {"Equal", "Where"}, 2.0, "i64"},
       // cast: a 0/1 int64 mask to float (as a BERT attention mask is); float -> int64 truncates
       // toward zero in both (x scaled to +-6, so most values are not integers)
       {"cast_i64_to_f32", R"(%y = cast[dtype="f32"](%x) @c

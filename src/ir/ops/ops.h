@@ -12,7 +12,7 @@ void register_conv_ops(OpRegistry& r);        // conv2d, pad
 void register_linear_ops(OpRegistry& r);      // linear, matmul, embedding
 void register_norm_ops(OpRegistry& r);        // batch_norm, layer_norm
 void register_activation_ops(OpRegistry& r);  // relu, hardtanh, sigmoid, ..., softmax, dropout
-void register_elementwise_ops(OpRegistry& r); // add, sub, mul, div
+void register_elementwise_ops(OpRegistry& r); // add, sub, mul, div, eq, where
 void register_shape_ops(OpRegistry& r);       // cat, flatten, reshape, permute, transpose, split, ...
 void register_pool_ops(OpRegistry& r);        // max/avg/adaptive pools, mean
 void register_quant_ops(OpRegistry& r);       // fake_quant
