@@ -5,7 +5,10 @@
 // scripts/bench.sh runs both.
 //
 //   train_bench --model resnet8 [--batch 128] [--warmup 5] [--steps 30] [--threads 2]
-//               [--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw]
+//               [--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw] [--profile FILE]
+//
+// --profile FILE records every ATen op of the run (warm-up included) with LibTorch's profiler into
+// FILE, a Chrome trace (chrome://tracing; scripts/profile_ops.py sums it by op).
 //
 // --optimizer adamw is recipes/fmnist_vit_tiny.yaml's (lr 0.002, decoupled weight decay 0.05, none on
 // biases and norms); sgd (the default) is momentum 0.9, lr 0.01, weight decay 5e-4 on every parameter.
@@ -14,6 +17,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
 #include <cstdio>
@@ -70,7 +74,7 @@ class StepTimer : public mc::train::Modifier {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: train_bench --model resnet8|lenet5 [--batch 128] [--warmup 5] [--steps 30] [--threads 2] "
-               "[--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw]\n",
+               "[--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw] [--profile FILE]\n",
                msg);
   return 2;
 }
@@ -79,7 +83,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   mc::train::reexec_with_passive_omp_wait(argv);  // as compress does (src/cli/main.cpp)
-  std::string model = "resnet8", data = "random", optimizer = "sgd";
+  std::string model = "resnet8", data = "random", optimizer = "sgd", profile;
   int64_t batch = 128, warmup = 5, steps = 30;
   int threads = 2, workers = 1;
   for (int i = 1; i < argc; ++i) {
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoi(v);
     else if (a == "--workers") workers = std::stoi(v);
     else if (a == "--optimizer") optimizer = v;
+    else if (a == "--profile") profile = v;
     else return usage(("unknown option " + a).c_str());
   }
   if (warmup < 1 || steps < 1 || batch < 1) return usage("--warmup, --steps and --batch must be >= 1");
@@ -148,7 +153,12 @@ int main(int argc, char** argv) {
     mc::train::Trainer trainer(m, o);
     auto timer = std::make_shared<StepTimer>(warmup);
     trainer.add_modifier(timer);
-    trainer.fit(loader);
+    if (profile.empty()) {
+      trainer.fit(loader);
+    } else {
+      torch::autograd::profiler::RecordProfile record(profile);
+      trainer.fit(loader);
+    }
     const double secs = timer->seconds();
     const double images = static_cast<double>(steps * batch);
     std::printf(
