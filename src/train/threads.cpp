@@ -31,6 +31,12 @@ int blas_threads() {
   return get ? get() : 0;
 }
 
+// Why an exec of the passive policy, and not the other fixes measured (docs/architecture.md,
+// "Compute threads"): setenv() in main() is too late (libgomp parsed the environment when it was
+// loaded: omp_display_env shows GOMP_SPINCOUNT still 300000); PASSIVE was 4.7x (vit_tiny) and 5.8x
+// (resnet8) faster than the default under load and 2.2x on vit_tiny idle; OpenBLAS at one thread
+// helped vit_tiny further but cost resnet8 12 %, and the OpenMP build of OpenBLAS gained nothing
+// over that while changing the system's BLAS alternative.
 void reexec_with_passive_omp_wait(char** argv) {
   if (std::getenv(kWaitPolicy) || std::getenv("GOMP_SPINCOUNT")) return;
   if (::setenv(kWaitPolicy, "PASSIVE", 1) != 0) return;
