@@ -5,12 +5,19 @@
 // scripts/bench.sh runs both.
 //
 //   train_bench --model resnet8 [--batch 128] [--warmup 5] [--steps 30] [--threads 2]
-//               [--data random|fashion_mnist] [--workers 1]
+//               [--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw] [--profile FILE]
+//
+// --profile FILE records every ATen op of the run (warm-up included) with LibTorch's profiler into
+// FILE, a Chrome trace (chrome://tracing; scripts/profile_ops.py sums it by op).
+//
+// --optimizer adamw is recipes/fmnist_vit_tiny.yaml's (lr 0.002, decoupled weight decay 0.05, none on
+// biases and norms); sgd (the default) is momentum 0.9, lr 0.01, weight decay 5e-4 on every parameter.
 //
 // Built by CMake as: add_executable(train_bench bench/train_bench.cpp) linking mc_train mc_frontend.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
 #include <cstdio>
@@ -67,7 +74,7 @@ class StepTimer : public mc::train::Modifier {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "%s\nusage: train_bench --model resnet8|lenet5 [--batch 128] [--warmup 5] [--steps 30] [--threads 2] "
-               "[--data random|fashion_mnist] [--workers 1]\n",
+               "[--data random|fashion_mnist] [--workers 1] [--optimizer sgd|adamw] [--profile FILE]\n",
                msg);
   return 2;
 }
@@ -75,7 +82,8 @@ int usage(const char* msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model = "resnet8", data = "random";
+  mc::train::reexec_with_passive_omp_wait(argv);  // as compress does (src/cli/main.cpp)
+  std::string model = "resnet8", data = "random", optimizer = "sgd", profile;
   int64_t batch = 128, warmup = 5, steps = 30;
   int threads = 2, workers = 1;
   for (int i = 1; i < argc; ++i) {
@@ -89,9 +97,12 @@ int main(int argc, char** argv) {
     else if (a == "--steps") steps = std::stoll(v);
     else if (a == "--threads") threads = std::stoi(v);
     else if (a == "--workers") workers = std::stoi(v);
+    else if (a == "--optimizer") optimizer = v;
+    else if (a == "--profile") profile = v;
     else return usage(("unknown option " + a).c_str());
   }
   if (warmup < 1 || steps < 1 || batch < 1) return usage("--warmup, --steps and --batch must be >= 1");
+  if (optimizer != "sgd" && optimizer != "adamw") return usage(("unknown optimizer " + optimizer).c_str());
   spdlog::set_level(spdlog::level::warn);
   try {
     mc::train::set_compute_threads(threads);
@@ -125,24 +136,36 @@ int main(int argc, char** argv) {
     mc::train::TrainOptions o;
     o.epochs = 1;
     o.max_steps_per_epoch = warmup + steps;
-    o.optimizer.type = "sgd";
-    o.optimizer.lr = 0.01;
-    o.optimizer.momentum = 0.9;
-    o.optimizer.weight_decay = 5e-4;
-    o.optimizer.no_decay_1d = false;  // as a plain torch.optim.SGD(model.parameters(), ...)
+    if (optimizer == "sgd") {
+      o.optimizer.type = "sgd";
+      o.optimizer.lr = 0.01;
+      o.optimizer.momentum = 0.9;
+      o.optimizer.weight_decay = 5e-4;
+      o.optimizer.no_decay_1d = false;  // as a plain torch.optim.SGD(model.parameters(), ...)
+    } else {
+      o.optimizer.type = "adamw";
+      o.optimizer.lr = 0.002;
+      o.optimizer.weight_decay = 0.05;
+      o.optimizer.no_decay_1d = true;
+    }
     o.quiet = true;
     o.threads = threads;
     mc::train::Trainer trainer(m, o);
     auto timer = std::make_shared<StepTimer>(warmup);
     trainer.add_modifier(timer);
-    trainer.fit(loader);
+    if (profile.empty()) {
+      trainer.fit(loader);
+    } else {
+      torch::autograd::profiler::RecordProfile record(profile);
+      trainer.fit(loader);
+    }
     const double secs = timer->seconds();
     const double images = static_cast<double>(steps * batch);
     std::printf(
         "{\"model\": \"%s\", \"img_per_s\": %.1f, \"img_per_cpu_s\": %.1f, \"impl\": \"compress\", \"batch\": %lld, "
-        "\"steps\": %lld, \"threads\": %d, \"blas_threads\": %d, \"seconds\": %.3f}\n",
+        "\"steps\": %lld, \"optimizer\": \"%s\", \"threads\": %d, \"blas_threads\": %d, \"seconds\": %.3f}\n",
         model.c_str(), images / secs, images / timer->cpu(), static_cast<long long>(batch), static_cast<long long>(steps),
-        at::get_num_threads(), mc::train::blas_threads(), secs);
+        optimizer.c_str(), at::get_num_threads(), mc::train::blas_threads(), secs);
     return 0;
   } catch (const mc::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

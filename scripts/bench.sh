@@ -7,6 +7,7 @@
 #   scripts/bench.sh BUILD_DIR            env: MODELS="resnet8 lenet5" BATCH=128 WARMUP=5 STEPS=30
 #                                              THREADS=2 REPEATS=3 DATA=random|fashion_mnist
 #                                              SKIP_DEEPC=1 (leave out bench_deep_compression.sh)
+# then the transformer training line (bench_train_transformer.sh: vit_tiny, AdamW, against PyTorch)
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +29,10 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
   echo "bench.sh: $PY cannot import torch (install python3-torch)" >&2
   exit 2
 fi
+
+# train_bench runs under the OpenMP wait policy compress gives itself (src/train/threads.h); the
+# PyTorch loop gets the same, so that the ratio compares the trainers, not the policies.
+if [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then export OMP_WAIT_POLICY=PASSIVE; fi
 
 ARGS=(--batch "$BATCH" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" --data "$DATA")
 ips() { sed -n 's/.*"img_per_s": \([0-9.]*\).*/\1/p'; }
@@ -52,6 +57,8 @@ done
 echo "(batch $BATCH, $THREADS threads, $WARMUP warm-up + $STEPS timed steps, data $DATA, best of $REPEATS;"
 echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time, less sensitive to other load)"
 
+echo
+bash "$HERE/bench_train_transformer.sh" "$BUILD"
 echo
 bash "$HERE/bench_prune.sh" "$BUILD"
 echo; bash "$HERE/bench_sparse.sh" "$BUILD"

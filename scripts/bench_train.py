@@ -2,9 +2,9 @@
 """PyTorch peer of bench/train_bench.cpp: training throughput of a plain PyTorch loop.
 
 Same architectures as the compress zoo (src/frontend/zoo.cpp: lenet5, resnet8 with torchvision
-naming), Fashion-MNIST-shaped data (1x28x28, 10 classes; random, or the real training set with
---data fashion_mnist), SGD momentum 0.9, lr 0.01, weight decay 5e-4, batch 128, N warm-up + M
-timed steps, torch.set_num_threads(2). Prints one JSON line {"model", "img_per_s", "img_per_cpu_s", ...}
+naming, vit_tiny in timm's layout), Fashion-MNIST-shaped data (1x28x28, 10 classes; random, or the
+real training set with --data fashion_mnist), SGD momentum 0.9, lr 0.01, weight decay 5e-4 (or
+--optimizer adamw as recipes/fmnist_vit_tiny.yaml), batch 128, N warm-up + M timed steps, torch.set_num_threads(2). Prints one JSON line {"model", "img_per_s", "img_per_cpu_s", ...}
 (img_per_cpu_s: images per second of process CPU time, all threads; less sensitive to other load).
 
 Run with Debian's python (torch 1.13): /usr/bin/python3 scripts/bench_train.py --model resnet8
@@ -89,7 +89,59 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-MODELS = {"lenet5": LeNet5, "resnet8": lambda: CifarResNet(1), "resnet20": lambda: CifarResNet(3)}
+# zoo vit_tiny (timm's VisionTransformer(class_token=False, global_pool="avg") layout), as the zoo test's
+# builder (tests/frontend/zoo_test.cpp): 4x4 patches, width 64, 4 pre-norm blocks of 2-head attention
+# (PyTorch's own F.multi_head_attention_forward, qkv as in_proj), 2x GELU MLP, mean over tokens.
+class ViTAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads, self.qkv, self.proj = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        t = x.transpose(0, 1)  # [N, B, D]
+        y, _ = F.multi_head_attention_forward(t, t, t, t.shape[-1], self.heads, self.qkv.weight, self.qkv.bias,
+                                              None, None, False, 0.0, self.proj.weight, self.proj.bias,
+                                              training=self.training, need_weights=False)
+        return y.transpose(0, 1)
+
+
+class ViTMlp(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class ViTBlock(nn.Module):
+    def __init__(self, d, heads, ratio):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(d, eps=1e-6), ViTAttention(d, heads)
+        self.norm2, self.mlp = nn.LayerNorm(d, eps=1e-6), ViTMlp(d, ratio * d)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViTTiny(nn.Module):
+    def __init__(self, c=1, h=28, w=28, nc=10, patch=4, d=64, depth=4, heads=2, ratio=2):
+        super().__init__()
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(c, d, patch, patch)
+        self.pos_embed = nn.Parameter(torch.zeros(1, (h // patch) * (w // patch), d))
+        self.blocks = nn.Sequential(*[ViTBlock(d, heads, ratio) for _ in range(depth)])
+        self.fc_norm, self.head = nn.LayerNorm(d, eps=1e-6), nn.Linear(d, nc)
+
+    def forward(self, x):
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = self.blocks(x + self.pos_embed)
+        return self.head(self.fc_norm(x.mean(1)))
+
+
+MODELS = {"lenet5": LeNet5, "resnet8": lambda: CifarResNet(1), "resnet20": lambda: CifarResNet(3),
+          "vit_tiny": ViTTiny}
 
 
 def load_fashion_mnist(path="/usr/share/datasets/fashion-mnist"):
@@ -109,6 +161,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default="random", choices=["random", "fashion_mnist"])
+    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -121,7 +174,13 @@ def main():
         images, labels = load_fashion_mnist()
     model = MODELS[args.model]()
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    if args.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    else:  # as recipes/fmnist_vit_tiny.yaml: decoupled weight decay 0.05, none on biases and norms
+        decay = [p for p in model.parameters() if p.dim() > 1]
+        no_decay = [p for p in model.parameters() if p.dim() <= 1]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                                lr=0.002)
     order = torch.randperm(images.shape[0])
 
     start = None
@@ -140,7 +199,7 @@ def main():
     images = args.steps * args.batch
     print(json.dumps({"model": args.model, "img_per_s": round(images / secs, 1),
                       "img_per_cpu_s": round(images / cpu, 1), "impl": "pytorch",
-                      "batch": args.batch, "steps": args.steps, "threads": torch.get_num_threads(),
+                      "batch": args.batch, "steps": args.steps, "optimizer": args.optimizer, "threads": torch.get_num_threads(),
                       "seconds": round(secs, 3)}))
 
 

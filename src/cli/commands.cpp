@@ -1,8 +1,10 @@
 #include "cli/commands.h"
 
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include "frontend/frontend.h"
+#include "train/threads.h"
 
 namespace mc::cli {
 
@@ -53,6 +55,9 @@ bool has_main_action(const GlobalOptions&) { return table().has_main(); }
 
 int run_selected(CLI::App& app, GlobalOptions& g) {
   setup_logging(g);
+  const std::string wait = train::startup_omp_wait_policy();
+  spdlog::debug("compute threads: ATen {} (OpenMP, OMP_WAIT_POLICY={} at start-up), OpenBLAS {}", at::get_num_threads(),
+                wait.empty() ? "unset" : wait, train::blas_threads());
   return table().run(app);
 }
 

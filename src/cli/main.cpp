@@ -6,8 +6,12 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "train/memory.h"
+#include "train/threads.h"
 
 int main(int argc, char** argv) {
+  // Before anything else: when OMP_WAIT_POLICY is unset, run this binary again with it set to
+  // PASSIVE (libgomp reads it only when it is loaded; see train/threads.h for why and how much).
+  mc::train::reexec_with_passive_omp_wait(argv);
   // Every command runs tensor workloads (inference for accuracy and latency too, not only training):
   // keep freed tensor memory in the process from the start, so that the first stages' latency is
   // not measured with page faults that later stages (after training tuned malloc) do not pay.

@@ -20,6 +20,7 @@
 #include "runtime/executor.h"
 #include "train/evaluator.h"
 #include "train/modifier.h"
+#include "train/threads.h"
 
 namespace mc::pipeline {
 namespace fs = std::filesystem;
@@ -287,7 +288,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   diag.throw_if_any("invalid recipe '" + opts.recipe_path + "'");
 
   c10::Device device = runtime::parse_device(r.device);
-  if (r.threads > 0) at::set_num_threads(static_cast<int>(r.threads));
+  if (r.threads > 0) train::set_compute_threads(static_cast<int>(r.threads));  // ATen and OpenBLAS
 
   if (opts.dry_run) {
     std::cout << "# recipe '" << r.name << "' is valid; " << plan.stages.size() << " stage(s) would run:\n"

@@ -64,6 +64,26 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_NE(hr.out.find("--output"), std::string::npos) << hr.out;
 }
 
+// compress runs itself again with OMP_WAIT_POLICY=PASSIVE when neither it nor GOMP_SPINCOUNT is set
+// (libgomp reads them only when it is loaded, before main: src/train/threads.h), and keeps what the
+// user set. The debug log reports the value the process started with (/proc/self/environ), so a
+// setenv() in main instead of the re-exec would log "unset" and fail here.
+TEST(Cli, RunsWithPassiveOmpWaitPolicyUnlessTheUserSetsOne) {
+  const std::string cmd = test::compress_bin() + " -v inspect zoo:lenet5 --input-shape 1,1,28,28";
+  auto d = test::run_command("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + cmd);
+  EXPECT_EQ(d.exit_code, 0) << d.out;
+  EXPECT_NE(d.out.find("OMP_WAIT_POLICY=PASSIVE at start-up"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("model lenet5 (zoo:lenet5)"), std::string::npos) << d.out;  // the arguments went along
+  auto a = test::run_command("env OMP_WAIT_POLICY=ACTIVE " + cmd);
+  EXPECT_EQ(a.exit_code, 0) << a.out;
+  EXPECT_NE(a.out.find("OMP_WAIT_POLICY=ACTIVE at start-up"), std::string::npos) << a.out;
+  auto s = test::run_command("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 " + cmd);
+  EXPECT_EQ(s.exit_code, 0) << s.out;
+  EXPECT_NE(s.out.find("OMP_WAIT_POLICY=unset at start-up"), std::string::npos) << s.out;
+  auto bad = test::run_command("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + test::compress_bin() + " inspect");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;  // exit codes pass through the re-exec
+}
+
 TEST(Cli, ParamCountsByHand) {
   EXPECT_EQ(cifar_resnet_params(3, 1, 10), 78042);
   EXPECT_EQ(cifar_resnet_params(3, 3, 10), 272474);
