@@ -102,7 +102,7 @@ if [ "$WIDE" -gt 0 ]; then
   "$COMPRESS" export vit.pt --input-shape "$BATCH,1,28,28" --onnx wide_fp32.onnx 2>/dev/null
   for mode in static dynamic; do
     if [ "$mode" = static ]; then
-      Q="{mode: ptq, smooth_quant: {alpha: 0.5}}"
+      Q="{mode: ptq, smooth_quant: {alpha: 0.5}, adds: integer}"  # as recipes/vit_tiny_int8.yaml
       DATA="data:
   calib: {dataset: npy, path: calib.npy, samples: 256, batch_size: $BATCH}"
     else
