@@ -53,6 +53,9 @@ struct QuantConfig {
   SpecSource weights_source, activations_source;
   std::vector<LayerOverride> layers;  // later entries win
   std::vector<pipeline::ScopeGlob> exclude;
+  // false: both inputs of every add of two activations (TensorRT's rules); true: only of the adds
+  // whose output reaches a quantized input (the ones ONNX Runtime runs as QLinearAdd).
+  bool integer_adds_only = false;
   std::string context = "quantize";   // the stage's recipe path ("stages.0.quantize"), for messages
   QuantConfig();
 };

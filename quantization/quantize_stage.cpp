@@ -45,6 +45,12 @@ void QuantizeOptions::visit(recipe::Visitor& v) {
   }, "activation quantizer (per tensor) and its observer");
   v.field("layers", layers, "per-layer overrides by scope glob: {\"layer3.*\": {weights: {bits: 4}, activations: {...}}}");
   v.field("exclude", exclude, "scope globs of layers kept in float (e.g. [fc])");
+  v.field("adds", adds,
+          "all: both inputs of every add of two activations quantized (TensorRT's placement); integer: only of the "
+          "adds whose output reaches a quantized layer (through relu, pooling, ...), which ONNX Runtime runs as "
+          "QLinearAdd; the others (a transformer's residual stream, read by LayerNorm) stay float, without the "
+          "Q/DQ pairs ONNX Runtime would run around a float Add",
+          Spec::one_of({"all", "integer"}));
   v.field("calib_file", calib_file, "reuse the calib.json of an earlier run instead of calibrating", Spec::path());
   v.field("calib_samples", calib_samples, "calibrate on at most this many samples of data.calib (0 = all)", Spec::at_least(0));
   v.field("fold_batch_norm", fold_batch_norm, "fold BatchNorm into conv/linear before quantizing");
@@ -169,6 +175,7 @@ QuantConfig QuantizeOptions::config(recipe::Diagnostics& diag) const {
   c.weights_source = {context + ".weights", loc("weights")};
   c.activations_source = {context + ".activations", loc("activations")};
   c.context = context;
+  c.integer_adds_only = adds == "integer";
   // Read again from the node for each glob's location (the Reader read `exclude` when it was a string list).
   if (const recipe::ConfigNode* e = at_path(node, {"exclude"}); e && !exclude.empty())
     c.exclude = pipeline::parse_scope_globs(*e, context + ".exclude", diag);

@@ -22,6 +22,7 @@ struct QuantizeOptions {
   ObserverOptions observer;
   recipe::ConfigNode layers;
   std::vector<std::string> exclude;
+  std::string adds = "all";  // which adds of two activations get quantized inputs (QuantConfig::integer_adds_only)
   std::string calib_file;
   int64_t calib_samples = 0;
   bool fold_batch_norm = true;

@@ -68,3 +68,4 @@ echo
 bash "$HERE/bench_ptq.sh" "$BUILD"
 echo; bash "$HERE/bench_int8.sh" "$BUILD"
 echo; bash "$HERE/bench_graph.sh" "$BUILD"
+echo; bash "$HERE/bench_transformer_int8.sh" "$BUILD"

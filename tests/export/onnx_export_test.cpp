@@ -436,6 +436,30 @@ graph(%x: f32[1,4,6]) {
   EXPECT_EQ(ops(16).count("ReduceMean"), 2u);
 }
 
+// Below opset 17 the decomposed norm squares with Pow: ORT's LayerNormFusion matches that op only
+// (with Mul(d, d) each norm stayed nine passes over the activations). Fused, and the same values.
+TEST(OnnxExport, DecomposedLayerNormFusesInOrt) {
+  ir::Model m = test::model_from_ir(R"IR(
+graph(%x: f32[2,5,6]) {
+  %w = param[name="w"]() @ln
+  %b = param[name="b"]() @ln
+  %y = layer_norm[normalized_shape=[6], eps=1e-05](%x, %w, %b) @ln
+  return(%y)
+}
+)IR", {{"w", {6}}, {"b", {6}}});
+  test::TempDir dir;
+  const std::string path = dir.file("ln13.onnx");
+  exporter::ExportOptions o;
+  o.opset = 13;
+  exporter::export_onnx(m, path, o);
+  std::map<std::string, int> h = test::ort_optimized_histogram(path);
+  EXPECT_EQ(h["LayerNormalization"], 1) << test::hist_str(h);
+  EXPECT_EQ(h["ReduceMean"], 0) << test::hist_str(h);
+  runtime::Executor ex(m);
+  at::Tensor x = test::random_input(m, 2, 3) * 3 + 1;
+  EXPECT_TRUE(test::close_to(ex.run1(x), test::run_ort(path, x)));
+}
+
 }  // namespace
 }  // namespace mc
 

@@ -199,6 +199,35 @@ TEST(InsertQdq, ConcatInputsShareOneQuantizer) {
   EXPECT_EQ(count_fq(m), 4 + 1 + 2 + 2);
 }
 
+// `adds: integer` keeps a CNN's residual add quantized (its output reaches the classifier through
+// relu, max pool and flatten: ORT runs it as QLinearAdd) and drops the quantizers of an add that
+// only a graph output reads (ORT would run a float Add between Q/DQ pairs).
+TEST(InsertQdq, IntegerAddsOnlyKeepsAddsThatFeedAQuantizedLayer) {
+  QuantConfig cfg;
+  cfg.integer_adds_only = true;
+  Model r = residual();
+  const QuantPlan all = plan_qdq(r, QuantConfig()), integer = plan_qdq(r, cfg);
+  auto names = [](const QuantPlan& p) {
+    std::set<std::string> s;
+    for (auto& a : p.activations) s.insert(a.name);
+    return s;
+  };
+  EXPECT_EQ(names(integer), names(all));
+  EXPECT_EQ(names(integer).count("block.input_quant"), 1u);
+  Model m = make(R"IR(graph(%x: f32[2,4,8,8]) {
+  %w1 = param[name="a.weight"]() @a
+  %a = conv2d(%x, %w1) @a
+  %w2 = param[name="b.weight"]() @b
+  %b = conv2d(%x, %w2) @b
+  %o = add(%a, %b) @out
+  return(%o)
+}
+)IR",
+                 {{"a.weight", at::randn({4, 4, 1, 1})}, {"b.weight", at::randn({4, 4, 1, 1})}});
+  EXPECT_EQ(names(plan_qdq(m, QuantConfig())), (std::set<std::string>{"a.input_quant", "out.input_quant", "out.input_quant1"}));
+  EXPECT_EQ(names(plan_qdq(m, cfg)), std::set<std::string>{"a.input_quant"});
+}
+
 TEST(InsertQdq, ErrorsNameTheRecipeKeyAndLocation) {
   Model m = residual();
   QuantConfig cfg;

@@ -105,6 +105,9 @@ TEST(QuantizeStage, RecipeErrorsAreReportedWithLocations) {
   EXPECT_NE(r.out.find("unknown key 'bitz' in 'stages.0.quantize.layers.fc.weights' (did you mean 'bits'?)"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find(p + ":10:"), std::string::npos) << r.out;  // the stage entry's line
+  auto ra = run_compress("validate " + d.write("adds.yaml", recipe("quantize: {adds: some}")));
+  EXPECT_EQ(ra.exit_code, 2) << ra.out;
+  EXPECT_NE(ra.out.find("'stages.0.quantize.adds' = 'some' is not one of: all, integer"), std::string::npos) << ra.out;
 
   // No calibration data and no calib_file: refused before anything runs.
   std::string nocalib = recipe("quantize: {}");

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <set>
 
@@ -152,6 +153,42 @@ std::vector<std::string> norm_outputs(const Model& m) {
   for (const ir::Node* n : m.graph.nodes())
     if (n->op() == "layer_norm") v.push_back(n->output()->name());
   return v;
+}
+
+// `adds: integer`: the residual adds feed LayerNorm and the next residual add only, so none gets
+// quantized inputs; the linears and the attention matmuls keep theirs. In ONNX Runtime the file
+// loses the Q/DQ pairs around the residual Adds (4 adds x 2 inputs: 8 QuantizeLinear and 8
+// DequantizeLinear fewer in the optimised graph), runs the same integer matmuls, and matches our
+// executor as closely as the default placement does.
+TEST(TransformerPtq, IntegerAddsOnlyLeavesTheResidualStreamFloat) {
+  test::EncoderShape s;
+  const at::Tensor calib = test::encoder_tokens(64, s);
+  Model all = test::tiny_encoder(s), integer = test::tiny_encoder(s);
+  ptq(all, calib);
+  QuantConfig cfg;
+  cfg.integer_adds_only = true;
+  ptq(integer, calib, cfg);
+  const auto ca = quantized_consumers(all), ci = quantized_consumers(integer);
+  EXPECT_EQ(ca.count("add"), 8u);
+  EXPECT_EQ(ci.count("add"), 0u);
+  for (const char* op : {"linear", "matmul", "reshape"}) EXPECT_EQ(ci.count(op), ca.count(op)) << op;
+  test::TempDir dir;
+  std::map<std::string, std::map<std::string, int>> hist;
+  for (const auto& [name, m] : std::vector<std::pair<std::string, Model*>>{{"all", &all}, {"integer", &integer}}) {
+    const std::string onnx = dir.file(name + ".onnx");
+    exporter::export_onnx(*m, onnx);
+    hist[name] = test::ort_optimized_histogram(onnx);
+    const at::Tensor x = test::encoder_tokens(3, s, 23);
+    const at::Tensor ours = runtime::Executor(*m).run1(x), ort = test::run_ort(onnx, x, "all");
+    ASSERT_TRUE(ort.defined());
+    EXPECT_LT(rel_error(ours, ort), 1e-5) << name;  // float rounding only, as in the test above
+  }
+  auto count = [&](const char* file, const char* op) { return hist[file].count(op) ? hist[file].at(op) : 0; };
+  std::cout << "[ ort ] adds: all     " << test::hist_str(hist["all"]) << "\n[ ort ] adds: integer " << test::hist_str(hist["integer"]) << "\n";
+  EXPECT_EQ(count("all", "QuantizeLinear") - count("integer", "QuantizeLinear"), 8);
+  EXPECT_EQ(count("all", "DequantizeLinear") - count("integer", "DequantizeLinear"), 8);
+  for (const char* op : {"com.microsoft.MatMulIntegerToFloat", "QLinearMatMul"})
+    EXPECT_EQ(count("integer", op), count("all", op)) << op;
 }
 
 TEST(SmoothQuant, KeepsTheFloatModelAndShrinksRangesByThePredictedFactor) {
