@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "distributed/world.h"
 #include "export/onnx_export.h"
 #include "export/ort_eval.h"
 #include "pipeline/data_context.h"
@@ -91,6 +92,8 @@ nlohmann::json ExportStage::ort_eval_details(pipeline::RunContext& ctx, const st
 void ExportStage::run(pipeline::RunContext& ctx) {
   std::filesystem::path p(options_.onnx);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
+  ctx.details["onnx"] = p.string();
+  if (!dist::world().is_main()) return;  // a data-parallel run: rank 0 alone exports (the model is unchanged)
   ir::Model copy = ctx.model.clone();
   const CodebookWeights codebook = parse_codebook_weights(options_.codebook_weights);
   const SparseInitializers sparse = parse_sparse_initializers(options_.sparse_initializers);
@@ -131,6 +134,7 @@ void CheckTensorrtOptions::visit(recipe::Visitor& v) {
 }
 
 void CheckTensorrtStage::run(pipeline::RunContext& ctx) {
+  if (!dist::world().is_main()) return;  // a data-parallel run: rank 0 alone reports (its export wrote the file)
   TrtCheckResult r;
   std::string what;
   if (!options_.onnx.empty()) {

@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "distributed/world.h"
 #include "pipeline/data_context.h"
 #include "pipeline/layer_select.h"
 #include "pruning/sensitivity.h"
@@ -75,6 +76,8 @@ void SensitivityStage::run(pipeline::RunContext& ctx) {
 
   namespace fs = std::filesystem;
   const fs::path dir(ctx.run_dir);
+  ctx.details["sensitivity"] = table.to_json();
+  if (!dist::world().is_main()) return;  // a data-parallel run: rank 0 alone writes files
   const nlohmann::json j = table.to_json();
   write_file_atomically((dir / "sensitivity.json").string(), [&](std::ostream& os) { os << j.dump(2) << "\n"; });
   write_file_atomically((dir / "sensitivity.csv").string(), [&](std::ostream& os) { os << table.to_csv(); });

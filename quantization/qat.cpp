@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "distributed/world.h"
 #include "ir/op_registry.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/pass_util.h"
@@ -318,7 +319,11 @@ void QatModifier::attach(train::TrainContext& ctx) {
       auto& r = batch_range_[i];
       if (!observing() || !r.first.defined()) return;
       at::NoGradGuard no_grad;
-      observers_[i]->observe(at::stack({r.first, r.second}));
+      // Data-parallel run: the range over every rank's batch (one collective: max of (-min, max)),
+      // so the observers, and the qparams the next forward uses, stay identical on all ranks.
+      at::Tensor neg_lo_hi = at::stack({-r.first, r.second}).contiguous();
+      dist::world().all_reduce(neg_lo_hi, dist::ReduceOp::kMax);
+      observers_[i]->observe(at::stack({-neg_lo_hi[0], neg_lo_hi[1]}));
       write_qparams(*m, state_.quantizers[i], observers_[i]->qparams());
       r = {};
     });

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "distributed/world.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "pipeline/data_context.h"
 #include "pipeline/layer_select.h"
@@ -484,7 +485,8 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     ctx.details["bias_correction"] = {{"layers", bc.layers}};
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_calibration((std::filesystem::path(ctx.run_dir) / "calib.json").string(), calib);
+  if (dist::world().is_main())  // every rank calibrates on all of data.calib (the same result); rank 0 writes it
+    write_calibration((std::filesystem::path(ctx.run_dir) / "calib.json").string(), calib);
 
   nlohmann::json layers = nlohmann::json::object();
   for (auto& w : plan.weights) {

@@ -15,9 +15,17 @@
 
 namespace mc::ir {
 
+/// Batch normalisation with batch statistics (training), replacing at::batch_norm where set:
+/// (x, weight, bias, running_mean, running_var, momentum, eps) -> y; updates the running statistics.
+using BatchNormFn = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                             const at::Tensor&, double, double)>;
+
 struct KernelContext {
   bool training = false;  // dropout, batch-norm statistics
   c10::optional<at::Generator> generator;  // random ops draw from it (none: ATen's default generator)
+  /// When set, the batch-statistics branch of batch_norm and bn_qat calls it instead of
+  /// at::batch_norm (a data-parallel run's synchronised BatchNorm, dist::sync_batch_norm).
+  BatchNormFn batch_norm_training;
 };
 
 using ShapeFn = std::function<std::vector<TensorType>(const Node&, const std::vector<TensorType>&)>;

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "data/factory.h"
+#include "distributed/world.h"
 #include "pipeline/preprocessing.h"
 
 namespace mc::pipeline {
@@ -160,7 +161,7 @@ std::shared_ptr<const data::Dataset> DataContext::dataset(const std::string& spl
   return it->second;
 }
 
-std::unique_ptr<data::DataLoader> DataContext::loader(const std::string& split, bool training) const {
+std::unique_ptr<data::DataLoader> DataContext::loader(const std::string& split, bool training, bool shard) const {
   auto ds = dataset(split);
   const auto& s = spec_of(split);
   data::LoaderOptions o;
@@ -169,6 +170,14 @@ std::unique_ptr<data::DataLoader> DataContext::loader(const std::string& split, 
   o.seed = static_cast<uint64_t>(recipe_.seed);
   o.drop_last = false;
   o.num_workers = static_cast<int>(s.workers);
+  const dist::World& w = dist::world();
+  if (shard && w.distributed()) {
+    o.rank = w.rank();
+    o.world_size = w.world_size();
+    o.remainder = !training                                  ? data::LoaderOptions::Remainder::kSplit
+                  : recipe_.distributed.remainder == "drop" ? data::LoaderOptions::Remainder::kDrop
+                                                             : data::LoaderOptions::Remainder::kPad;
+  }
   auto it = transforms_.find(split);
   if (it != transforms_.end()) o.transforms = it->second;
   return std::make_unique<data::DataLoader>(ds, o);

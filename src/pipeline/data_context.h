@@ -23,7 +23,11 @@ class DataContext {
   bool has_labels(const std::string& split) const;
   std::shared_ptr<const data::Dataset> dataset(const std::string& split) const;
   /// A loader over `split` ("train", "val", "calib"). Training loaders shuffle (seeded per epoch).
-  std::unique_ptr<data::DataLoader> loader(const std::string& split, bool training) const;
+  /// `shard`: in a data-parallel run (dist::world() of several processes) this rank's shard:
+  /// training loaders padded or dropped per the recipe's distributed.remainder, others split
+  /// without padding (for evaluate(), which all-reduces its counts). Unsharded loaders give every
+  /// rank all samples (calibration and other statistics then agree without communication).
+  std::unique_ptr<data::DataLoader> loader(const std::string& split, bool training, bool shard = false) const;
   /// {C, H, W} of the samples of the first open split after transforms; empty when no data.
   std::vector<int64_t> sample_shape() const;
   int64_t num_classes() const;

@@ -11,6 +11,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "distributed/world.h"
 #include "frontend/frontend.h"
 #include "pipeline/data_context.h"
 #include "pipeline/preprocessing.h"
@@ -124,14 +125,15 @@ namespace {
 report::Metrics measure(ir::Model& model, const recipe::Recipe& r, DataContext& data,
                         const std::map<std::string, int>& storage_bits) {
   report::MeasureOptions mo;
-  mo.latency = r.report.latency;
+  // Latency is timed by rank 0 alone (the other ranks' work would distort it); accuracy is sharded.
+  mo.latency = r.report.latency && dist::world().is_main();
   mo.latency_batches = r.report.latency_batches;
   mo.repeats = static_cast<int>(r.report.latency_repeats);
   mo.per_layer = r.report.per_layer;
   mo.storage_bits = storage_bits;
   report::Metrics m = report::measure(model, mo);
   if (data.has("val")) {
-    auto loader = data.loader("val", false);
+    auto loader = data.loader("val", false, /*shard=*/true);
     train::EvalResult e = train::evaluate(model, *loader);
     m.top1 = e.top1;
     m.top5 = e.top5;
@@ -227,18 +229,20 @@ void record_load(const recipe::Recipe& r, DataContext& data, const RunDir& dir, 
   rec.details = {{"source", run.rep.model_source}, {"input_shape", run.model.input_shape()}};
   log_metrics("loaded " + run.rep.model_source, rec.metrics);
   run.rep.stages.push_back(rec);
+  if (!dist::world().is_main()) return;  // rank 0 alone writes the run directory
   run.rep.write(dir.path(), r.report.formats);
   dir.write_state({r.hash, 0, dir.checkpoint(0, "load"), {}, {}});
 }
 
 // Runs stage i, checkpoints, measures and reports it, then writes the state --resume reads.
-void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir, Progress& run, bool quiet) {
+void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir, Progress& run, const RunOptions& opts) {
+  const bool main_rank = dist::world().is_main();
   const recipe::Recipe& r = plan.recipe;
   const auto& entry = r.stages[i];
   spdlog::info("stage {}/{}: {}", i + 1, plan.stages.size(), entry.name);
   nlohmann::json details = nlohmann::json::object();
   RunContext ctx{r,       run.model, run.original, data, dir.path(), static_cast<int>(i + 1), run.modifiers,
-                 details, run.storage_bits, quiet};
+                 details, run.storage_bits, opts.quiet, opts.trace_steps};
   const std::string where = "stage " + std::to_string(i + 1) + "/" + std::to_string(plan.stages.size()) + " '" + entry.name + "'";
   auto t0 = std::chrono::steady_clock::now();
   at_stage_boundary(where, [&] {
@@ -251,7 +255,7 @@ void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir,
     it = run.model.tensors.count(it->first) ? std::next(it) : run.storage_bits.erase(it);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string ck = dir.checkpoint(static_cast<int>(i + 1), entry.name);
-  save_with_preprocessing(run.model, data, ck);
+  if (main_rank) save_with_preprocessing(run.model, data, ck);
 
   report::StageRecord rec;
   rec.index = static_cast<int>(i + 1);
@@ -262,6 +266,7 @@ void run_stage(size_t i, const Plan& plan, DataContext& data, const RunDir& dir,
   at_stage_boundary("measuring the model after " + where, [&] { rec.metrics = measure(run.model, r, data, run.storage_bits); });
   log_metrics("after " + entry.name, rec.metrics);
   run.rep.stages.push_back(rec);
+  if (!main_rank) return;
   run.rep.write(dir.path(), r.report.formats);
   dir.write_state({r.hash, static_cast<int>(i + 1), ck, run.storage_bits, pending_states(run.modifiers)});
 }
@@ -273,9 +278,24 @@ std::string now_iso() {
   return buf;
 }
 
+// A data-parallel run (torchrun's environment): the process group, and every rank running the same
+// recipe (its effective text's hash). One process: the one-process world.
+dist::World& connect_world(const dist::WorldConfig& config, const recipe::Recipe& r) {
+  if (!config.distributed()) return dist::world();
+  dist::WorldConfig c = config;
+  if (!c.timeout_from_env) c.timeout = std::chrono::seconds(r.distributed.timeout_s);
+  dist::World& w = dist::init_world(c);
+  w.check_same("the effective recipe (hash of recipe + includes + --set)", r.hash,
+               "start every rank with the same recipe file, includes and --set values");
+  spdlog::info("data-parallel run: rank {} of {} (local rank {}), rendezvous {}:{}, timeout {} s", w.rank(), w.world_size(),
+               w.local_rank(), c.master_addr, c.master_port, c.timeout.count() / 1000);
+  return w;
+}
+
 }  // namespace
 
 int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
+  const dist::WorldConfig world_config = dist::WorldConfig::from_env();  // bad variables: InputError before anything
   recipe::Diagnostics diag;
   Plan plan = make_plan(opts.recipe_path, opts.sets, registry, diag);
   recipe::Recipe& r = plan.recipe;
@@ -296,6 +316,8 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     return 0;
   }
 
+  dist::World& world = connect_world(world_config, r);
+  const bool main_rank = world.is_main();
   RunDir dir(opts.out_dir.empty() ? "runs/" + r.name : opts.out_dir);
   Progress run = opts.resume ? resume_progress(dir, plan, registry) : Progress{};  // refuses before writing anything
   if (!opts.resume) {  // the model-dependent checks, before anything is written
@@ -304,8 +326,10 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
     check_stages_on_model(plan, run.original, diag);
     diag.throw_if_any("invalid recipe '" + opts.recipe_path + "'");
   }
-  dir.create();
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"), /*truncate=*/!opts.resume);
+  if (main_rank) dir.create();
+  world.barrier();  // the directory exists for the other ranks' logs
+  const std::string log_name = main_rank ? "log.txt" : "log.rank" + std::to_string(world.rank()) + ".txt";
+  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file(log_name), /*truncate=*/!opts.resume);
   sink->set_pattern("[%Y-%m-%d %H:%M:%S] %l: %v");
   spdlog::default_logger()->sinks().push_back(sink);
   spdlog::flush_on(spdlog::level::info);  // the log is read while a run is going
@@ -318,13 +342,13 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   } guard{sink};
 
   std::string effective = effective_recipe(plan).to_yaml();
-  write_file_atomically(dir.file("recipe.yaml"), [&](std::ostream& o) { o << effective; });
+  if (main_rank) write_file_atomically(dir.file("recipe.yaml"), [&](std::ostream& o) { o << effective; });
 
   ir::Model& original = run.original;
   if (opts.resume) {
     spdlog::info("resuming '{}' after stage {} of {}", r.name, run.start, plan.stages.size());
   } else {
-    save_with_preprocessing(original, data, dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
+    if (main_rank) save_with_preprocessing(original, data, dir.checkpoint(0, "load"));  // the teacher `original` of a resumed run
     run.model = original.clone();
   }
   runtime::move_model(original, device);
@@ -335,11 +359,12 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   rep.model_source = !r.model.zoo.empty() ? "zoo:" + r.model.zoo : !r.model.torchscript.empty() ? r.model.torchscript : r.model.checkpoint;
   rep.tool_version = MC_TOOL_VERSION;
   if (rep.created_at.empty()) rep.created_at = now_iso();
+  rep.world_size = world.world_size();
 
   if (rep.stages.empty()) record_load(r, data, dir, run);
-  for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) run_stage(i, plan, data, dir, run, opts.quiet);
+  for (size_t i = static_cast<size_t>(run.start); i < plan.stages.size(); ++i) run_stage(i, plan, data, dir, run, opts);
   std::string where = dir.file(r.report.formats.empty() ? "report.json" : report::Report::file_name(r.report.formats.back()));
-  if (!opts.quiet) std::cout << "report: " << where << "\n";
+  if (!opts.quiet && main_rank) std::cout << "report: " << where << "\n";
   spdlog::info("done: report in {}", where);
   return 0;
 }

@@ -20,6 +20,7 @@ struct RunOptions {
   bool dry_run = false;
   bool resume = false;
   bool quiet = false;
+  std::string trace_steps;        // --trace-steps FILE: each training step's loss (rank 0)
 };
 
 /// A validated recipe with its stages built (one per recipe entry; null for an unknown stage
@@ -45,7 +46,9 @@ ir::Model load_recipe_model(const recipe::Recipe& r, const DataContext& data);
 /// first stage that does not keep the layers); errors into diag.
 void check_stages_on_model(const Plan& plan, const ir::Model& model, recipe::Diagnostics& diag);
 
-/// The whole run. Returns the process exit code (0); throws mc::Error on failure.
+/// The whole run. Returns the process exit code (0); throws mc::Error on failure. With torchrun's
+/// environment (RANK, WORLD_SIZE, ...) it is one rank of a data-parallel run: rank 0 alone writes
+/// the run directory, the others log to log.rank<k>.txt there.
 int run_recipe(const RunOptions& opts, const StageRegistry& registry);
 
 /// The effective recipe (merged tree with every stage's options filled in with defaults).

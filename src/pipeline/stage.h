@@ -40,6 +40,8 @@ struct RunContext {
   /// Per-tensor storage bit width (default 32), for the report's bytes as stored.
   std::map<std::string, int>& storage_bits;
   bool quiet = false;
+  /// `compress --trace-steps FILE`: training stages append each step's loss there (rank 0).
+  std::string step_trace;
 };
 
 class Stage {

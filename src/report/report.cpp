@@ -197,6 +197,7 @@ json Report::to_json() const {
               {"recipe", {{"name", recipe_name}, {"hash", recipe_hash}}},
               {"model", {{"source", model_source}}},
               {"created_at", created_at},
+              {"world_size", world_size},
               {"stages", st},
               {"summary", summary_json(stages)}};
 }
@@ -215,6 +216,7 @@ Report Report::from_json(const json& j) {
   r.recipe_hash = get_string(field(j, "recipe", ""), "hash", "recipe");
   r.model_source = get_string(field(j, "model", ""), "source", "model");
   r.created_at = get_string(j, "created_at", "");
+  r.world_size = j.contains("world_size") ? get_int(j, "world_size", "") : 1;  // reports before data-parallel runs: 1
   const json& st = get_array(j, "stages", "");
   for (size_t i = 0; i < st.size(); ++i) {
     std::string path = "stages[" + std::to_string(i) + "]";

@@ -25,6 +25,7 @@ struct StageRecord {
 class Report {
  public:
   std::string recipe_name, recipe_hash, model_source, created_at, tool_version;
+  int64_t world_size = 1;  // processes of a data-parallel run (1: a plain run)
   std::vector<StageRecord> stages;
 
   /// The documented schema (schema_version 1), summary included.

@@ -118,6 +118,7 @@ std::vector<at::Tensor> Executor::execute(const std::vector<at::Tensor>& inputs,
   ir::KernelContext ctx;
   ctx.training = training;
   ctx.generator = generator_;
+  if (training) ctx.batch_norm_training = batch_norm_training_;
   std::vector<at::Tensor> in;
   for (const Step& s : steps_) {
     if (!s.tensor.empty()) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/model.h"
+#include "ir/op_registry.h"
 
 namespace mc::runtime {
 
@@ -44,6 +45,9 @@ class Executor {
   /// The generator random ops (dropout, stochastic depth) draw from in training forwards; without
   /// one they use ATen's global generator.
   void set_generator(at::Generator generator) { generator_ = std::move(generator); }
+  /// Replaces batch-norm's batch-statistics branch in training forwards (KernelContext::
+  /// batch_norm_training; the trainer's synchronised BatchNorm). Empty: at::batch_norm.
+  void set_batch_norm_training(ir::BatchNormFn fn) { batch_norm_training_ = std::move(fn); }
 
  private:
   struct Step {
@@ -69,6 +73,7 @@ class Executor {
   std::vector<Hook> hooks_;
   int next_hook_ = 0;
   c10::optional<at::Generator> generator_;
+  ir::BatchNormFn batch_norm_training_;
 };
 
 /// Moves every tensor of the model to `device` (cpu, cuda).

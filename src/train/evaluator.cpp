@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "distributed/world.h"
 #include "runtime/executor.h"
 #include "train/loss.h"
 
@@ -36,6 +37,19 @@ EvalResult EvalAccumulator::result() const {
   return r;
 }
 
+void EvalAccumulator::all_reduce() {
+  dist::World& w = dist::world();
+  if (!w.distributed()) return;
+  at::Tensor counts = at::tensor({top1_, top5_, count_}, at::kLong);
+  at::Tensor loss = at::full({1}, loss_sum_, at::kDouble);
+  std::vector<at::Tensor> both{counts, loss};
+  w.all_reduce(both, dist::ReduceOp::kSum);
+  top1_ = counts[0].item<int64_t>();
+  top5_ = counts[1].item<int64_t>();
+  count_ = counts[2].item<int64_t>();
+  loss_sum_ = loss.item<double>();
+}
+
 EvalResult evaluate(runtime::Executor& executor, data::DataLoader& loader, int64_t max_batches) {
   EvalAccumulator acc;
   loader.reset(0);
@@ -46,6 +60,7 @@ EvalResult evaluate(runtime::Executor& executor, data::DataLoader& loader, int64
     acc.add(logits, b.labels);
     ++batches;
   }
+  if (loader.options().world_size > 1) acc.all_reduce();
   if (acc.result().count == 0)
     throw InputError("evaluation data '" + loader.dataset().name() + "' yields no samples (is the dataset empty?)");
   return acc.result();

@@ -27,6 +27,9 @@ class EvalAccumulator {
   /// `logits` N x C, `labels` N (int64). Throws InputError when they do not fit together.
   void add(const at::Tensor& logits, const at::Tensor& labels);
   EvalResult result() const;
+  /// Sums the counts over the ranks of the process-wide dist::world() (sharded evaluation: every
+  /// rank then has the result over all shards).
+  void all_reduce();
 
  private:
   int64_t top1_ = 0, top5_ = 0, count_ = 0;
@@ -34,7 +37,8 @@ class EvalAccumulator {
 };
 
 /// Evaluates `model` on every batch of `loader` (epoch 0 of it), or on the first `max_batches`
-/// when > 0. Throws InputError when the loader yields no samples.
+/// when > 0. A sharded loader (LoaderOptions::world_size > 1, every rank calling this) gives every
+/// rank the result over all shards. Throws InputError when the loader yields no samples.
 EvalResult evaluate(ir::Model& model, data::DataLoader& loader, int64_t max_batches = 0);
 /// The same with an existing executor (no plan rebuilt; used by the trainer every epoch).
 EvalResult evaluate(runtime::Executor& executor, data::DataLoader& loader, int64_t max_batches = 0);

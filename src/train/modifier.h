@@ -39,10 +39,11 @@ struct EpochStats {
   double train_top1 = 0.0; // fraction of training samples classified right (in training mode)
   bool has_val = false;
   EvalResult val;          // validation result when has_val
-  int64_t images = 0;      // training images seen
+  int64_t images = 0;      // training images seen (all ranks together in a data-parallel run)
   double seconds = 0.0;    // wall time of the epoch's training steps (validation excluded)
   double img_per_s = 0.0;
   double lr = 0.0;         // learning rate of the epoch's last step
+  double comm_seconds = 0.0;  // data-parallel runs: time waiting for collectives (not overlapped)
 };
 
 /// The trainer's state as modifiers see it.

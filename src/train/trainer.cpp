@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "common/error.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/sync_batch_norm.h"
+#include "distributed/world.h"
 #include "runtime/executor.h"
 #include "train/loss.h"
 #include "train/memory.h"
@@ -61,6 +66,65 @@ at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
   return g;
 }
 
+// The data-parallel side of fit(): same start on every rank, averaged gradients, synchronised
+// BatchNorm, global-batch loss and counts. Does nothing in a one-process world.
+class DataParallel {
+ public:
+  DataParallel(ir::Model& model, const TrainOptions& o) : world_(dist::world()) {
+    if (!world_.distributed()) return;
+    // Rank 0's tensors everywhere (parameters and buffers such as BatchNorm statistics), in name order.
+    std::vector<at::Tensor> all;
+    for (auto& [name, t] : model.tensors)
+      if (t.is_floating_point() || t.scalar_type() == at::kLong || t.scalar_type() == at::kInt) all.push_back(t.detach());
+    for (auto& t : all)
+      if (!t.is_contiguous()) throw Error("data-parallel training: tensor of '" + model.name + "' is not contiguous");
+    world_.broadcast(all, 0);
+    reducer_ = std::make_unique<dist::GradientReducer>(world_, static_cast<size_t>(o.bucket_mb * 1024 * 1024));
+    sync_bn_ = o.sync_batch_norm;
+  }
+  bool active() const { return world_.distributed(); }
+  void attach(runtime::Executor& ex, const std::vector<at::Tensor>& params) {
+    if (!active()) return;
+    reducer_->set_params(params);
+    if (sync_bn_) {
+      dist::World* w = &world_;
+      ex.set_batch_norm_training([w](const at::Tensor& x, const at::Tensor& wt, const at::Tensor& b, const at::Tensor& rm,
+                                     const at::Tensor& rv, double momentum, double eps) {
+        return dist::sync_batch_norm(*w, x, wt, b, rm, rv, momentum, eps);
+      });
+    }
+  }
+  /// The mean loss over the ranks (every rank gets the same value: the same stop decisions).
+  double global_loss(double local) {
+    if (!active()) return local;
+    at::Tensor t = at::full({1}, local, at::kDouble);
+    world_.all_reduce(t, dist::ReduceOp::kAvg);
+    return t.item<double>();
+  }
+  void before_backward() {
+    if (active()) reducer_->prepare();
+  }
+  void after_backward() {
+    if (active()) reducer_->finish();
+  }
+  /// Epoch sums over the ranks: correct, images, loss_sum.
+  void epoch_sums(int64_t& correct, int64_t& images, double& loss_sum) {
+    if (!active()) return;
+    at::Tensor t = at::tensor({static_cast<double>(correct), static_cast<double>(images), loss_sum}, at::kDouble);
+    world_.all_reduce(t, dist::ReduceOp::kSum);
+    correct = static_cast<int64_t>(std::llround(t[0].item<double>()));
+    images = static_cast<int64_t>(std::llround(t[1].item<double>()));
+    loss_sum = t[2].item<double>();
+  }
+  double comm_seconds() const { return world_.comm_seconds(); }
+  bool is_main() const { return world_.is_main(); }
+
+ private:
+  dist::World& world_;
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  bool sync_bn_ = false;
+};
+
 }  // namespace
 
 void validate(const TrainOptions& o) {
@@ -72,6 +136,7 @@ void validate(const TrainOptions& o) {
   if (!(o.grad_clip_norm >= 0))
     throw InputError("grad_clip_norm = " + num(o.grad_clip_norm) + " must be >= 0 (0 turns clipping off)");
   if (o.threads < 0) throw InputError("threads = " + std::to_string(o.threads) + " must be >= 0 (0 = default)");
+  if (!(o.bucket_mb > 0)) throw InputError("bucket_mb = " + num(o.bucket_mb) + " must be > 0 (e.g. 25)");
   if (o.schedule.type == "cosine" && o.schedule.min_lr > o.optimizer.lr)
     throw InputError("schedule.min_lr = " + num(o.schedule.min_lr) + " is above optimizer.lr = " + num(o.optimizer.lr));
 }
@@ -101,6 +166,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
                      std::to_string(train.options().batch_size) + (train.options().drop_last ? ", drop_last" : "") + ")");
 
   ParamRestore restore(model_);
+  DataParallel dp(model_, o);
   auto executor = std::make_unique<runtime::Executor>(model_);
   auto optimizer = make_optimizer(o.optimizer, executor->parameters(), executor->parameter_names());
   if (optimizer->params().empty())
@@ -118,6 +184,12 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
   ctx.epochs = o.epochs;
   ctx.steps_per_epoch = steps_per_epoch;
   ctx.total_steps = schedule.total_steps();
+  dp.attach(*executor, optimizer->params());
+  std::ofstream trace;
+  if (!o.step_trace.empty() && dp.is_main()) {
+    trace.open(o.step_trace, std::ios::app);
+    if (!trace) throw InputError("cannot open the step trace file '" + o.step_trace + "' for appending");
+  }
 
   // The model's parameters plus the modifiers' own (extra_parameters, e.g. distillation adapters).
   auto set_all_params = [&] {
@@ -129,6 +201,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
         params.push_back(t);
       }
     optimizer->set_params(std::move(params), std::move(names));
+    dp.attach(*executor, optimizer->params());
   };
   auto rebuild = [&] {
     if (!ctx.rebuild_requested) return;
@@ -169,6 +242,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     }
     train.reset(static_cast<uint64_t>(epoch));
     progress.begin_epoch(epoch);
+    const double comm_before = dp.comm_seconds();
     const auto t_epoch = Clock::now();
     double loss_sum = 0.0;
     int64_t correct = 0, images = 0;
@@ -189,7 +263,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
         at::Tensor extra = m->extra_loss(ctx, x, out, y);
         if (extra.defined()) loss = loss + extra;
       }
-      const double loss_value = loss.item<double>();
+      const double loss_value = dp.global_loss(loss.item<double>());
       if (!std::isfinite(loss_value)) {
         throw RuntimeFailure(o.label + ": loss became " + num(loss_value) + " at epoch " + std::to_string(epoch + 1) +
                              " step " + std::to_string(ctx.step_in_epoch + 1) +
@@ -198,12 +272,19 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
                              "(grad_clip_norm, e.g. 5)");
       }
       optimizer->zero_grad();
+      dp.before_backward();
       loss.backward();
       loss = at::Tensor();
+      dp.after_backward();
       for (auto& m : modifiers_) m->on_after_backward(ctx);
       if (o.grad_clip_norm > 0) clip_grad_norm(optimizer->params(), o.grad_clip_norm);
       optimizer->step();
       ctx.loss = loss_value;
+      if (trace.is_open()) {
+        char line[64];
+        std::snprintf(line, sizeof line, "%.9g", loss_value);
+        trace << o.label << " " << epoch + 1 << " " << ctx.step + 1 << " " << line << "\n";
+      }
       for (auto& m : modifiers_) {
         m->on_step_end(ctx);
         rebuild();
@@ -219,8 +300,10 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
       progress.step(n, loss_value);
     }
 
+    dp.epoch_sums(correct, images, loss_sum);
     EpochStats stats;
     stats.epoch = epoch;
+    stats.comm_seconds = dp.comm_seconds() - comm_before;
     stats.images = images;
     stats.seconds = seconds_since(t_epoch);
     stats.img_per_s = stats.seconds > 0 ? static_cast<double>(images) / stats.seconds : 0.0;

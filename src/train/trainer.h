@@ -10,6 +10,11 @@
 //   t.add_modifier(train::MaskModifier::from_zeros(model));
 //   train::TrainResult r = t.fit(train_loader, &val_loader);
 //
+// In a data-parallel run (dist::world() of W processes, each with its own shard of the training
+// data) every rank starts from rank 0's tensors (broadcast), gradients are averaged over the ranks
+// before every optimizer step (dist::GradientReducer), the reported loss and accuracy are those of
+// the global batch, and validation is sharded and all-reduced.
+//
 // The model's tensors are updated in place. Batch norm runs in training mode (batch statistics,
 // running statistics updated); validation runs in inference mode. After fit() the parameters have
 // no gradients and requires_grad is as it was before.
@@ -48,6 +53,14 @@ struct TrainOptions {
   int64_t max_steps_per_epoch = 0;
   /// > 0: validate on the first max_val_batches batches only.
   int64_t max_val_batches = 0;
+  /// Data-parallel runs (dist::world() of several processes; ignored in a one-process run):
+  /// BatchNorm statistics over the global batch (dist::sync_batch_norm), and the size of the
+  /// gradient all-reduce buckets. See "Data-parallel training" in docs/architecture.md.
+  bool sync_batch_norm = false;
+  double bucket_mb = 25;
+  /// When set, rank 0 appends one line per optimizer step: "<label> <epoch> <step> <loss>" (1-based
+  /// epoch and step in the run, the loss of the global batch, %.9g) to this file.
+  std::string step_trace;
   /// Progress display (see progress.h).
   bool quiet = false;
   int progress_tty = -1;  // -1 auto, 0 plain lines only, 1 bar

@@ -1,5 +1,6 @@
 // batch_norm[eps, momentum](x, weight, bias, running_mean, running_var): in training mode uses batch
 // statistics and updates the running ones in place (as PyTorch does); otherwise the running ones.
+// KernelContext::batch_norm_training, when set, computes the training branch (synchronised BN).
 // layer_norm[normalized_shape=[...], eps](x, weight?, bias?).
 #include "common/error.h"
 #include "ir/ops/ops.h"
@@ -21,6 +22,9 @@ void register_norm_ops(OpRegistry& r) {
     return std::vector<TensorType>{in[0]};
   };
   b.kernel = [](const Node& n, const std::vector<at::Tensor>& in, const KernelContext& ctx) {
+    if (ctx.training && ctx.batch_norm_training)
+      return std::vector<at::Tensor>{ctx.batch_norm_training(in[0], in[1], in[2], in[3], in[4], n.attrs().f("momentum", 0.1),
+                                                             n.attrs().f("eps", 1e-5))};
     return std::vector<at::Tensor>{at::batch_norm(in[0], in[1], in[2], in[3], in[4], ctx.training,
                                                   n.attrs().f("momentum", 0.1), n.attrs().f("eps", 1e-5), true)};
   };

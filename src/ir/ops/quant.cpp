@@ -153,6 +153,8 @@ void register_qat_ops(OpRegistry& r) {
     at::Tensor y = in[0] / s.reshape(cs);
     if (in.size() > 5) y = y + in[5].reshape(cs);
     const bool batch_stats = ctx.training && n.attrs().i("frozen", 0) == 0;
+    if (batch_stats && ctx.batch_norm_training)
+      return std::vector<at::Tensor>{ctx.batch_norm_training(y, in[1], in[2], in[3], in[4], n.attrs().f("momentum", 0.1), eps)};
     return std::vector<at::Tensor>{
         at::batch_norm(y, in[1], in[2], in[3], in[4], batch_stats, n.attrs().f("momentum", 0.1), eps, true)};
   };

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "distributed/world.h"
 #include "ir/mcz/archive.h"
 #include "ir/passes/fold_batch_norm.h"
 #include "ir/passes/optimize.h"
@@ -22,7 +23,7 @@ void EvaluateOptions::visit(recipe::Visitor& v) {
 }
 
 void EvaluateStage::run(RunContext& ctx) {
-  auto loader = ctx.data.loader(options_.split, false);
+  auto loader = ctx.data.loader(options_.split, false, /*shard=*/true);
   train::EvalResult r = train::evaluate(ctx.model, *loader, options_.max_batches);
   spdlog::info("evaluate on {}: top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} samples)", options_.split, r.top1 * 100,
                r.top5 * 100, r.loss, r.count);
@@ -65,6 +66,7 @@ void SaveStage::run(RunContext& ctx) {
   std::filesystem::path p(options_.path);
   if (p.is_relative()) p = std::filesystem::path(ctx.run_dir) / p;
   ctx.details["path"] = p.string();
+  if (!dist::world().is_main()) return;  // a data-parallel run: rank 0 alone writes files
   if (p.extension() == ".mcz") {
     record_preprocessing(ctx.model, ctx.data);
     ir::mcz::PackResult r = ir::mcz::save_mcz(ctx.model, p.string());

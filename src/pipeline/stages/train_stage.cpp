@@ -46,10 +46,14 @@ std::optional<NextTraining> next_training_stage(const recipe::Recipe& recipe, si
 }
 
 void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::string& label) {
-  auto train_loader = ctx.data.loader("train", true);
+  auto train_loader = ctx.data.loader("train", true, /*shard=*/true);
   std::unique_ptr<data::DataLoader> val_loader;
-  if (opts.validate_each_epoch && ctx.data.has("val")) val_loader = ctx.data.loader("val", false);
-  train::Trainer trainer(ctx.model, opts.to_train_options(static_cast<uint64_t>(ctx.recipe.seed), ctx.quiet, label));
+  if (opts.validate_each_epoch && ctx.data.has("val")) val_loader = ctx.data.loader("val", false, /*shard=*/true);
+  train::TrainOptions to = opts.to_train_options(static_cast<uint64_t>(ctx.recipe.seed), ctx.quiet, label);
+  to.sync_batch_norm = ctx.recipe.distributed.sync_batch_norm;
+  to.bucket_mb = ctx.recipe.distributed.bucket_mb;
+  to.step_trace = ctx.step_trace;
+  train::Trainer trainer(ctx.model, to);
   std::vector<std::string> mods;
   for (auto& m : ctx.modifiers) {
     trainer.add_modifier(m);
