@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libyaml-cpp-dev libspdlog-dev libfmt-dev libopencv-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libgloo-dev
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-onnx python3-numpy
   nodejs npm

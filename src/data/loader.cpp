@@ -44,6 +44,11 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
     throw InputError("data loader for '" + dataset_->name() + "': num_workers must be >= 0 (got " +
                      std::to_string(options_.num_workers) + ")");
   }
+  if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size) {
+    throw InputError("data loader for '" + dataset_->name() + "': rank " + std::to_string(options_.rank) +
+                     " is not in 0.." + std::to_string(options_.world_size - 1) + " (world_size " +
+                     std::to_string(options_.world_size) + ")");
+  }
   if (options_.prefetch < 1) {
     throw InputError("data loader for '" + dataset_->name() + "': prefetch must be >= 1 (got " +
                      std::to_string(options_.prefetch) + ")");
@@ -61,29 +66,48 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
 
 DataLoader::~DataLoader() { stop_workers(); }
 
+size_t DataLoader::shard_size() const {
+  const size_t n = dataset_->size(), w = static_cast<size_t>(options_.world_size), r = static_cast<size_t>(options_.rank);
+  if (w == 1) return n;
+  switch (options_.remainder) {
+    case LoaderOptions::Remainder::kPad: return (n + w - 1) / w;
+    case LoaderOptions::Remainder::kDrop: return n / w;
+    case LoaderOptions::Remainder::kSplit: return n / w + (r < n % w ? 1 : 0);
+  }
+  return n;
+}
+
 size_t DataLoader::size() const {
-  const size_t n = dataset_->size(), bs = static_cast<size_t>(options_.batch_size);
+  const size_t n = shard_size(), bs = static_cast<size_t>(options_.batch_size);
   return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
 
 size_t DataLoader::num_samples() const {
-  return std::min(dataset_->size(), size() * static_cast<size_t>(options_.batch_size));
+  return std::min(shard_size(), size() * static_cast<size_t>(options_.batch_size));
 }
 
-std::vector<int64_t> DataLoader::sample_shape() const { return sample_shape_; }
-
-std::vector<int64_t> DataLoader::batch_indices(uint64_t epoch, size_t b) const {
-  const size_t n = dataset_->size(), bs = static_cast<size_t>(options_.batch_size);
-  if (b >= size()) return {};
+std::vector<int64_t> DataLoader::epoch_order(uint64_t epoch) const {
+  const size_t n = dataset_->size();
   std::vector<int64_t> order;
-  if (started_ && epoch == epoch_) {
-    order = order_;
-  } else if (options_.shuffle) {
+  if (options_.shuffle) {
     order = random_permutation(n, mix_seed(options_.seed, epoch));
   } else {
     order.resize(n);
     std::iota(order.begin(), order.end(), int64_t{0});
   }
+  const size_t w = static_cast<size_t>(options_.world_size), r = static_cast<size_t>(options_.rank);
+  if (w == 1 || n == 0) return order;
+  std::vector<int64_t> mine(shard_size());
+  for (size_t k = 0; k < mine.size(); ++k) mine[k] = order[(r + k * w) % n];  // kPad wraps to the start
+  return mine;
+}
+
+std::vector<int64_t> DataLoader::sample_shape() const { return sample_shape_; }
+
+std::vector<int64_t> DataLoader::batch_indices(uint64_t epoch, size_t b) const {
+  if (b >= size()) return {};
+  const std::vector<int64_t> order = started_ && epoch == epoch_ ? order_ : epoch_order(epoch);
+  const size_t n = order.size(), bs = static_cast<size_t>(options_.batch_size);
   const size_t lo = b * bs, hi = std::min(n, lo + bs);
   return std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(lo),
                               order.begin() + static_cast<std::ptrdiff_t>(hi));
@@ -94,7 +118,10 @@ Batch DataLoader::build_batch(uint64_t epoch, size_t b) const {
   const size_t lo = b * bs, hi = std::min(order_.size(), lo + bs);
   const std::vector<int64_t> idx(order_.begin() + static_cast<std::ptrdiff_t>(lo),
                                  order_.begin() + static_cast<std::ptrdiff_t>(hi));
-  const uint64_t s = mix_seed(mix_seed(options_.seed, epoch), b);
+  // Random transforms: another stream per rank (the ranks' batches hold other samples).
+  const uint64_t rank_seed = options_.world_size > 1 ? mix_seed(options_.seed, 0x5EED0000ull + static_cast<uint64_t>(options_.rank))
+                                                     : options_.seed;
+  const uint64_t s = mix_seed(mix_seed(rank_seed, epoch), b);
   std::seed_seq seq{static_cast<uint32_t>(s), static_cast<uint32_t>(s >> 32)};
   std::mt19937 rng(seq);
   const Transform* t = options_.transforms.get();
@@ -144,13 +171,7 @@ void DataLoader::start_epoch(uint64_t epoch) {
   epoch_ = epoch;
   started_ = true;
   consumed_ = 0;
-  const size_t n = dataset_->size();
-  if (options_.shuffle) {
-    order_ = random_permutation(n, mix_seed(options_.seed, epoch));
-  } else {
-    order_.resize(n);
-    std::iota(order_.begin(), order_.end(), int64_t{0});
-  }
+  order_ = epoch_order(epoch);
   if (options_.num_workers == 0 || size() == 0) return;
   next_claim_ = 0;
   taken_ = 0;

@@ -31,6 +31,19 @@ struct LoaderOptions {
   std::shared_ptr<const Transform> transforms;
   /// How many batches may be built ahead of the consumer (>= 1; at least num_workers are).
   int prefetch = 4;
+  /// Data-parallel sharding (torch's DistributedSampler layout): the epoch's order (the same
+  /// seeded permutation on every rank) is dealt round-robin, rank r taking positions r, r + W,
+  /// r + 2W, ... So batch b of every rank together are positions [b*B*W, (b+1)*B*W) of the order:
+  /// exactly batch b of one process with batch size B*W. world_size 1: no sharding.
+  int rank = 0;
+  int world_size = 1;
+  /// What happens to the samples left over when N is not a multiple of W:
+  ///   kPad   every rank gets ceil(N/W), the order repeated from its start (training);
+  ///   kDrop  every rank gets floor(N/W), the last N mod W samples are not seen this epoch;
+  ///   kSplit no padding, no dropping: ranks differ by one sample at most (evaluation, where each
+  ///          sample must be counted once).
+  enum class Remainder { kPad, kDrop, kSplit };
+  Remainder remainder = Remainder::kPad;
 };
 
 /// Usage:
@@ -59,7 +72,7 @@ class DataLoader {
 
   /// Batches per epoch.
   size_t size() const;
-  /// Samples per epoch (fewer than dataset().size() with drop_last).
+  /// Samples per epoch on this rank (fewer than dataset().size() with drop_last or several ranks).
   size_t num_samples() const;
   /// Shape {C, H, W} of the samples in a batch (the dataset's, after the transforms).
   std::vector<int64_t> sample_shape() const;
@@ -110,6 +123,10 @@ class DataLoader {
   };
 
   Batch build_batch(uint64_t epoch, size_t b) const;
+  /// This rank's samples of epoch `epoch`, in order.
+  std::vector<int64_t> epoch_order(uint64_t epoch) const;
+  /// How many samples this rank gets per epoch (before drop_last).
+  size_t shard_size() const;
   void start_epoch(uint64_t epoch);
   void stop_workers();
   void worker_loop();

@@ -68,6 +68,15 @@ void ReportSpec::visit(Visitor& v) {
   v.field("per_layer", per_layer, "per-layer table in the report");
 }
 
+void DistributedSpec::visit(Visitor& v) {
+  v.field("timeout_s", timeout_s, "seconds a rank waits for the others (rendezvous, collectives) before failing",
+          Spec::range(1, 7 * 24 * 3600));
+  v.field("sync_batch_norm", sync_batch_norm, "BatchNorm batch statistics over all ranks' samples in training");
+  v.field("remainder", remainder, "train samples not divisible by the ranks: pad (repeat from the start) or drop",
+          Spec::one_of({"pad", "drop"}));
+  v.field("bucket_mb", bucket_mb, "gradient all-reduce bucket size in MB", Spec::range(0.001, 4096));
+}
+
 std::string hash_text(const std::string& text) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) {
@@ -254,6 +263,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets
   rd.section("model", [&](Visitor& v) { r.model.visit(v); }, "model to compress", &has_model);
   rd.section("data", [&](Visitor& v) { r.data.visit(v); }, "datasets");
   rd.section("report", [&](Visitor& v) { r.report.visit(v); }, "report settings");
+  rd.section("distributed", [&](Visitor& v) { r.distributed.visit(v); }, "data-parallel settings (several processes)");
   rd.finish();
 
   if (const ConfigNode* m = r.tree.find("model")) r.model.loc = m->loc();

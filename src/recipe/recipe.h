@@ -76,6 +76,16 @@ struct ReportSpec {
   void visit(Visitor& v);
 };
 
+/// `distributed:` settings of a data-parallel run (several processes, see docs/architecture.md,
+/// "Data-parallel training"); a single-process run ignores them.
+struct DistributedSpec {
+  int64_t timeout_s = 300;        // rendezvous and collectives (MC_DIST_TIMEOUT_S overrides it)
+  bool sync_batch_norm = false;   // BatchNorm statistics over the global batch in training
+  std::string remainder = "pad";  // train split not divisible by the ranks: pad (repeat from the start) | drop
+  double bucket_mb = 25;          // gradient all-reduce bucket size
+  void visit(Visitor& v);
+};
+
 /// One entry of `stages:` (`- finetune: {epochs: 1}`): its options are parsed by the stage.
 struct StageEntry {
   std::string name;
@@ -89,6 +99,7 @@ struct Recipe {
   DataSpec data;
   std::vector<StageEntry> stages;
   ReportSpec report;
+  DistributedSpec distributed;
   int64_t seed = 0;
   std::string device = "cpu";
   int64_t threads = 0;  // 0 = all cores
