@@ -10,7 +10,7 @@
 
 namespace mc::quant {
 
-int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples) {
+int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples, bool allow_empty) {
   int64_t samples = 0;
   loader.reset(0);
   data::Batch b;
@@ -19,7 +19,7 @@ int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader,
     ex.run(b.inputs());  // every model input: token ids and an attention mask for text models
     samples += b.images.size(0);
   }
-  if (samples == 0) throw InputError("calibration data is empty: the calib split has no samples");
+  if (samples == 0 && !allow_empty) throw InputError("calibration data is empty: the calib split has no samples");
   return samples;
 }
 
@@ -37,16 +37,65 @@ std::pair<std::map<std::string, at::Tensor>, int64_t> channel_absmax(ir::Model& 
   return {std::move(amax), samples};
 }
 
+namespace {
+
+// This rank's share of the first `max_samples` samples of a loader sharded round-robin over
+// `world_size` ranks (rank r holds positions r, r + W, ...): the positions below max_samples.
+int64_t shard_limit(int64_t max_samples, int rank, int world_size) {
+  if (max_samples <= 0) return 0;
+  return max_samples > rank ? (max_samples - rank + world_size - 1) / world_size : -1;
+}
+
+// Every rank observed its shard: the observers' min/max become those of all shards (all-reduced
+// min and max, exact), the sample count their sum. One all_reduce per direction for all observers.
+int64_t merge_shards(const QuantPlan& plan, std::map<std::string, std::unique_ptr<Observer>>& obs, int64_t samples,
+                     dist::World& world) {
+  at::Tensor fewest = at::tensor({samples}, at::kLong);  // every rank needs a sample: min/max of nothing are undefined
+  world.all_reduce(fewest, dist::ReduceOp::kMin);
+  if (fewest.item<int64_t>() == 0)
+    throw InputError("calibration data is too small for " + std::to_string(world.world_size()) +
+                     " ranks: a rank got no sample of the calib split; use more calibration samples (data.calib)");
+  std::vector<at::Tensor> lo, hi;
+  for (auto& a : plan.activations) {
+    Observer& o = *obs.at(a.name);
+    lo.push_back(o.min_seen().to(at::kFloat).contiguous());
+    hi.push_back(o.max_seen().to(at::kFloat).contiguous());
+  }
+  world.all_reduce(lo, dist::ReduceOp::kMin);
+  world.all_reduce(hi, dist::ReduceOp::kMax);
+  for (size_t i = 0; i < plan.activations.size(); ++i) obs.at(plan.activations[i].name)->set_seen(lo[i], hi[i]);
+  at::Tensor total = at::tensor({samples}, at::kLong);
+  world.all_reduce(total, dist::ReduceOp::kSum);
+  return total.item<int64_t>();
+}
+
+}  // namespace
+
 Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOptions& observer, data::DataLoader& loader,
-                      int64_t max_samples) {
+                      int64_t max_samples, dist::World& world) {
+  const data::LoaderOptions& lo = loader.options();
+  const bool sharded = lo.world_size > 1;
+  if (sharded && (lo.world_size != world.world_size() || lo.rank != world.rank() || lo.shuffle))
+    throw RuntimeFailure("calibration: the loader is sharded as rank " + std::to_string(lo.rank) + " of " +
+                         std::to_string(lo.world_size) + (lo.shuffle ? " (shuffled)" : "") + ", the process is rank " +
+                         std::to_string(world.rank()) + " of " + std::to_string(world.world_size()));
   runtime::Executor ex(model);
   std::map<std::string, std::unique_ptr<Observer>> obs;
   for (auto& a : plan.activations) {
     Observer* o = (obs[a.name] = make_observer(observer, a.spec)).get();
+    if (sharded && !o->mergeable())
+      throw RuntimeFailure("calibration: observer '" + o->name() +
+                           "' depends on the order of the batches and cannot be split across ranks; give it an unsharded loader");
     for (auto& v : a.values) ex.add_hook(v, [o](const ir::Value&, const at::Tensor& t) { o->observe(t); });
   }
   Calibration c;
-  c.samples = run_calibration_batches(ex, loader, max_samples);
+  if (sharded) {
+    const int64_t limit = shard_limit(max_samples, lo.rank, lo.world_size);
+    const int64_t mine = limit < 0 ? 0 : run_calibration_batches(ex, loader, limit, /*allow_empty=*/true);
+    c.samples = merge_shards(plan, obs, mine, world);
+  } else {
+    c.samples = run_calibration_batches(ex, loader, max_samples);
+  }
   for (auto& a : plan.activations) {
     Observer& o = *obs.at(a.name);
     QParams q = o.qparams();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "data/loader.h"
+#include "distributed/world.h"
 #include "ir/model.h"
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
@@ -24,12 +25,19 @@ struct Calibration {
 
 /// Observes every activation quantizer's values on the float `model` (no fake_quant yet) over
 /// `loader` (all its batches, at most `max_samples` samples when > 0) and chooses qparams.
+/// A loader sharded over the ranks of `world` (LoaderOptions rank/world_size, not shuffled) splits
+/// the calibration: each rank observes its shard (of the first `max_samples` samples), then the
+/// observers' min/max are all-reduced and the sample counts summed, so every rank chooses the
+/// qparams one process would over all the data. Only mergeable observers (minmax) can be split
+/// (RuntimeFailure otherwise: give the others an unsharded loader).
 Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOptions& observer, data::DataLoader& loader,
-                      int64_t max_samples = 0);
+                      int64_t max_samples = 0, dist::World& world = dist::world());
 
 /// Runs `ex` over `loader` (all its batches, at most `max_samples` samples when > 0), for the
-/// hooks installed on it; returns the number of samples. InputError when there are none.
-int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples = 0);
+/// hooks installed on it; returns the number of samples. InputError when there are none (unless
+/// `allow_empty`: a rank's shard may be empty, the caller checks the total).
+int64_t run_calibration_batches(runtime::Executor& ex, data::DataLoader& loader, int64_t max_samples = 0,
+                                bool allow_empty = false);
 
 /// Per-channel max |x| over the last dimension of each of `values` on the float `model` over
 /// `loader` (SmoothQuant's activation statistics). Returns value name -> [channels] and the samples.

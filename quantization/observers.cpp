@@ -82,6 +82,7 @@ class MinMaxObserver : public Observer {
   void observe(const at::Tensor& x) override { track(x); }
   std::pair<at::Tensor, at::Tensor> range() const override { return {min_, max_}; }
   std::string name() const override { return "minmax"; }
+  bool mergeable() const override { return true; }
 };
 
 class MovingAverageObserver : public Observer {

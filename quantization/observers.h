@@ -68,6 +68,15 @@ class Observer {
   const at::Tensor& max_seen() const { return max_; }
   bool empty() const { return !min_.defined(); }
   const QuantSpec& spec() const { return spec_; }
+  /// Whether range() depends only on the min/max seen, not on the order or grouping of the
+  /// batches (minmax): then observers of disjoint shards of the data, their min/max merged with
+  /// set_seen(), choose exactly the range one observer of all the data would.
+  virtual bool mergeable() const { return false; }
+  /// Replaces the min/max seen (the values merged across the ranks of a data-parallel run).
+  void set_seen(at::Tensor lo, at::Tensor hi) {
+    min_ = std::move(lo);
+    max_ = std::move(hi);
+  }
 
  protected:
   void track(const at::Tensor& x);  // updates min_/max_ (torch.ao's running min/max)

@@ -271,7 +271,7 @@ void convert_qat(ir::Model& m) {
   m.verify();
 }
 
-QatModifier::QatModifier(QatState state) : state_(std::move(state)) {
+QatModifier::QatModifier(QatState state, dist::World& world) : state_(std::move(state)), world_(world) {
   ObserverOptions oo;
   oo.type = "moving_average";
   oo.averaging_constant = state_.options.averaging_constant;
@@ -319,11 +319,13 @@ void QatModifier::attach(train::TrainContext& ctx) {
       auto& r = batch_range_[i];
       if (!observing() || !r.first.defined()) return;
       at::NoGradGuard no_grad;
-      // Data-parallel run: the range over every rank's batch (one collective: max of (-min, max)),
-      // so the observers, and the qparams the next forward uses, stay identical on all ranks.
-      at::Tensor neg_lo_hi = at::stack({-r.first, r.second}).contiguous();
-      dist::world().all_reduce(neg_lo_hi, dist::ReduceOp::kMax);
-      observers_[i]->observe(at::stack({-neg_lo_hi[0], neg_lo_hi[1]}));
+      at::Tensor range = at::stack({r.first, r.second}).to(at::kFloat);
+      if (world_.distributed()) {  // the global batch's range: one all_reduce (min of [min, -max])
+        at::Tensor t = (range * at::tensor({1.0f, -1.0f})).contiguous();
+        world_.all_reduce(t, dist::ReduceOp::kMin);
+        range = t * at::tensor({1.0f, -1.0f});
+      }
+      observers_[i]->observe(range);
       write_qparams(*m, state_.quantizers[i], observers_[i]->qparams());
       r = {};
     });

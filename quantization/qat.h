@@ -78,9 +78,12 @@ QatState qat_state_from_json(const nlohmann::json& j);
 /// activations by one moving-average min/max step per forward over all the values a quantizer
 /// covers, written after its last fake_quant (a shared quantizer keeps one scale within a forward); freezes BatchNorm at freeze_bn_epoch; clamps
 /// learned scales to >= eps after each step; convert_qat() at the end of training.
+/// In a data-parallel run (`world` of several ranks) each forward's activation min/max is
+/// all-reduced (min of the mins, max of the maxes) before the moving-average step, so every rank
+/// takes the step one process would take on the global batch and the ranges stay identical.
 class QatModifier : public train::Modifier {
  public:
-  explicit QatModifier(QatState state);
+  explicit QatModifier(QatState state, dist::World& world = dist::world());
   std::string name() const override { return "qat"; }
   void on_train_begin(train::TrainContext& ctx) override;
   void on_epoch_begin(train::TrainContext& ctx, int64_t epoch) override;
@@ -97,6 +100,7 @@ class QatModifier : public train::Modifier {
  private:
   void attach(train::TrainContext& ctx);
   QatState state_;
+  dist::World& world_;
   std::vector<std::unique_ptr<Observer>> observers_;  // per quantizer (activations)
   std::vector<std::pair<at::Tensor, at::Tensor>> batch_range_;  // per quantizer: [min, max] seen in this forward
   bool observers_frozen_ = false, bn_frozen_ = false;
