@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vit_tiny_torch import vit_tiny_fmnist
+
 
 class LeNet5(nn.Module):
     """zoo lenet5: conv1 is padded by 2 on inputs smaller than 32x32 (28x28 -> classic geometry)."""
@@ -92,56 +94,8 @@ class CifarResNet(nn.Module):
 # zoo vit_tiny (timm's VisionTransformer(class_token=False, global_pool="avg") layout), as the zoo test's
 # builder (tests/frontend/zoo_test.cpp): 4x4 patches, width 64, 4 pre-norm blocks of 2-head attention
 # (PyTorch's own F.multi_head_attention_forward, qkv as in_proj), 2x GELU MLP, mean over tokens.
-class ViTAttention(nn.Module):
-    def __init__(self, d, heads):
-        super().__init__()
-        self.heads, self.qkv, self.proj = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
-
-    def forward(self, x):
-        t = x.transpose(0, 1)  # [N, B, D]
-        y, _ = F.multi_head_attention_forward(t, t, t, t.shape[-1], self.heads, self.qkv.weight, self.qkv.bias,
-                                              None, None, False, 0.0, self.proj.weight, self.proj.bias,
-                                              training=self.training, need_weights=False)
-        return y.transpose(0, 1)
-
-
-class ViTMlp(nn.Module):
-    def __init__(self, d, hidden):
-        super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class ViTBlock(nn.Module):
-    def __init__(self, d, heads, ratio):
-        super().__init__()
-        self.norm1, self.attn = nn.LayerNorm(d, eps=1e-6), ViTAttention(d, heads)
-        self.norm2, self.mlp = nn.LayerNorm(d, eps=1e-6), ViTMlp(d, ratio * d)
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class ViTTiny(nn.Module):
-    def __init__(self, c=1, h=28, w=28, nc=10, patch=4, d=64, depth=4, heads=2, ratio=2):
-        super().__init__()
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(c, d, patch, patch)
-        self.pos_embed = nn.Parameter(torch.zeros(1, (h // patch) * (w // patch), d))
-        self.blocks = nn.Sequential(*[ViTBlock(d, heads, ratio) for _ in range(depth)])
-        self.fc_norm, self.head = nn.LayerNorm(d, eps=1e-6), nn.Linear(d, nc)
-
-    def forward(self, x):
-        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
-        x = self.blocks(x + self.pos_embed)
-        return self.head(self.fc_norm(x.mean(1)))
-
-
 MODELS = {"lenet5": LeNet5, "resnet8": lambda: CifarResNet(1), "resnet20": lambda: CifarResNet(3),
-          "vit_tiny": ViTTiny}
+          "vit_tiny": vit_tiny_fmnist}
 
 
 def load_fashion_mnist(path="/usr/share/datasets/fashion-mnist"):
