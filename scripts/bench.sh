@@ -21,18 +21,9 @@ DATA=${DATA:-random}
 PY=/usr/bin/python3
 BENCH="$BUILD/train_bench"
 
-if [ ! -x "$BENCH" ]; then
-  echo "bench.sh: $BENCH not found: build it first (cmake --build $BUILD --target train_bench)" >&2
-  exit 2
-fi
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "bench.sh: $PY cannot import torch (install python3-torch)" >&2
-  exit 2
-fi
-
-# train_bench runs under the OpenMP wait policy compress gives itself (src/train/threads.h); the
-# PyTorch loop gets the same, so that the ratio compares the trainers, not the policies.
-if [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then export OMP_WAIT_POLICY=PASSIVE; fi
+. "$HERE/bench_common.sh"
+require_train_bench bench.sh "$BENCH" "$PY"
+passive_omp
 
 ARGS=(--batch "$BATCH" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" --data "$DATA")
 ips() { sed -n 's/.*"img_per_s": \([0-9.]*\).*/\1/p'; }

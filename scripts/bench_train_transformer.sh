@@ -22,15 +22,9 @@ DATA=${DATA:-random}
 PY=/usr/bin/python3
 BENCH="$BUILD/train_bench"
 
-if [ ! -x "$BENCH" ]; then
-  echo "bench_train_transformer.sh: $BENCH not found: build it first (cmake --build $BUILD --target train_bench)" >&2
-  exit 2
-fi
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "bench_train_transformer.sh: $PY cannot import torch (install python3-torch)" >&2
-  exit 2
-fi
-if [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then export OMP_WAIT_POLICY=PASSIVE; fi
+. "$HERE/bench_common.sh"
+require_train_bench bench_train_transformer.sh "$BENCH" "$PY"
+passive_omp
 
 ARGS=(--model vit_tiny --optimizer adamw --batch "$BATCH" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS"
       --data "$DATA")
