@@ -34,25 +34,32 @@ Codebook zero_first(at::Tensor values, at::Tensor inverse, const at::IntArrayRef
   return Codebook{values, inverse.to(at::kByte).reshape(shape), 1, k};
 }
 
+/// The distinct values of each row of `r` [rows x n] as one codebook per row (entries ascending,
+/// zero-filled past a row's own count) and each element's entry, or nothing when a row has more
+/// than 256. Sort-based: ATen's CPU unique with an inverse builds a hash map of every value, which
+/// took seconds per dense weight (resnet50's export spent most of its time there).
+std::optional<Codebook> row_codebooks(const at::Tensor& r) {
+  auto [sorted, order] = r.sort(1);
+  at::Tensor fresh = at::ones_like(sorted, at::kBool);  // first of a run of equal values
+  fresh.slice(1, 1).copy_(sorted.slice(1, 1) != sorted.slice(1, 0, -1));
+  at::Tensor rank = fresh.to(at::kLong).cumsum(1) - 1;  // entry of each sorted value
+  const int64_t k = rank.select(1, -1).max().item<int64_t>() + 1;
+  if (k > kMaxEntries) return std::nullopt;
+  at::Tensor book = at::zeros({r.size(0), k}, at::kFloat).scatter_(1, rank, sorted);  // equal values land on one entry
+  at::Tensor index = at::empty_like(rank).scatter_(1, order, rank);
+  return Codebook{book.reshape({-1}), index, r.size(0), k};
+}
+
 /// The weight's own values as a codebook (see the header), or nothing when more than 256 per row.
 std::optional<Codebook> find_codebook(const at::Tensor& w) {
   at::Tensor x = w.detach().to(at::kCPU).contiguous();
   if (x.numel() == 0 || x.scalar_type() != at::kFloat || !at::isfinite(x).all().item<bool>()) return std::nullopt;
-  auto [u, inverse, counts] = at::_unique2(x.reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
-  if (u.numel() <= kMaxEntries) return zero_first(u, inverse, x.sizes());
+  if (std::optional<Codebook> whole = row_codebooks(x.reshape({1, -1})))
+    return zero_first(whole->values, whole->index.reshape({-1}), x.sizes());
   if (x.dim() < 2) return std::nullopt;
-  const int64_t rows = x.size(0);
-  at::Tensor r = x.reshape({rows, -1});
-  auto [sorted, order] = r.sort(1);
-  // rank of each sorted value among its row's distinct values
-  at::Tensor fresh = at::ones_like(sorted, at::kBool);
-  fresh.slice(1, 1).copy_(sorted.slice(1, 1) != sorted.slice(1, 0, -1));
-  at::Tensor rank = fresh.to(at::kLong).cumsum(1) - 1;
-  const int64_t k = rank.select(1, -1).max().item<int64_t>() + 1;
-  if (k > kMaxEntries) return std::nullopt;
-  at::Tensor book = at::zeros({rows, k}, at::kFloat).scatter_(1, rank, sorted);  // equal values land on one entry
-  at::Tensor index = at::empty_like(rank).scatter_(1, order, rank);
-  return Codebook{book.reshape({-1}), index.to(at::kByte).reshape(x.sizes()), rows, k};
+  std::optional<Codebook> rows = row_codebooks(x.reshape({x.size(0), -1}));
+  if (rows) rows->index = rows->index.to(at::kByte).reshape(x.sizes());
+  return rows;
 }
 
 /// Bytes of the tensors of the codebook form.
