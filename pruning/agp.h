@@ -56,6 +56,8 @@ class AgpModifier : public train::Modifier {
   /// kind "agp_pruning": the weights, final targets and schedule (the masks start at on_train_begin).
   std::optional<train::ModifierState> pending_state() const override;
   static std::shared_ptr<AgpModifier> from_state(const train::ModifierState& state);
+  /// train::mask_digest() of the current masks (after the step's update).
+  std::string step_trace() const override { return train::mask_digest(masks_); }
 
  private:
   void maybe_update(train::TrainContext& ctx, int64_t t);

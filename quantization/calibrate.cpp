@@ -91,10 +91,11 @@ Calibration calibrate(ir::Model& model, const QuantPlan& plan, const ObserverOpt
   Calibration c;
   if (sharded) {
     const int64_t limit = shard_limit(max_samples, lo.rank, lo.world_size);
-    const int64_t mine = limit < 0 ? 0 : run_calibration_batches(ex, loader, limit, /*allow_empty=*/true);
-    c.samples = merge_shards(plan, obs, mine, world);
+    c.local_samples = limit < 0 ? 0 : run_calibration_batches(ex, loader, limit, /*allow_empty=*/true);
+    c.samples = merge_shards(plan, obs, c.local_samples, world);
+    c.ranks = lo.world_size;
   } else {
-    c.samples = run_calibration_batches(ex, loader, max_samples);
+    c.samples = c.local_samples = run_calibration_batches(ex, loader, max_samples);
   }
   for (auto& a : plan.activations) {
     Observer& o = *obs.at(a.name);

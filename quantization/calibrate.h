@@ -21,6 +21,9 @@ struct Calibration {
   std::map<std::string, QParams> qparams;  // activation quantizer name -> qparams
   nlohmann::json entries = nlohmann::json::object();  // name -> {values, scale, zero_point, min, max, observer, ...}
   int64_t samples = 0;
+  /// Samples this rank observed: `samples`, or its shard's share when the calibration was split.
+  int64_t local_samples = 0;
+  int ranks = 1;  // ranks whose shards were merged (1: not split)
 };
 
 /// Observes every activation quantizer's values on the float `model` (no fake_quant yet) over

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "common/error.h"
 #include "distributed/world.h"
@@ -361,6 +362,20 @@ void QatModifier::on_step_end(train::TrainContext& ctx) {
   if (!state_.options.learn_scale) return;
   at::NoGradGuard no_grad;
   for (auto& q : state_.quantizers) ctx.model->tensors.at(q.scale).clamp_min_(kScaleEps);
+}
+
+std::string QatModifier::step_trace() const {
+  std::string out;
+  for (const auto& o : observers_) {
+    if (!o || o->empty()) continue;
+    auto [lo, hi] = o->range();
+    for (const at::Tensor& v : {lo, hi}) {
+      char s[32];
+      std::snprintf(s, sizeof s, "%.9g", v.item<double>());
+      out += (out.empty() ? "" : ",") + std::string(s);
+    }
+  }
+  return out;
 }
 
 void QatModifier::on_train_end(train::TrainContext& ctx) {

@@ -96,6 +96,9 @@ class QatModifier : public train::Modifier {
   /// kind "qat": the QatState (the observers restart from the calibrated ranges, as before training).
   std::optional<train::ModifierState> pending_state() const override;
   static std::shared_ptr<QatModifier> from_state(const train::ModifierState& state);
+  /// The activation observers' ranges after the step, "lo,hi,lo,hi,..." (%.9g: floats round-trip
+  /// exactly) in quantizer order; "" with learned scales (no observers).
+  std::string step_trace() const override;
 
  private:
   void attach(train::TrainContext& ctx);

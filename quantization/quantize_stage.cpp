@@ -393,6 +393,30 @@ void QuantizeStage::run_smooth_quant(pipeline::RunContext& ctx, const QuantConfi
     spdlog::warn("quantize: smooth_quant found no linear read from a LayerNorm to smooth (see the report's skipped list)");
 }
 
+Calibration QuantizeStage::calibrate_activations(pipeline::RunContext& ctx, const QuantPlan& plan) const {
+  const QuantizeOptions& o = options_;
+  const dist::World& world = dist::world();
+  bool split = world.distributed();
+  if (split) {
+    for (const auto& a : plan.activations) {
+      std::unique_ptr<Observer> probe = make_observer(o.observer, a.spec);
+      if (probe->mergeable()) continue;
+      spdlog::info("quantize: observer '{}' depends on how the samples fall into batches, so its statistics cannot be "
+                   "merged across ranks: every one of the {} ranks calibrates on all of data.calib (the same result, "
+                   "computed on each rank); observer minmax splits the calibration",
+                   probe->name(), world.world_size());
+      split = false;
+      break;
+    }
+  }
+  auto loader = ctx.data.loader("calib", false, /*shard=*/split);
+  Calibration c = calibrate(ctx.model, plan, o.observer, *loader, o.calib_samples);
+  if (c.ranks > 1)
+    spdlog::info("quantize: calibration split over {} ranks: rank {} observed {} of the {} samples, min/max merged",
+                 world.world_size(), world.rank(), c.local_samples, c.samples);
+  return c;
+}
+
 void QuantizeStage::run_dynamic(pipeline::RunContext& ctx, const QuantConfig& cfg,
                                 std::chrono::steady_clock::time_point t0) const {
   DynamicQuantSummary d = quantize_dynamic(ctx.model, cfg);
@@ -435,13 +459,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
   }
   QuantPlan plan = plan_qdq(ctx.model, cfg);
   if (o.mixed_precision) choose_mixed_precision(ctx, cfg, plan);
-  Calibration calib;
-  if (!o.calib_file.empty()) {
-    calib = read_calibration(o.calib_file, plan);
-  } else {
-    auto loader = ctx.data.loader("calib", false);
-    calib = calibrate(ctx.model, plan, o.observer, *loader, o.calib_samples);
-  }
+  Calibration calib = o.calib_file.empty() ? calibrate_activations(ctx, plan) : read_calibration(o.calib_file, plan);
   ir::Model float_model;
   if (o.adaround && o.ada.asymmetric) float_model = ctx.model.clone();  // the asymmetric targets
   auto inserted = insert_qdq(ctx.model, plan, calib.qparams);
@@ -485,7 +503,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
     ctx.details["bias_correction"] = {{"layers", bc.layers}};
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (dist::world().is_main())  // every rank calibrates on all of data.calib (the same result); rank 0 writes it
+  if (dist::world().is_main())  // every rank holds the same calibration (merged or computed whole); rank 0 writes it
     write_calibration((std::filesystem::path(ctx.run_dir) / "calib.json").string(), calib);
 
   nlohmann::json layers = nlohmann::json::object();
@@ -499,6 +517,7 @@ void QuantizeStage::run(pipeline::RunContext& ctx) {
   ctx.details["weight_quantizers"] = plan.weights.size();
   ctx.details["activation_quantizers"] = plan.activations.size();
   ctx.details["calibration"] = {{"samples", calib.samples},
+                                {"split_over_ranks", calib.ranks},
                                 {"observer", o.calib_file.empty() ? o.observer.type : "file"},
                                 {"file", o.calib_file.empty() ? std::string("calib.json") : o.calib_file},
                                 {"quantizers", calib.entries}};

@@ -10,6 +10,7 @@
 
 #include "pipeline/stage.h"
 #include "quantization/adaround.h"
+#include "quantization/calibrate.h"
 #include "quantization/insert_qdq.h"
 #include "quantization/observers.h"
 #include "quantization/smooth_quant.h"
@@ -81,6 +82,10 @@ class QuantizeStage : public pipeline::StageWithOptions<QuantizeOptions> {
   void run_smooth_quant(pipeline::RunContext& ctx, const QuantConfig& cfg) const;
   /// Measures per-layer sensitivities on the calib split and sets the plan's weight bits.
   void choose_mixed_precision(pipeline::RunContext& ctx, const QuantConfig& cfg, QuantPlan& plan) const;
+  /// Calibrates the plan's activation quantizers on the calib split. In a data-parallel run each
+  /// rank observes its shard and the observers' min/max are merged (calibrate()) when the observer
+  /// allows it (minmax); the others calibrate on all the samples on every rank, which is logged.
+  Calibration calibrate_activations(pipeline::RunContext& ctx, const QuantPlan& plan) const;
 };
 
 pipeline::StageInfo quantize_stage_info();

@@ -57,7 +57,8 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
   app.add_flag("--dry-run", a.run.dry_run, "Validate and print the effective recipe; run nothing");
   app.add_flag("--resume", a.run.resume, "Continue an interrupted run after its last finished stage");
   app.add_option("--trace-steps", a.run.trace_steps,
-                 "Append each training step's loss to FILE (\"<stage> <epoch> <step> <loss>\"; rank 0 of a data-parallel run)");
+                 "Append each training step's loss to FILE (\"<stage> <epoch> <step> <loss>\", then the QAT ranges and "
+                 "pruning mask digests as \"<modifier>=<state>\"); rank k > 0 of a data-parallel run writes FILE.rank<k>");
   t.set_main([&a] { return !a.run.recipe_path.empty(); }, [&a, &g] {
     a.run.quiet = g.quiet;
     a.run.recipe_path = recipe_file(a.run.recipe_path);

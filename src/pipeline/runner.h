@@ -20,7 +20,7 @@ struct RunOptions {
   bool dry_run = false;
   bool resume = false;
   bool quiet = false;
-  std::string trace_steps;        // --trace-steps FILE: each training step's loss (rank 0)
+  std::string trace_steps;        // --trace-steps FILE: each training step's loss (FILE.rank<k> on rank k > 0)
 };
 
 /// A validated recipe with its stages built (one per recipe entry; null for an unknown stage

@@ -40,7 +40,8 @@ struct RunContext {
   /// Per-tensor storage bit width (default 32), for the report's bytes as stored.
   std::map<std::string, int>& storage_bits;
   bool quiet = false;
-  /// `compress --trace-steps FILE`: training stages append each step's loss there (rank 0).
+  /// `compress --trace-steps FILE`: training stages append each step's loss and modifier states there
+  /// (rank k > 0 of a data-parallel run: FILE.rank<k>; see train::TrainOptions::step_trace).
   std::string step_trace;
 };
 

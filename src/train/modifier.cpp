@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 
 #include "common/error.h"
 #include "train/optimizer.h"
@@ -49,6 +51,25 @@ void Modifier::on_step_end(TrainContext&) {}
 void Modifier::on_epoch_end(TrainContext&, int64_t) {}
 void Modifier::on_train_end(TrainContext&) {}
 std::optional<ModifierState> Modifier::pending_state() const { return std::nullopt; }
+std::string Modifier::step_trace() const { return ""; }
+
+std::string mask_digest(const std::map<std::string, at::Tensor>& masks) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64
+  auto mix = [&h](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  int64_t kept = 0, total = 0;
+  for (const auto& [name, mask] : masks) {
+    mix(reinterpret_cast<const uint8_t*>(name.data()), name.size() + 1);  // the name and its terminator
+    at::Tensor keep = mask.detach().ne(0).to(at::kCPU, at::kByte).contiguous();
+    mix(keep.data_ptr<uint8_t>(), static_cast<size_t>(keep.numel()));
+    kept += keep.sum().item<int64_t>();
+    total += keep.numel();
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::to_string(kept) + "/" + std::to_string(total) + ":" + hex;
+}
 
 // ---- MaskModifier ----------------------------------------------------------------------------------
 

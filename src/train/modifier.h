@@ -138,7 +138,15 @@ class Modifier {
   /// The state to rebuild this modifier from before training (see ModifierState); nullopt (the
   /// default) for modifiers that no stage leaves pending for a later one.
   virtual std::optional<ModifierState> pending_state() const;
+  /// The state that every rank of a data-parallel run must hold identically (QAT ranges, pruning
+  /// masks), as one token without whitespace for `compress --trace-steps` (the trainer writes it
+  /// after each step's on_step_end as " <name()>=<token>"); "" (the default) for none.
+  virtual std::string step_trace() const;
 };
+
+/// A digest of pruning masks for step traces: "<kept>/<total>:<FNV-1a 64 of the names and the keep
+/// bits, in name order, 16 hex digits>". Equal digests mean equal masks (up to a hash collision).
+std::string mask_digest(const std::map<std::string, at::Tensor>& masks);
 
 /// Keeps fixed zero masks on parameters: zeroes masked gradients after backward and masked
 /// weights after every step (so pruned weights stay zero through fine-tuning, also with momentum
@@ -158,6 +166,8 @@ class MaskModifier : public Modifier {
   const std::map<std::string, at::Tensor>& masks() const { return masks_; }
   /// kind "mask": the masks as tensors.
   std::optional<ModifierState> pending_state() const override;
+  /// mask_digest() of the masks.
+  std::string step_trace() const override { return mask_digest(masks_); }
   static std::shared_ptr<MaskModifier> from_state(const ModifierState& state);
 
  private:

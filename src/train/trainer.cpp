@@ -118,12 +118,30 @@ class DataParallel {
   }
   double comm_seconds() const { return world_.comm_seconds(); }
   bool is_main() const { return world_.is_main(); }
+  /// --trace-steps FILE: rank 0 writes FILE, rank k > 0 FILE.rank<k>.
+  std::string trace_path(const std::string& file) const {
+    return world_.is_main() ? file : file + ".rank" + std::to_string(world_.rank());
+  }
 
  private:
   dist::World& world_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   bool sync_bn_ = false;
 };
+
+// One line of the step trace: "<label> <epoch> <step> <loss>" (1-based, %.9g), then
+// " <modifier>=<state>" for each modifier with a step_trace().
+void write_trace_line(std::ofstream& trace, const std::string& label, int64_t epoch, int64_t step, double loss,
+                      const std::vector<std::shared_ptr<Modifier>>& modifiers) {
+  char value[64];
+  std::snprintf(value, sizeof value, "%.9g", loss);
+  trace << label << " " << epoch + 1 << " " << step + 1 << " " << value;
+  for (auto& m : modifiers) {
+    const std::string state = m->step_trace();
+    if (!state.empty()) trace << " " << m->name() << "=" << state;
+  }
+  trace << "\n";
+}
 
 }  // namespace
 
@@ -186,9 +204,10 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
   ctx.total_steps = schedule.total_steps();
   dp.attach(*executor, optimizer->params());
   std::ofstream trace;
-  if (!o.step_trace.empty() && dp.is_main()) {
-    trace.open(o.step_trace, std::ios::app);
-    if (!trace) throw InputError("cannot open the step trace file '" + o.step_trace + "' for appending");
+  if (!o.step_trace.empty()) {
+    const std::string path = dp.trace_path(o.step_trace);
+    trace.open(path, std::ios::app);
+    if (!trace) throw InputError("cannot open the step trace file '" + path + "' for appending");
   }
 
   // The model's parameters plus the modifiers' own (extra_parameters, e.g. distillation adapters).
@@ -280,15 +299,11 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
       if (o.grad_clip_norm > 0) clip_grad_norm(optimizer->params(), o.grad_clip_norm);
       optimizer->step();
       ctx.loss = loss_value;
-      if (trace.is_open()) {
-        char line[64];
-        std::snprintf(line, sizeof line, "%.9g", loss_value);
-        trace << o.label << " " << epoch + 1 << " " << ctx.step + 1 << " " << line << "\n";
-      }
       for (auto& m : modifiers_) {
         m->on_step_end(ctx);
         rebuild();
       }
+      if (trace.is_open()) write_trace_line(trace, o.label, epoch, ctx.step, loss_value, modifiers_);
 
       const int64_t n = out.size(0);
       correct += out.detach().argmax(1).eq(y).sum().item<int64_t>();

@@ -58,8 +58,10 @@ struct TrainOptions {
   /// gradient all-reduce buckets. See "Data-parallel training" in docs/architecture.md.
   bool sync_batch_norm = false;
   double bucket_mb = 25;
-  /// When set, rank 0 appends one line per optimizer step: "<label> <epoch> <step> <loss>" (1-based
-  /// epoch and step in the run, the loss of the global batch, %.9g) to this file.
+  /// When set, one line per optimizer step is appended to this file (rank k > 0 of a data-parallel
+  /// run: to "<file>.rank<k>"): "<label> <epoch> <step> <loss>" (1-based epoch and step in the run,
+  /// the loss of the global batch, %.9g), then " <modifier>=<state>" for each modifier whose
+  /// step_trace() is not empty (QAT ranges, pruning mask digests), written after on_step_end.
   std::string step_trace;
   /// Progress display (see progress.h).
   bool quiet = false;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dist_cli/dist_cli_util.h"
 #include "distributed/dist_test_util.h"
 #include "ir/model.h"
 #include "support/test_env.h"
@@ -37,40 +38,9 @@ distributed: {sync_batch_norm: true, timeout_s: 120}
 )";
 }
 
-std::vector<double> read_losses(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<double> out;
-  std::string label;
-  int64_t epoch = 0, step = 0;
-  double loss = 0;
-  while (in >> label >> epoch >> step >> loss) out.push_back(loss);
-  return out;
-}
-
-struct Ranks {
-  int rc[2] = {-1, -1};
-  std::string out[2];
-};
-
-// Runs `compress <args>` as ranks 0 and 1 of a 2-process world (each with its own output file).
-Ranks run_two(const test::TempDir& tmp, const std::string& args0, const std::string& args1, int port) {
-  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
-  const std::string cmd = "cd " + tmp.path() + " && (" + env + "RANK=0 LOCAL_RANK=0 timeout 900 " + test::compress_bin() +
-                          " " + args0 + " > rank0.out 2>&1 & p0=$!; " + env + "RANK=1 LOCAL_RANK=1 timeout 900 " +
-                          test::compress_bin() + " " + args1 + " > rank1.out 2>&1 & p1=$!; wait $p0; r0=$?; wait $p1; " +
-                          "r1=$?; echo $r0 $r1 > codes)";
-  test::run_command(cmd);
-  Ranks r;
-  std::ifstream codes(tmp.file("codes"));
-  codes >> r.rc[0] >> r.rc[1];
-  for (int k = 0; k < 2; ++k) {
-    std::ifstream f(tmp.file("rank" + std::to_string(k) + ".out"));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    r.out[k] = ss.str();
-  }
-  return r;
-}
+using test::Ranks;
+using test::read_losses;
+using test::run_two;
 
 TEST(DataParallel, TwoProcessesOfBatch64MatchOneOfBatch128) {
   test::TempDir tmp;

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -337,6 +338,51 @@ TEST(Trainer, MaskModifierKeepsZerosZero) {
   Trainer t2(m2, o);
   t2.fit(*train);
   EXPECT_GT(m2.tensors["fc.weight"].masked_select(w_mask.logical_not()).abs().max().item<double>(), 0.0);
+}
+
+// --trace-steps: one line per step with the loss, then " mask=<kept>/<total>:<digest>" of the
+// MaskModifier; the digest changes with any mask bit and not with the mask's dtype.
+TEST(Trainer, StepTraceWritesTheLossAndTheMaskDigest) {
+  ir::Model m = make_net(5);
+  at::Tensor w_mask = at::rand({5, 36}, gen(6)).gt(0.5);
+  m.tensors["fc.weight"].mul_(w_mask);
+  auto mask = MaskModifier::from_zeros(m, {"fc.weight"});
+  const std::string digest = mask_digest({{"fc.weight", w_mask}});
+  EXPECT_EQ(digest, mask_digest({{"fc.weight", w_mask.to(at::kFloat)}}));
+  at::Tensor flipped = w_mask.clone();
+  flipped.view({-1})[7] = !flipped.view({-1})[7].item<bool>();
+  EXPECT_NE(mask_digest({{"fc.weight", flipped}}), digest);
+  EXPECT_NE(mask_digest({{"fc.bias", w_mask}}), digest);  // the name counts too
+  EXPECT_EQ(digest.substr(0, digest.find(':')), std::to_string(w_mask.sum().item<int64_t>()) + "/180");
+
+  const std::string path = ::testing::TempDir() + "/step_trace.txt";
+  std::remove(path.c_str());
+  auto train = loader(make_data(32, 8), 8, true);
+  TrainOptions o = quiet_options(1);
+  o.step_trace = path;
+  o.label = "finetune";
+  Trainer t(m, o);
+  t.add_modifier(mask);
+  TrainResult r = t.fit(*train);
+  std::ifstream in(path);
+  std::string line;
+  int steps = 0;
+  while (std::getline(in, line)) {
+    ++steps;
+    std::istringstream ls(line);
+    std::string label, state;
+    int64_t epoch = 0, step = 0;
+    double loss = -1;
+    ASSERT_TRUE(static_cast<bool>(ls >> label >> epoch >> step >> loss >> state)) << line;
+    EXPECT_EQ(label, "finetune");
+    EXPECT_EQ(epoch, 1);
+    EXPECT_EQ(step, steps);
+    EXPECT_GT(loss, 0);
+    EXPECT_EQ(state, "mask=" + digest) << line;
+  }
+  EXPECT_EQ(steps, r.steps);
+  EXPECT_EQ(steps, 4);
+  std::remove(path.c_str());
 }
 
 TEST(Trainer, MaskModifierRejectsUnknownParameters) {
