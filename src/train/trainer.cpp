@@ -354,6 +354,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     }
   }
   for (auto& m : modifiers_) m->on_train_end(ctx);
+  dp.broadcast_from_rank0(model_);
   result.steps = ctx.step;
   result.seconds = seconds_since(t_fit);
   return result;
