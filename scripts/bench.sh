@@ -8,6 +8,7 @@
 #                                              THREADS=2 REPEATS=3 DATA=random|fashion_mnist
 #                                              SKIP_DEEPC=1 (leave out bench_deep_compression.sh)
 # then the transformer training line (bench_train_transformer.sh: vit_tiny, AdamW, against PyTorch)
+# and data-parallel scaling (bench_dist.sh: 2 processes x 1 thread against 1 x 2, communication per step)
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +51,7 @@ echo " ratio = ours / pytorch; img/cpu-s = images per second of process CPU time
 
 echo
 bash "$HERE/bench_train_transformer.sh" "$BUILD"
+echo; bash "$HERE/bench_dist.sh" "$BUILD"
 echo
 bash "$HERE/bench_prune.sh" "$BUILD"
 echo; bash "$HERE/bench_sparse.sh" "$BUILD"

@@ -292,6 +292,19 @@ dist::World& connect_world(const dist::WorldConfig& config, const recipe::Recipe
   return w;
 }
 
+// Data-parallel runs exchange tensors through Gloo, which works on CPU tensors only; GPUs would need
+// c10d's ProcessGroupNCCL, which Debian's LibTorch (CPU-only: no libtorch_cuda, no NCCL symbols)
+// does not have. An error at the recipe's `device` (or the --device flag), before any rendezvous.
+void check_distributed_device(const dist::WorldConfig& world, const recipe::Recipe& r, const RunOptions& opts,
+                              recipe::Diagnostics& diag) {
+  if (!world.distributed() || r.device == "cpu") return;
+  const std::string what = " in a data-parallel run (WORLD_SIZE=" + std::to_string(world.world_size) +
+                           "): this build has no NCCL (its LibTorch is CPU-only), so data-parallel ranks train "
+                           "on the CPU through Gloo; set device: cpu";
+  if (!opts.device.empty()) diag.error(recipe::Location{}, "--device " + r.device + what);
+  else diag.error(r.tree.key_loc("device"), "device: " + r.device + what);
+}
+
 }  // namespace
 
 int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
@@ -301,6 +314,7 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   recipe::Recipe& r = plan.recipe;
   if (!opts.device.empty()) r.device = opts.device;
   if (opts.threads >= 0) r.threads = opts.threads;
+  check_distributed_device(world_config, r, opts, diag);
 
   DataContext data(r);
   data.open(diag);

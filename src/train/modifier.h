@@ -44,6 +44,14 @@ struct EpochStats {
   double img_per_s = 0.0;
   double lr = 0.0;         // learning rate of the epoch's last step
   double comm_seconds = 0.0;  // data-parallel runs: time waiting for collectives (not overlapped)
+  // Data-parallel runs, the epoch's steps only (what comm_seconds also counts at the epoch's end and
+  // in validation is left out): seconds waiting for the gradient all-reduce after backward (the
+  // part not overlapped with it), in the collectives of forward and backward (synchronised
+  // BatchNorm; QAT observer ranges) and in the loss all-reduce. Divide by `steps` for per step.
+  double comm_grad_seconds = 0.0;
+  double comm_sync_seconds = 0.0;
+  double comm_loss_seconds = 0.0;
+  int64_t steps = 0;       // optimizer steps of the epoch
 };
 
 /// The trainer's state as modifiers see it.

@@ -100,6 +100,12 @@ std::string Progress::format_epoch(const std::string& label, const EpochStats& s
     << pct(s.train_top1);
   if (s.has_val) o << ", val top1 " << pct(s.val.top1) << " top5 " << pct(s.val.top5) << " loss " << fixed(s.val.loss, 4);
   o << ", lr " << s.lr << ", " << fixed(s.img_per_s, 0) << " img/s, " << fixed(s.seconds, 1) << " s";
+  if (s.comm_seconds > 0 && s.steps > 0) {  // a data-parallel run: its communication per step
+    const double ms = 1000.0 / static_cast<double>(s.steps);
+    o << ", comm " << fixed((s.comm_grad_seconds + s.comm_sync_seconds + s.comm_loss_seconds) * ms, 2)
+      << " ms/step (gradients " << fixed(s.comm_grad_seconds * ms, 2) << ", sync BN " << fixed(s.comm_sync_seconds * ms, 2)
+      << ", loss " << fixed(s.comm_loss_seconds * ms, 2) << ")";
+  }
   return o.str();
 }
 

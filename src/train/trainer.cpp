@@ -72,17 +72,24 @@ class DataParallel {
  public:
   DataParallel(ir::Model& model, const TrainOptions& o) : world_(dist::world()) {
     if (!world_.distributed()) return;
-    // Rank 0's tensors everywhere (parameters and buffers such as BatchNorm statistics), in name order.
+    broadcast_from_rank0(model);
+    reducer_ = std::make_unique<dist::GradientReducer>(world_, static_cast<size_t>(o.bucket_mb * 1024 * 1024));
+    sync_bn_ = o.sync_batch_norm;
+  }
+  bool active() const { return world_.distributed(); }
+  /// Rank 0's tensors everywhere (parameters and buffers such as BatchNorm statistics), in name
+  /// order: at the start, and at the end, where the BatchNorm running statistics of an unsynchronised
+  /// run differ by rank: every rank then holds the model rank 0 saves (what the next stages measure,
+  /// and what a resumed run loads), as DDP's buffer broadcast does.
+  void broadcast_from_rank0(ir::Model& model) {
+    if (!active()) return;
     std::vector<at::Tensor> all;
     for (auto& [name, t] : model.tensors)
       if (t.is_floating_point() || t.scalar_type() == at::kLong || t.scalar_type() == at::kInt) all.push_back(t.detach());
     for (auto& t : all)
       if (!t.is_contiguous()) throw Error("data-parallel training: tensor of '" + model.name + "' is not contiguous");
     world_.broadcast(all, 0);
-    reducer_ = std::make_unique<dist::GradientReducer>(world_, static_cast<size_t>(o.bucket_mb * 1024 * 1024));
-    sync_bn_ = o.sync_batch_norm;
   }
-  bool active() const { return world_.distributed(); }
   void attach(runtime::Executor& ex, const std::vector<at::Tensor>& params) {
     if (!active()) return;
     reducer_->set_params(params);
@@ -122,11 +129,20 @@ class DataParallel {
   std::string trace_path(const std::string& file) const {
     return world_.is_main() ? file : file + ".rank" + std::to_string(world_.rank());
   }
+  /// Per-phase communication time of a step: mark_comm() at its start, then comm_since_mark(phase)
+  /// after each phase adds the seconds spent in collectives since the last mark to `phase`.
+  void mark_comm() { mark_ = world_.comm_seconds(); }
+  void comm_since_mark(double& into) {
+    const double now = world_.comm_seconds();
+    into += now - mark_;
+    mark_ = now;
+  }
 
  private:
   dist::World& world_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   bool sync_bn_ = false;
+  double mark_ = 0.0;
 };
 
 // One line of the step trace: "<label> <epoch> <step> <loss>" (1-based, %.9g), then
@@ -265,6 +281,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     const auto t_epoch = Clock::now();
     double loss_sum = 0.0;
     int64_t correct = 0, images = 0;
+    EpochStats stats;
     data::Batch batch;
     while (ctx.step_in_epoch < steps_per_epoch && train.next(batch)) {
       at::Tensor x = batch.images, y = batch.labels;
@@ -272,6 +289,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
       if (y.device() != device) y = y.to(device);
       optimizer->set_lr(schedule.lr_at(ctx.step));
 
+      dp.mark_comm();  // the step's collectives from here
       at::Tensor out = executor->forward({x}, /*training=*/true).at(0);
       ctx.batch_indices = batch.indices;
       at::Tensor loss = cross_entropy(out, y, o.label_smoothing);
@@ -282,7 +300,9 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
         at::Tensor extra = m->extra_loss(ctx, x, out, y);
         if (extra.defined()) loss = loss + extra;
       }
+      dp.comm_since_mark(stats.comm_sync_seconds);  // forward: synchronised BatchNorm, QAT observers
       const double loss_value = dp.global_loss(loss.item<double>());
+      dp.comm_since_mark(stats.comm_loss_seconds);
       if (!std::isfinite(loss_value)) {
         throw RuntimeFailure(o.label + ": loss became " + num(loss_value) + " at epoch " + std::to_string(epoch + 1) +
                              " step " + std::to_string(ctx.step_in_epoch + 1) +
@@ -294,7 +314,9 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
       dp.before_backward();
       loss.backward();
       loss = at::Tensor();
+      dp.comm_since_mark(stats.comm_sync_seconds);  // backward: synchronised BatchNorm
       dp.after_backward();
+      dp.comm_since_mark(stats.comm_grad_seconds);  // waiting for the gradient buckets
       for (auto& m : modifiers_) m->on_after_backward(ctx);
       if (o.grad_clip_norm > 0) clip_grad_norm(optimizer->params(), o.grad_clip_norm);
       optimizer->step();
@@ -316,8 +338,8 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     }
 
     dp.epoch_sums(correct, images, loss_sum);
-    EpochStats stats;
     stats.epoch = epoch;
+    stats.steps = ctx.step_in_epoch;
     stats.comm_seconds = dp.comm_seconds() - comm_before;
     stats.images = images;
     stats.seconds = seconds_since(t_epoch);
@@ -347,6 +369,7 @@ TrainResult Trainer::fit(data::DataLoader& train, data::DataLoader* val) {
     }
   }
   for (auto& m : modifiers_) m->on_train_end(ctx);
+  dp.broadcast_from_rank0(model_);
   result.steps = ctx.step;
   result.seconds = seconds_since(t_fit);
   return result;

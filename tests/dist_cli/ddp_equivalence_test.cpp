@@ -97,6 +97,21 @@ TEST(DataParallel, TwoProcessesOfBatch64MatchOneOfBatch128) {
   EXPECT_EQ(rep.at("world_size"), 2);
   std::ifstream rank1_log(tmp.file("two/log.rank1.txt"));
   EXPECT_TRUE(rank1_log.good());
+  // Communication per step, by phase: every phase of a synchronised-BatchNorm run waits in a
+  // collective (each a TCP round trip at least), together less than the whole step; a one-process
+  // run has no such record.
+  const nlohmann::json e = rep.at("stages")[1].at("details").at("epochs")[0];
+  const nlohmann::json comm = e.at("comm_ms_per_step");
+  const double step_ms = 1000 * e.at("seconds").get<double>() / 20;
+  double comm_ms = 0;
+  for (const char* k : {"grad_allreduce", "sync", "loss_allreduce"}) {
+    EXPECT_GT(comm.at(k).get<double>(), 0.0) << k;
+    comm_ms += comm.at(k).get<double>();
+  }
+  EXPECT_LT(comm_ms, step_ms);
+  std::printf("communication per step: %s of a %.1f ms step\n", comm.dump().c_str(), step_ms);
+  EXPECT_FALSE(test::read_json(tmp.file("one/report.json")).at("stages")[1].at("details").at("epochs")[0].contains(
+      "comm_ms_per_step"));
   // Sharded evaluation, counts all-reduced: every one of the 1000 samples counted once.
   const double top1_two = rep.at("stages").back().at("metrics").at("top1").get<double>();
   const double top1_one = test::read_json(tmp.file("one/report.json")).at("stages").back().at("metrics").at("top1").get<double>();

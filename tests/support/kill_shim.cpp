@@ -7,6 +7,8 @@
 //                               directory is committed by a rename: checkpoints, state.json)
 //   MC_KILL_AT_OUTPUT=<text>    SIGKILL when fwrite() is about to write a buffer containing <text>
 //                               (a log line, e.g. "finetune epoch 1/2")
+//   MC_KILL_RANK=<k>            only in the process whose RANK variable is <k> (one worker of a
+//                               data-parallel run; the launcher and the other ranks run on)
 #include <dlfcn.h>
 
 #include <csignal>
@@ -19,6 +21,16 @@ namespace {
 bool ends_with(const char* s, const char* suffix) {
   const size_t n = std::strlen(s), m = std::strlen(suffix);
   return n >= m && std::strcmp(s + n - m, suffix) == 0;
+}
+
+// MC_KILL_RANK unset, or equal to this process's RANK.
+bool this_rank() {
+  static const bool mine = [] {
+    const char* want = std::getenv("MC_KILL_RANK");
+    const char* rank = std::getenv("RANK");
+    return !want || (rank && std::strcmp(want, rank) == 0);
+  }();
+  return mine;
 }
 
 int renames_left() {
@@ -36,7 +48,7 @@ extern "C" int rename(const char* from, const char* to) {
   static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "rename"));
   const int rc = real(from, to);
   const char* suffix = std::getenv("MC_KILL_AT_RENAME");
-  if (rc == 0 && suffix && ends_with(to, suffix) && renames_left() == 0) std::raise(SIGKILL);
+  if (rc == 0 && suffix && this_rank() && ends_with(to, suffix) && renames_left() == 0) std::raise(SIGKILL);
   return rc;
 }
 
@@ -44,6 +56,6 @@ extern "C" size_t fwrite(const void* data, size_t size, size_t count, FILE* f) {
   using Fn = size_t (*)(const void*, size_t, size_t, FILE*);
   static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "fwrite"));
   const char* text = std::getenv("MC_KILL_AT_OUTPUT");
-  if (text && *text && memmem(data, size * count, text, std::strlen(text))) std::raise(SIGKILL);
+  if (text && *text && this_rank() && memmem(data, size * count, text, std::strlen(text))) std::raise(SIGKILL);
   return real(data, size, count, f);
 }

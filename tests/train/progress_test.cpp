@@ -61,6 +61,15 @@ TEST(Progress, Formats) {
             "finetune epoch 3/10: loss 0.4521, train acc 84.12%, val top1 82.30% top5 99.10% loss 0.5000, lr 0.05, "
             "1234 img/s, 12.3 s");
   EXPECT_EQ(Progress::format_epoch("t", stats(false), 3), "t epoch 3/3: loss 0.4521, train acc 84.12%, lr 0.05, 1234 img/s, 12.3 s");
+  // A data-parallel epoch: 10 steps, 30 ms of gradient wait, 12 ms in sync BN, 2 ms of loss all-reduce.
+  EpochStats dp = stats(false);
+  dp.steps = 10;
+  dp.comm_seconds = 0.05;
+  dp.comm_grad_seconds = 0.03;
+  dp.comm_sync_seconds = 0.012;
+  dp.comm_loss_seconds = 0.002;
+  EXPECT_EQ(Progress::format_epoch("t", dp, 3), "t epoch 3/3: loss 0.4521, train acc 84.12%, lr 0.05, 1234 img/s, 12.3 s, "
+                                                "comm 4.40 ms/step (gradients 3.00, sync BN 1.20, loss 0.20)");
   EXPECT_EQ(Progress::format_bar("train", 0, 2, 5, 10, 999.6, 1.23456, 83, 10),
             "train 1/2 [#####.....]  50%  1000 img/s  loss 1.2346  ETA 1m23s");
   EXPECT_EQ(Progress::format_bar("train", 1, 2, 0, 10, 0, 0, -1, 4), "train 2/2 [....]   0%  0 img/s  ETA --");

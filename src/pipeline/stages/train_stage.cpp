@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "distributed/world.h"
 #include "pipeline/data_context.h"
 #include "train/trainer.h"
 
@@ -72,6 +73,12 @@ void run_training(RunContext& ctx, const TrainStageOptions& opts, const std::str
     nlohmann::json j{{"epoch", e.epoch + 1}, {"loss", e.loss}, {"train_top1", e.train_top1}, {"img_per_s", e.img_per_s},
                      {"lr", e.lr}, {"seconds", e.seconds}};
     if (e.has_val) j["val_top1"] = e.val.top1;
+    if (dist::world().distributed() && e.steps > 0) {
+      const double ms = 1000.0 / static_cast<double>(e.steps);
+      j["comm_ms_per_step"] = {{"grad_allreduce", e.comm_grad_seconds * ms},
+                               {"sync", e.comm_sync_seconds * ms},
+                               {"loss_allreduce", e.comm_loss_seconds * ms}};
+    }
     epochs.push_back(j);
   }
   ctx.details["epochs"] = epochs;
