@@ -125,8 +125,7 @@ AnalyzeResult run_analyze(const AnalyzeOptions& opts, const StageRegistry& regis
   recipe::Recipe& r = plan.recipe;
   if (opts.threads >= 0) r.threads = opts.threads;
   if (!compresses && diag.ok()) {
-    const recipe::ConfigNode* stages = r.tree.find("stages");
-    recipe::Location loc = stages ? stages->loc() : recipe::Location{r.source_path, 1, 1};
+    const recipe::Location loc = r.tree.find("stages") ? r.tree.key_loc("stages") : recipe::Location{r.source_path, 1, 1};
     std::string names;
     for (const auto& e : all.recipe.stages) names += (names.empty() ? "" : ", ") + e.name;
     diag.error(loc, "analyze: the recipe has no compressing stage (its stages: " + (names.empty() ? "none" : names) +

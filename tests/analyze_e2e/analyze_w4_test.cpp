@@ -1,6 +1,7 @@
 // `compress analyze` end to end on the trained resnet8 fixture (Fashion-MNIST) with 4-bit weight
-// PTQ: the layers are ranked by SQNR, and reverting the top-ranked layer recovers more top-1 than
-// reverting the median layer or a layer drawn at random; bad input is refused with exit code 2.
+// PTQ: every layer's figures, the ranking, and on held-out images reverting the top-ranked layer
+// recovers more top-1 than reverting the median-ranked layer or a layer drawn at random; the
+// report's table and charts. (Label slow: two runs, ~13 s of CPU here.)
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "analyze/w4_recipe.h"
 #include "support/test_env.h"
 
 namespace fs = std::filesystem;
@@ -20,40 +22,21 @@ using mc::test::TempDir;
 
 namespace {
 
-// Val images of the ranking test (see the figures measured there).
-constexpr int64_t kValImages = 1000;
-
-// W4 per-channel weights (nearest rounding), 8-bit per-tensor activations; a finetune and an
-// export that analyze skips. Line 9 is `stages:`.
-std::string w4_recipe(int64_t val_limit) {
-  return "name: w4\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() +
-         ", input: {shape: [1, 1, 28, 28]}}\n"
-         "data:\n"
-         "  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval}\n"
-         "  val: {dataset: fashion_mnist, limit: " + std::to_string(val_limit) +
-         ", batch_size: 500, transform: fmnist_eval, shuffle: false}\n"
-         "  calib: {from: train, samples: 256}\n"
-         "stages:\n"
-         "  - quantize: {mode: ptq, weights: {bits: 4, qscheme: per_channel_symmetric}, "
-         "activations: {bits: 8, qscheme: per_tensor_symmetric, observer: minmax}}\n"
-         "  - finetune: {epochs: 1}\n"
-         "  - export: {onnx: w4.onnx}\n"
-         "report: {formats: [json, md, html], latency: false}\n";
-}
+// Test images the ranking is made on (the held-out check uses 1000 others; figures in the test).
+constexpr int64_t kValImages = 500;
 
 }  // namespace
 
 TEST(Analyze, W4Resnet8TopRankedLayerRecoversMoreTop1ThanTheMedianAndARandomLayer) {
   ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
   TempDir d;
-  const std::string recipe = d.write("w4.yaml", w4_recipe(kValImages));
-  auto r = run_compress("analyze " + mc::test::resnet8_fixture() + " --recipe " + recipe + " --out " + d.file("out") +
-                        " --sqnr-samples 128 -q");
+  const std::string recipe = d.write("w4.yaml", mc::test::w4_recipe(kValImages));
+  auto r = run_compress("-q analyze " + mc::test::resnet8_fixture() + " --recipe " + recipe + " --out " + d.file("out") +
+                        " --sqnr-samples 64");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto rep = read_json(d.file("out/report.json"));
   const auto& a = rep["stages"][1]["details"]["analysis"];
   const auto& layers = a["layers"];
-  std::cout << r.out;
 
   // Every weight layer of resnet8 (stem, 3 blocks x 2 convs, 2 shortcut convs, fc), revertible.
   ASSERT_EQ(layers.size(), 10u) << a.dump(1);
@@ -89,9 +72,9 @@ TEST(Analyze, W4Resnet8TopRankedLayerRecoversMoreTop1ThanTheMedianAndARandomLaye
   const size_t random = 1 + std::uniform_int_distribution<size_t>(0, layers.size() - 2)(rng);
   const std::string top_name = layers[0]["layer"], median_name = layers[median]["layer"],
                     random_name = layers[random]["layer"];
-  auto h = run_compress("analyze " + mc::test::resnet8_fixture() + " --recipe " + recipe + " --out " + d.file("heldout") +
-                        " --set data.val.split=train --sqnr-samples 16 --layers " + top_name + " --layers " +
-                        median_name + " --layers " + random_name + " -q");
+  auto h = run_compress("-q analyze " + mc::test::resnet8_fixture() + " --recipe " + recipe + " --out " + d.file("heldout") +
+                        " --set data.val.split=train --set data.val.limit=1000 --sqnr-samples 16 --layers " + top_name + " --layers " +
+                        median_name + " --layers " + random_name);
   ASSERT_EQ(h.exit_code, 0) << h.out;
   const auto held = read_json(d.file("heldout/report.json"))["stages"][1]["details"]["analysis"];
   std::map<std::string, double> recovery;
@@ -99,7 +82,12 @@ TEST(Analyze, W4Resnet8TopRankedLayerRecoversMoreTop1ThanTheMedianAndARandomLaye
   ASSERT_EQ(recovery.count(top_name) + recovery.count(median_name) + recovery.count(random_name), 3u) << held.dump(1);
   EXPECT_GE(recovery[top_name], recovery[median_name]) << held.dump(1);
   EXPECT_GT(recovery[top_name], recovery[random_name]) << held.dump(1);
-  // MEASURED
+  // Measured here: float 89.0 %, W4 83.0 % on the 500 test images; reverting conv1 (the stem: one
+  // input channel, 9 weights per 4-bit channel) recovers +4.6 points, the next layer +1.2, the rest
+  // between -1.8 and +1.0. On the 1000 held-out images: conv1 +2.8, the median-ranked
+  // layer2.0.downsample.0 +0.5, the random draw layer1.0.conv1 -0.9. Only the top layer stands
+  // clear of the noise (the others move by about a point between the two image sets), so the test
+  // asserts no more than that.
 
   // The report: a table in report.md, two charts with a bar per layer (and series) in report.html.
   std::ifstream md(d.file("out/report.md"));
@@ -119,36 +107,4 @@ TEST(Analyze, W4Resnet8TopRankedLayerRecoversMoreTop1ThanTheMedianAndARandomLaye
   }
   // The printed table names every layer.
   for (const auto& l : layers) EXPECT_NE(r.out.find(l["layer"].get<std::string>()), std::string::npos);
-}
-
-TEST(Analyze, BadInputIsRefusedWithExitCode2AndNothingWritten) {
-  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
-  TempDir d;
-  const std::string good = d.write("w4.yaml", w4_recipe(64));
-  std::string no_compress = w4_recipe(64);
-  no_compress = no_compress.substr(0, no_compress.find("  - quantize")) + "  - finetune: {epochs: 1}\n  - evaluate: {}\n" +
-                "report: {formats: [json], latency: false}\n";
-  const std::string plain = d.write("plain.yaml", no_compress);
-  const std::string garbage = d.write("garbage.mcm", "this is not a model\n");
-  struct Bad {
-    std::string name, args, message;
-  };
-  const std::string fx = mc::test::resnet8_fixture();
-  const std::vector<Bad> cases = {
-      {"unknown_layer", fx + " --recipe " + good + " --layers layer9.conv1",
-       "analyze: --layers glob 'layer9.conv1' matches no weight layer; weight layers are: conv1, layer1.0.conv1"},
-      {"no_compressing_stage", fx + " --recipe " + plain,
-       plain + ":9:1: analyze: the recipe has no compressing stage (its stages: finetune, evaluate)"},
-      {"missing_model", d.file("nothere.mcm") + " --recipe " + good, "analyze: MODEL '" + d.file("nothere.mcm") + "' does not exist"},
-      {"not_a_model", garbage + " --recipe " + good, "analyze: MODEL '" + garbage + "' does not load: "},
-  };
-  for (const Bad& b : cases) {
-    SCOPED_TRACE(b.name);
-    const std::string out = d.file(b.name);
-    auto r = run_compress("analyze " + b.args + " --out " + out + " -q");
-    EXPECT_EQ(r.exit_code, 2) << r.out;
-    EXPECT_NE(r.out.find(b.message), std::string::npos) << r.out;
-    EXPECT_EQ(r.out.find("error: ", r.out.find("error: ") + 1), std::string::npos) << "one message: " << r.out;
-    EXPECT_FALSE(fs::exists(out)) << "half-written output";
-  }
 }
