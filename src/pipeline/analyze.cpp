@@ -196,15 +196,17 @@ ir::Model revert_layers(const ir::Model& compressed, const ir::Model& float_mode
   return m;
 }
 
-Analysis analyze_layers(const ir::Model& float_model, const ir::Model& compressed, const std::vector<std::string>& layers,
-                        const AnalysisData& data) {
-  Analysis a;
-  const auto f_nodes = layer_nodes(float_model);
-  const auto c_nodes = layer_nodes(compressed);
-  std::set<std::string> revertible;  // every revertible layer of F, selected or not
-  for (const WeightLayer& l : find_weight_layers(float_model)) {
+namespace {
+
+// The analysed layers' rows (op, revertible or why not) into a.layers; returns every revertible layer
+// of F, analysed or not, and sets a.graph_changed when some layer of F is not.
+std::set<std::string> describe_layers(const ir::Model& f, const ir::Model& c, const std::vector<std::string>& layers,
+                                      Analysis& a) {
+  const auto f_nodes = layer_nodes(f), c_nodes = layer_nodes(c);
+  std::set<std::string> revertible;
+  for (const WeightLayer& l : find_weight_layers(f)) {
     const ir::Node* fn = f_nodes.count(l.scope) ? f_nodes.at(l.scope) : nullptr;
-    if (fn && not_revertible(float_model, *fn, compressed, c_nodes, l.scope).empty()) revertible.insert(l.scope);
+    if (fn && not_revertible(f, *fn, c, c_nodes, l.scope).empty()) revertible.insert(l.scope);
     else a.graph_changed = true;
   }
   for (const std::string& scope : layers) {
@@ -212,35 +214,40 @@ Analysis analyze_layers(const ir::Model& float_model, const ir::Model& compresse
     la.scope = scope;
     const ir::Node* fn = f_nodes.at(scope);
     la.op = fn->op();
-    la.note = not_revertible(float_model, *fn, compressed, c_nodes, scope);
+    la.note = not_revertible(f, *fn, c, c_nodes, scope);
     la.revertible = la.note.empty();
-    if (la.revertible && unchanged(float_model, compressed, *c_nodes.at(scope))) la.note = "unchanged by the recipe";
+    if (la.revertible && unchanged(f, c, *c_nodes.at(scope))) la.note = "unchanged by the recipe";
     a.layers.push_back(std::move(la));
   }
+  return revertible;
+}
 
-  // The models compared with F: C itself, C with every layer reverted, and per layer C with every
-  // other layer reverted (only when the graph is unchanged: otherwise there is no such model).
+// The SQNR figures. The models compared with F, batch by batch: C itself (cumulative), C with every
+// layer reverted (the revert check), and per layer C with every other layer reverted (only this
+// layer; when the graph is unchanged, otherwise there is no such model).
+void measure_sqnr(const ir::Model& f, const ir::Model& c, const std::vector<std::string>& layers,
+                  const std::set<std::string>& revertible, const std::vector<data::Batch>& batches, Analysis& a) {
+  const auto f_nodes = layer_nodes(f), c_nodes = layer_nodes(c);
   std::vector<std::pair<size_t, std::string>> f_values, c_values;
   for (size_t i = 0; i < layers.size(); ++i) {
     f_values.emplace_back(i, output_of(f_nodes, layers[i]));
     if (!output_of(c_nodes, layers[i]).empty()) c_values.emplace_back(i, output_of(c_nodes, layers[i]));
   }
-  auto ref = make_probe(float_model.clone(), f_values);
+  auto ref = make_probe(f.clone(), f_values);
   std::vector<std::unique_ptr<Probe>> probes;
-  probes.push_back(make_probe(compressed.clone(), c_values));
-  probes.push_back(make_probe(revert_layers(compressed, float_model, revertible, true), {}));
+  probes.push_back(make_probe(c.clone(), c_values));
+  probes.push_back(make_probe(revert_layers(c, f, revertible, true), {}));
   std::vector<std::pair<size_t, Probe*>> only;  // layer index -> its probe
-  if (!a.graph_changed)
-    for (size_t i = 0; i < layers.size(); ++i) {
-      if (!a.layers[i].revertible) continue;
-      std::set<std::string> others = revertible;
-      others.erase(layers[i]);
-      ir::Model m = revert_layers(compressed, float_model, others, true);
-      const std::string value = output_of(layer_nodes(m), layers[i]);
-      probes.push_back(make_probe(std::move(m), {{i, value}}));
-      only.emplace_back(i, probes.back().get());
-    }
-  for (const data::Batch& b : data.sqnr) {
+  for (size_t i = 0; i < layers.size() && !a.graph_changed; ++i) {
+    if (!a.layers[i].revertible) continue;
+    std::set<std::string> others = revertible;
+    others.erase(layers[i]);
+    ir::Model m = revert_layers(c, f, others, true);
+    const std::string value = output_of(layer_nodes(m), layers[i]);
+    probes.push_back(make_probe(std::move(m), {{i, value}}));
+    only.emplace_back(i, probes.back().get());
+  }
+  for (const data::Batch& b : batches) {
     const std::vector<at::Tensor> inputs = b.inputs();
     ref->seen.clear();
     const at::Tensor y_ref = ref->ex->run(inputs).at(0);
@@ -249,7 +256,7 @@ Analysis analyze_layers(const ir::Model& float_model, const ir::Model& compresse
       p->output.add(y_ref, p->ex->run(inputs).at(0));
       for (const auto& [i, t] : p->seen) p->acc[i].add(ref->seen.at(i), t);
     }
-    a.sqnr_samples += b.inputs().at(0).size(0);
+    a.sqnr_samples += inputs.at(0).size(0);
   }
   for (auto& [i, acc] : probes[0]->acc) {
     a.layers[i].sqnr_cumulative_db = acc.db();
@@ -260,18 +267,29 @@ Analysis analyze_layers(const ir::Model& float_model, const ir::Model& compresse
   if (a.graph_changed)
     for (LayerAnalysis& la : a.layers)
       if (la.note.empty()) la.note = "no 'only this layer' figure: the recipe changes the graph elsewhere";
+}
 
-  // Top-1: F, C, and C with each revertible layer back in float.
-  ir::Model f = float_model.clone(), c = compressed.clone();
-  a.top1_float = top1(f, data.val);
-  a.top1_compressed = top1(c, data.val);
-  for (const data::Batch& b : data.val) a.val_samples += b.labels.size(0);
+// Top-1 of F, of C, and of C with each revertible layer back in float, on the same batches.
+void measure_top1(const ir::Model& f, const ir::Model& c, const std::vector<data::Batch>& batches, Analysis& a) {
+  ir::Model fm = f.clone(), cm = c.clone();
+  a.top1_float = top1(fm, batches);
+  a.top1_compressed = top1(cm, batches);
+  for (const data::Batch& b : batches) a.val_samples += b.labels.size(0);
   for (LayerAnalysis& la : a.layers)
     if (la.revertible) {
-      ir::Model m = revert_layers(compressed, float_model, {la.scope});
-      la.top1_reverted = top1(m, data.val);
+      ir::Model m = revert_layers(c, f, {la.scope});
+      la.top1_reverted = top1(m, batches);
     }
+}
 
+}  // namespace
+
+Analysis analyze_layers(const ir::Model& float_model, const ir::Model& compressed, const std::vector<std::string>& layers,
+                        const AnalysisData& data) {
+  Analysis a;
+  const std::set<std::string> revertible = describe_layers(float_model, compressed, layers, a);
+  measure_sqnr(float_model, compressed, layers, revertible, data.sqnr, a);
+  measure_top1(float_model, compressed, data.val, a);
   // Worst first: the most top-1 recovered by reverting the layer, then the lowest SQNR; layers
   // that cannot be reverted after those, by SQNR; layers without any figure last, in graph order.
   std::stable_sort(a.layers.begin(), a.layers.end(), [](const LayerAnalysis& x, const LayerAnalysis& y) {
