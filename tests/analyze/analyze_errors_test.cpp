@@ -1,5 +1,6 @@
-// Bad input to `compress analyze`: each is refused before anything is written, with exit code 2
-// and one message naming what is wrong (file:line:col for the recipe).
+// `compress analyze` on what it cannot analyse fully: bad input, refused before anything is written
+// with exit code 2 and one message naming what is wrong (file:line:col for the recipe), and a
+// recipe that changes the graph, whose layers are reported as not revertible.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -42,4 +43,34 @@ TEST(Analyze, BadInputIsRefusedWithExitCode2AndNothingWritten) {
     EXPECT_EQ(r.out.find("error: ", r.out.find("error: ") + 1), std::string::npos) << "one message: " << r.out;
     EXPECT_FALSE(fs::exists(out)) << "half-written output";
   }
+}
+
+// Channel pruning changes every weight's shape: no layer can be reverted, the output says so per
+// layer, and only the output layer (same [N, 10] output) has a cumulative SQNR.
+TEST(Analyze, ChannelPruningIsReportedAsNotRevertible) {
+  ASSERT_TRUE(fs::exists(mc::test::resnet8_fixture())) << "run the fixtures.resnet8_fmnist test first";
+  TempDir d;
+  const std::string recipe = d.write(
+      "ch.yaml", "name: ch\nseed: 0\nthreads: 2\nmodel: {checkpoint: " + mc::test::resnet8_fixture() +
+                     ", input: {shape: [1, 1, 28, 28]}}\ndata:\n"
+                     "  val: {dataset: fashion_mnist, limit: 100, batch_size: 100, transform: fmnist_eval, shuffle: false}\n"
+                     "stages:\n  - prune_channels: {criterion: l1, ratio: 0.5, target: macs, scope: uniform}\n"
+                     "report: {formats: [json], latency: false}\n");
+  auto r = run_compress("-q analyze " + mc::test::resnet8_fixture() + " --recipe " + recipe + " --out " + d.file("out") +
+                        " --sqnr-samples 16");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("the recipe changes the graph, so 'only this layer' cannot be built"), std::string::npos) << r.out;
+  const auto a = mc::test::read_json(d.file("out/report.json"))["stages"][1]["details"]["analysis"];
+  EXPECT_TRUE(a["graph_changed"].get<bool>());
+  EXPECT_FALSE(a["revert_exact"].get<bool>());
+  ASSERT_EQ(a["layers"].size(), 10u);
+  for (const auto& l : a["layers"]) {
+    SCOPED_TRACE(l.dump());
+    EXPECT_FALSE(l["revertible"].get<bool>());
+    EXPECT_NE(l["note"].get<std::string>().find("(channel pruning): the float layer does not fit the compressed graph"),
+              std::string::npos);
+    EXPECT_TRUE(l["sqnr_only_db"].is_null() && l["top1_reverted"].is_null());
+    EXPECT_EQ(l["sqnr_cumulative_db"].is_number(), l["layer"] == "fc");
+  }
+  EXPECT_EQ(a["layers"][0]["layer"], "fc") << "the only layer with a figure ranks first";
 }
