@@ -50,14 +50,25 @@ Plan stages_to_run(Plan& plan, std::vector<std::string>& skipped, bool& compress
   return out;
 }
 
+// --set, and MODEL in place of the recipe's model file (model.checkpoint or model.torchscript,
+// whichever it names), so that the recipe validates without the file it names.
+std::vector<std::string> with_model(const AnalyzeOptions& opts) {
+  std::vector<std::string> sets = opts.sets;
+  if (opts.model_path.rfind("zoo:", 0) == 0) return sets;
+  recipe::Diagnostics ignored;  // make_plan reports them
+  const recipe::Recipe r = recipe::load_recipe(opts.recipe_path, opts.sets, ignored);
+  const recipe::ConfigNode* model = r.tree.find("model");
+  for (const char* key : {"checkpoint", "torchscript"})
+    if (model && model->find(key)) sets.push_back(std::string("model.") + key + "=" + fs::absolute(opts.model_path).string());
+  return sets;
+}
+
 // MODEL in place of the recipe's model: the recipe's input shapes, MODEL's weights.
 ir::Model load_analyzed_model(const std::string& path, recipe::Recipe r, const DataContext& data) {
   r.model.zoo.clear(), r.model.torchscript.clear(), r.model.checkpoint.clear();
   if (path.rfind("zoo:", 0) == 0) r.model.zoo = path.substr(4);
   else if (fs::path(path).extension() == ".pt") r.model.torchscript = path;
   else r.model.checkpoint = path;
-  if (r.model.zoo.empty() && !fs::exists(path))
-    throw InputError("analyze: MODEL '" + path + "' does not exist; give a TorchScript .pt, a .mcm / .mcz checkpoint or zoo:NAME");
   try {
     return load_recipe_model(r, data);
   } catch (const InputError& e) {
@@ -117,8 +128,12 @@ report::StageRecord record(int index, const std::string& stage, ir::Model& m, do
 }  // namespace
 
 AnalyzeResult run_analyze(const AnalyzeOptions& opts, const StageRegistry& registry) {
+  const bool zoo = opts.model_path.rfind("zoo:", 0) == 0;
+  if (!zoo && !fs::exists(opts.model_path))
+    throw InputError("analyze: MODEL '" + opts.model_path +
+                     "' does not exist; give a TorchScript .pt, a .mcm / .mcz checkpoint or zoo:NAME");
   recipe::Diagnostics diag;
-  Plan all = make_plan(opts.recipe_path, opts.sets, registry, diag);
+  Plan all = make_plan(opts.recipe_path, with_model(opts), registry, diag);
   AnalyzeResult result;
   bool compresses = false;
   Plan plan = stages_to_run(all, result.stages_skipped, compresses);
