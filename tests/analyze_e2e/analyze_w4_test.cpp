@@ -56,8 +56,9 @@ TEST(Analyze, W4Resnet8TopRankedLayerRecoversMoreTop1ThanTheMedianAndARandomLaye
     ASSERT_TRUE(layers[i]["sqnr_only_db"].is_number());
     ASSERT_TRUE(layers[i]["sqnr_cumulative_db"].is_number());
     ASSERT_TRUE(layers[i]["top1_reverted"].is_number());
-    if (layers[i]["layer"] == "conv1")
+    if (layers[i]["layer"] == "conv1") {
       EXPECT_DOUBLE_EQ(layers[i]["sqnr_only_db"].get<double>(), layers[i]["sqnr_cumulative_db"].get<double>());
+    }
   }
 
   // Ranked worst first by the top-1 recovered by reverting the layer (measured on these images).
