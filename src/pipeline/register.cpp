@@ -1,5 +1,6 @@
 // The stages of the pipeline folder, registered explicitly (no static self-registration).
 #include "pipeline/stage.h"
+#include "pipeline/stages/analyze_stage.h"
 #include "pipeline/stages/simple_stages.h"
 #include "pipeline/stages/train_stage.h"
 
@@ -63,6 +64,7 @@ void register_pipeline_stages(StageRegistry& r) {
   r.add(stage_info<EvaluateStage>("evaluate", "top-1/top-5/loss on a data split"));
   r.add(stage_info<FoldBatchNormStage>("fold_batch_norm", "fold BatchNorm into the preceding conv/linear"));
   r.add(stage_info<OptimizeStage>("optimize", "graph clean-up: identities, constant folding, BN folding, CSE, DCE"));
+  r.add(stage_info<AnalyzeStage>("analyze", "which layer breaks accuracy: per-layer SQNR against the loaded model and top-1 with each layer reverted"));
   r.add(stage_info<SaveStage>("save", "write a native checkpoint (.mcm) or the compressed archive (.mcz)"));
   r.modifier_restorers().add("mask", [](const train::ModifierState& s) { return train::MaskModifier::from_state(s); });
 }

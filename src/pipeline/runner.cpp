@@ -148,22 +148,6 @@ void log_metrics(const std::string& what, const report::Metrics& m) {
                report::human_count(m.nonzero_params), report::human_count(m.macs), report::human_bytes(m.bytes_stored));
 }
 
-// Runs `f` (a stage, or measuring after one); any failure leaves as one line starting with `where`:
-// LibTorch errors as RuntimeFailure with the first line of their cause (no backtrace), mc::Errors
-// keep their kind (InputError: exit 2).
-template <typename F>
-void at_stage_boundary(const std::string& where, F f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    throw InputError(where + ": " + e.what());
-  } catch (const Error& e) {
-    throw RuntimeFailure(where + ": " + e.what());
-  } catch (const std::exception& e) {  // c10::Error (backtrace after the first line), std::runtime_error
-    throw RuntimeFailure(where + ": " + first_line(e.what()));
-  }
-}
-
 // What a run carries from stage to stage besides the recipe: the model, the report so far, the
 // storage bit widths and the modifiers pending for a later training stage.
 struct Progress {

@@ -1,10 +1,12 @@
 // Runs a recipe: validate everything first (all errors at once), then the stages in order, with a
 // checkpoint and a report after each, in a run directory that `--resume` can continue.
 #pragma once
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "pipeline/data_context.h"
 #include "pipeline/stage.h"
 #include "recipe/recipe.h"
@@ -50,6 +52,22 @@ void check_stages_on_model(const Plan& plan, const ir::Model& model, recipe::Dia
 /// environment (RANK, WORLD_SIZE, ...) it is one rank of a data-parallel run: rank 0 alone writes
 /// the run directory, the others log to log.rank<k>.txt there.
 int run_recipe(const RunOptions& opts, const StageRegistry& registry);
+
+/// Runs `f` (a stage, or measuring after one); any failure leaves as one line starting with `where`:
+/// LibTorch errors as RuntimeFailure with the first line of their cause (no backtrace), mc::Errors
+/// keep their kind (InputError: exit 2). Used by the runner and by `compress analyze`.
+template <typename F>
+void at_stage_boundary(const std::string& where, F f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    throw InputError(where + ": " + e.what());
+  } catch (const Error& e) {
+    throw RuntimeFailure(where + ": " + e.what());
+  } catch (const std::exception& e) {  // c10::Error (backtrace after the first line), std::runtime_error
+    throw RuntimeFailure(where + ": " + first_line(e.what()));
+  }
+}
 
 /// The effective recipe (merged tree with every stage's options filled in with defaults).
 recipe::ConfigNode effective_recipe(const Plan& plan);

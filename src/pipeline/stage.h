@@ -164,7 +164,7 @@ struct NoExtraChecks {
   void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
 };
 
-/// The core stages of this folder: train, finetune, evaluate, fold_batch_norm, optimize, save.
+/// The core stages of this folder: train, finetune, evaluate, fold_batch_norm, optimize, analyze, save.
 void register_pipeline_stages(StageRegistry& r);
 
 }  // namespace mc::pipeline

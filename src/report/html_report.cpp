@@ -205,6 +205,8 @@ std::string Report::to_html() const {
   if (!per_stage.empty()) out << section("stages", "Per stage", chart_row(per_stage));
   const std::vector<std::string> layers = layer_charts(stages);
   if (!layers.empty()) out << section("layers", "Per layer", chart_row(layers));
+  const std::vector<std::string> analysis = analysis_charts(stages);
+  if (!analysis.empty()) out << section("analysis", "Which layer breaks accuracy", chart_row(analysis));
   const std::vector<std::string> sens = sensitivity_charts(stages);
   if (!sens.empty()) out << section("sensitivity", "Sensitivity", chart_row(sens));
   const std::string details = details_section(stages);

@@ -27,4 +27,9 @@ std::vector<std::string> layer_charts(const std::vector<StageRecord>& stages);
 /// sweep's loss increase against the weight bits (ids chart-sensitivity-<stage>, chart-mixed-precision-<stage>).
 std::vector<std::string> sensitivity_charts(const std::vector<StageRecord>& stages);
 
+/// `compress analyze` (details.analysis): per layer, worst first, the output SQNR against float with only
+/// that layer and with every layer compressed, and the top-1 points recovered by reverting it
+/// (ids chart-analysis-sqnr-<stage>, chart-analysis-top1-<stage>).
+std::vector<std::string> analysis_charts(const std::vector<StageRecord>& stages);
+
 }  // namespace mc::report::html

@@ -167,6 +167,37 @@ std::string deployment_lines(const std::vector<StageRecord>& stages) {
   return out.str();
 }
 
+// `compress analyze` (details.analysis): one row per layer, worst first, with the output SQNR
+// against float (only that layer compressed; every layer compressed) and the top-1 with it reverted.
+std::string analysis_tables(const std::vector<StageRecord>& stages) {
+  std::ostringstream out;
+  auto num = [](const nlohmann::json& r, const char* k, const char* f, double scale) {
+    return r.contains(k) && r[k].is_number() ? fmt(f, r[k].get<double>() * scale) : std::string("-");
+  };
+  for (const StageRecord& s : stages) {
+    if (!s.details.is_object() || !s.details.contains("analysis") || !s.details["analysis"].is_object()) continue;
+    const nlohmann::json& a = s.details["analysis"];
+    if (!a.contains("layers") || !a["layers"].is_array()) continue;
+    out << "Stage " << stage_title(s) << ": top-1 float " << num(a, "top1_float", "%.2f%%", 100) << ", compressed "
+        << num(a, "top1_compressed", "%.2f%%", 100) << "; every layer reverted against float: "
+        << (a.value("revert_exact", false) ? std::string("identical output")
+                                           : "output SQNR " + num(a, "revert_check_db", "%.1f dB", 1))
+        << "\n\n";
+    Table t;
+    t.header = {"Rank", "Layer", "Op", "SQNR only (dB)", "SQNR cumulative (dB)", "Top-1 reverted", "Recovery (pt)", "Note"};
+    t.right = {true, false, false, true, true, true, true, false};
+    for (const nlohmann::json& r : a["layers"]) {
+      if (!r.is_object()) continue;
+      t.rows.push_back({num(r, "rank", "%.0f", 1), escape(r.value("layer", "")), escape(r.value("op", "")),
+                        num(r, "sqnr_only_db", "%.2f", 1), num(r, "sqnr_cumulative_db", "%.2f", 1),
+                        num(r, "top1_reverted", "%.2f%%", 100), num(r, "recovery", "%+.2f", 100),
+                        escape(r.value("note", ""))});
+    }
+    out << t.render() << "\n";
+  }
+  return out.str();
+}
+
 // One line per stage whose details hold the written ONNX file's `onnx`, `bytes` and `bytes_fp32` (export
 // stages): the file's size beside the same graph with float32 weights, and with its sparse
 // initializers dense when it has any.
@@ -263,6 +294,9 @@ std::string Report::to_markdown() const {
 
   const std::string deployment = deployment_lines(stages);
   if (!deployment.empty()) out << "## Deployment accuracy (ONNX Runtime, data.val)\n\n" << deployment << "\n";
+
+  const std::string analysis = analysis_tables(stages);
+  if (!analysis.empty()) out << "## Which layer breaks accuracy\n\n" << analysis;
 
   bool any_details = false;
   for (const StageRecord& s : stages) any_details |= s.details.is_object() ? !s.details.empty() : !s.details.is_null();

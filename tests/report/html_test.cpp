@@ -172,6 +172,34 @@ TEST(Html, RanksClustersAndSensitivityCurves) {
   EXPECT_NE(mp.find("fc (fixed)"), std::string::npos);
 }
 
+TEST(Html, AnalysisChartsHaveABarPerLayerAndFigure) {
+  Report r = pruned_quantized();
+  r.stages.resize(1);
+  json layers = json::array({json{{"rank", 1}, {"layer", "conv1"}, {"sqnr_only_db", 20.5}, {"sqnr_cumulative_db", 20.5},
+                                  {"recovery", 0.046}},
+                             json{{"rank", 2}, {"layer", kOdd}, {"sqnr_only_db", nullptr}, {"sqnr_cumulative_db", 9.0},
+                                  {"recovery", nullptr}, {"note", "weight shape changed"}},
+                             json{{"rank", 3}, {"layer", "fc"}, {"sqnr_only_db", "bad"}, {"sqnr_cumulative_db", 7.5},
+                                  {"recovery", -0.01}}});
+  r.stages.push_back({1, "analyze", "done", 0.1, metrics(0.83, 900, 3000, 0.3, {}),
+                      json{{"analysis", json{{"top1_float", 0.89}, {"top1_compressed", 0.83}, {"layers", layers}}}}});
+  const std::string page = r.to_html();
+  const std::string sqnr = chart(page, "chart-analysis-sqnr-1");
+  EXPECT_EQ(count(sqnr, "<rect class=\"bar\""), 4u);  // 3 cumulative + conv1's only (null and a string draw none)
+  EXPECT_NE(sqnr.find("conv1 \xE2\x80\x94 only this layer compressed: 20.5 dB</title>"), std::string::npos) << sqnr;
+  const std::string top1 = chart(page, "chart-analysis-top1-1");
+  EXPECT_EQ(count(top1, "<rect class=\"bar\""), 2u);
+  EXPECT_NE(top1.find("fc: -1 pt</title>"), std::string::npos) << top1;
+  EXPECT_NE(top1.find("float 89.00%, compressed 83.00%"), std::string::npos);
+  EXPECT_EQ(page.find(kOdd), std::string::npos) << "layer names are escaped";
+  // report.md: the same rows as a table, figures formatted, missing ones as '-'.
+  const std::string md = r.to_markdown();
+  EXPECT_NE(md.find("## Which layer breaks accuracy"), std::string::npos);
+  EXPECT_NE(md.find("| conv1 "), std::string::npos) << md;
+  EXPECT_NE(md.find("+4.60"), std::string::npos) << md;
+  EXPECT_NE(md.find("weight shape changed"), std::string::npos) << md;
+}
+
 TEST(Html, MalformedDetailsAreLeftOutNotFatal) {
   Report r = pruned_quantized();
   r.stages[1].details = json{{"layers", 5}, {"sensitivity", "x"}, {"mixed_precision", json::array()}, {"ort_eval", 3}};
