@@ -13,16 +13,14 @@ namespace {
 
 struct Measured {
   double top1 = 0.0;
-  int64_t count = 0, macs = 0, bytes_stored = 0, params = 0;
+  int64_t count = 0, macs = 0, bytes_stored = 0, params = 0, nonzero_params = 0;
+  bool same_size(const Measured& o) const {
+    return macs == o.macs && bytes_stored == o.bytes_stored && params == o.params && nonzero_params == o.nonzero_params;
+  }
 };
 
-Measured measure_model(ir::Model& model, const DataContext& data, const SweepOptions& o,
-                       const std::map<std::string, int>& storage_bits) {
+Measured measure_size(ir::Model& model, const std::map<std::string, int>& storage_bits) {
   Measured m;
-  auto loader = data.loader(o.split, false);
-  const train::EvalResult e = train::evaluate(model, *loader, o.max_batches);
-  m.top1 = e.top1;
-  m.count = e.count;
   report::MeasureOptions mo;
   mo.latency = false;
   mo.per_layer = true;
@@ -35,7 +33,15 @@ Measured measure_model(ir::Model& model, const DataContext& data, const SweepOpt
     if (row.op == "batch_norm") m.macs -= row.macs;
   m.bytes_stored = metrics.bytes_stored;
   m.params = metrics.params;
+  m.nonzero_params = metrics.nonzero_params;
   return m;
+}
+
+void measure_top1(Measured& m, ir::Model& model, const DataContext& data, const SweepOptions& o) {
+  auto loader = data.loader(o.split, false);
+  const train::EvalResult e = train::evaluate(model, *loader, o.max_batches);
+  m.top1 = e.top1;
+  m.count = e.count;
 }
 
 }  // namespace
@@ -44,7 +50,8 @@ SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const Sw
   if (!data.has(options.split))
     throw InputError("layer sweep: the recipe has no data." + options.split + " (the sweep measures top-1 on it)");
   ir::Model copy = model.clone();
-  const Measured m = measure_model(copy, data, options, {});
+  Measured m = measure_size(copy, {});
+  measure_top1(m, copy, data, options);
   if (m.count == 0) throw InputError("layer sweep: data." + options.split + " yields no samples");
   return {m.top1, m.macs, m.bytes_stored, m.params, m.count};
 }
@@ -54,6 +61,8 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
                                    const SweepOptions& options) {
   std::vector<SweepRow> rows;
   if (!options.work_dir.empty()) std::filesystem::create_directories(options.work_dir);
+  ir::Model base_copy = model.clone();
+  const Measured base = measure_size(base_copy, {});
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     SweepRow row;
@@ -74,7 +83,9 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
       try {
         stage->run(ctx);
         copy.graph.verify();
-        const Measured m = measure_model(copy, data, options, storage_bits);
+        Measured m = measure_size(copy, storage_bits);
+        if (m.same_size(base)) throw InputError("changes no count the sweep measures (MACs, bytes, parameters, non-zeros)");
+        measure_top1(m, copy, data, options);
         row.ok = true;
         row.top1 = m.top1;
         row.macs = m.macs;

@@ -49,9 +49,10 @@ struct SweepOptions {
 SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const SweepOptions& options);
 
 /// Runs every candidate on its own copy of `model` (the stage sees `model` as the original too).
-/// A candidate whose options do not parse, or whose stage throws an mc::Error (a block that cannot
-/// be removed, a glob that matches nothing), gives a row with ok false and the message; LibTorch
-/// errors propagate.
+/// A candidate whose options do not parse, whose stage throws an mc::Error (a block that cannot be
+/// removed, a glob that matches nothing), or that changes none of the counts (MACs with batch_norm
+/// left out, bytes as stored, parameters, non-zeros: nothing to gain, so top-1 is not measured)
+/// gives a row with ok false and the reason; LibTorch errors propagate.
 std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe& recipe, DataContext& data,
                                    const StageRegistry& registry, const std::vector<SweepCandidate>& candidates,
                                    const SweepOptions& options);
