@@ -50,6 +50,7 @@ void register_commands(CLI::App& app, GlobalOptions& g) {
   add_pack_commands(app, table(), g);
   add_report_command(app, table(), g);
   add_launch_command(app, table(), g);
+  add_auto_command(app, table(), g);
 }
 
 bool has_main_action(const GlobalOptions&) { return table().has_main(); }

@@ -14,6 +14,7 @@
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "recipe/shipped_recipes.h"
+#include "search/auto_options.h"
 
 namespace mc::cli {
 
@@ -75,6 +76,7 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
     data.open(diag);
     pipeline::check_stage_data(plan, data, diag);
     diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
+    if (!plan.recipe.auto_section.is_null()) search::read_auto_options(plan.recipe);  // `compress auto`'s section
     // The checks that need the model (ranks that fit its layers, globs that match them).
     const ir::Model model = pipeline::load_recipe_model(plan.recipe, data);
     pipeline::check_data_on_model(data, model, diag);
