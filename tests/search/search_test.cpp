@@ -2,6 +2,7 @@
 // stages, the ranking of sweep rows into moves, the Pareto front and the choice of the best trial.
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "frontend/frontend.h"
 #include "pipeline/layer_sweep.h"
 #include "recipe/recipe.h"
@@ -202,14 +203,26 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
       {"{loss: relative, max_loss: 100}", "below 100"},
       {"{trials: 0}", "r.yaml:4:16"},
   };
-  for (const Case& c : cases) {
+  for (const Case& c : cases) {  // in process: what `compress auto` and `compress validate` read
     const std::string path = dir.write("r.yaml", std::string("name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\nauto: ") +
                                                      c.auto_text + "\n");
-    auto res = test::run_compress("auto " + path + " --out " + dir.file("out"));
-    EXPECT_EQ(res.exit_code, 2) << c.auto_text << ": " << res.out;
-    EXPECT_NE(res.out.find(c.expect), std::string::npos) << c.auto_text << ": " << res.out;
-    EXPECT_FALSE(std::filesystem::exists(dir.file("out"))) << c.auto_text;
+    recipe::Diagnostics diag;
+    const recipe::Recipe r = recipe::load_recipe(path, {}, diag);
+    ASSERT_TRUE(diag.ok()) << c.auto_text;
+    try {
+      read_auto_options(r);
+      ADD_FAILURE() << c.auto_text << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.auto_text << ": " << e.what();
+    }
   }
+  // Through the command: exit code 2, the location, and no search directory written.
+  const std::string path = dir.write("r.yaml", "name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\n"
+                                               "auto: {objective: speed}\n");
+  auto bad = test::run_compress("auto " + path + " --out " + dir.file("out"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("r.yaml:4:19"), std::string::npos) << bad.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out")));
   // no auto section at all
   const std::string plain = dir.write("p.yaml", "name: t\nmodel: {zoo: resnet8}\nstages: [evaluate]\n");
   auto res = test::run_compress("auto " + plain);
