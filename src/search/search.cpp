@@ -28,8 +28,17 @@ std::string describe(const Config& c) {
   return s;
 }
 
+// The recipe's hash without the budget (auto.trials, auto.minutes): --resume may raise the budget
+// of a search, not change what it searches.
+std::string search_hash(const recipe::Recipe& recipe) {
+  recipe::ConfigNode tree = recipe.tree;
+  if (recipe::ConfigNode* a = tree.find("auto"); a && a->is_map())
+    for (const char* k : {"trials", "minutes"}) a->erase(k);
+  return recipe::hash_text(tree.to_yaml());
+}
+
 nlohmann::json search_identity(const recipe::Recipe& recipe, const AutoOptions& o) {
-  return {{"format", "compress-auto-1"}, {"recipe", recipe.source_path}, {"recipe_hash", recipe.hash},
+  return {{"format", "compress-auto-1"}, {"recipe", recipe.source_path}, {"recipe_hash", search_hash(recipe)},
           {"objective", o.objective}, {"max_loss", o.max_loss}, {"loss", o.loss}};
 }
 
@@ -47,10 +56,10 @@ void prepare_dir(const recipe::Recipe& recipe, const AutoOptions& o, const Searc
     } catch (const nlohmann::json::exception& e) {
       throw InputError(id.string() + " is not valid JSON (" + e.what() + "); delete " + run.out_dir + " and start again");
     }
-    if (j.value("recipe_hash", "") != recipe.hash)
+    if (j.value("recipe_hash", "") != search_hash(recipe))
       throw InputError("--resume: " + run.out_dir + " holds a search of another recipe (or of this one before it was "
-                       "edited: recipe hash " + j.value("recipe_hash", "?") + ", now " + recipe.hash +
-                       "); use another --out or run without --resume after deleting it");
+                       "edited beyond auto.trials and auto.minutes: recipe hash " + j.value("recipe_hash", "?") +
+                       ", now " + search_hash(recipe) + "); use another --out or run without --resume after deleting it");
     return;
   }
   if (fs::exists(out) && !fs::is_empty(out))

@@ -114,7 +114,8 @@ TEST(AutoCli, KilledMidTrialLeavesABestThatRunsAndResumeRunsOnlyTheUnfinishedTri
   // --resume: trials 0 and 1 are not run again (their files stay as they were), trial 2 runs.
   const auto t0 = fs::last_write_time(out + "/trials/000/run/report.json");
   const auto t1 = fs::last_write_time(out + "/trials/001/run/report.json");
-  auto resumed = run_compress("auto " + recipe + " --out " + out + " --resume");
+  // (a larger time budget is allowed: the budget is not part of what is searched)
+  auto resumed = run_compress("auto " + recipe + " --out " + out + " --resume --set auto.minutes=40");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
   EXPECT_NE(resumed.out.find("3 trials (1 run now)"), std::string::npos) << resumed.out;
   EXPECT_NE(resumed.out.find("per-layer sweep read from"), std::string::npos) << resumed.out;
@@ -139,10 +140,13 @@ TEST(AutoCli, KilledMidTrialLeavesABestThatRunsAndResumeRunsOnlyTheUnfinishedTri
   EXPECT_NE(html.find("id=\"chart-auto-pareto\""), std::string::npos);
   EXPECT_NE(html.find("class=\"point\""), std::string::npos);
 
-  // A fresh search into a directory that holds one is refused.
+  // A fresh search into a directory that holds one is refused, and so is resuming another search.
   auto again = run_compress("auto " + recipe + " --out " + out);
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.out.find("--resume"), std::string::npos) << again.out;
+  auto other = run_compress("auto " + recipe + " --out " + out + " --resume --set auto.max_loss=1");
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.out.find("holds a search of another recipe"), std::string::npos) << other.out;
 }
 
 TEST(AutoCli, NoTrialWithinTheConstraintKeepsTheClosestAndSaysByHowMuch) {
