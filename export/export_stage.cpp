@@ -36,6 +36,21 @@ void ExportStageOptions::visit(recipe::Visitor& v) {
           "initializers, non-zero values + int64 positions, densified by ONNX Runtime at load (auto: where the file "
           "gets smaller; true: every weight with a zero; false: dense)",
           recipe::Spec::one_of({"auto", "true", "false"}));
+  v.field("ort_latency_batches", ort_latency_batches,
+          "time the written file in ONNX Runtime at these batch sizes (median and fastest of ort_latency_runs runs, "
+          "intra-op threads = the recipe's threads; report details ort_latency); empty: not timed");
+  v.field("ort_latency_runs", ort_latency_runs, "timed ONNX Runtime runs per batch size (after 3 untimed ones)",
+          recipe::Spec::range(1, 100000));
+}
+
+void ExportStageOptions::validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const {
+  for (int64_t b : ort_latency_batches)
+    if (b < 1) {
+      const recipe::ConfigNode* key = node.is_map() ? node.find("ort_latency_batches") : nullptr;
+      diag.error(key ? key->loc() : node.loc(), "export: ort_latency_batches must be batch sizes >= 1 (got " +
+                                                     std::to_string(b) + ")");
+      return;
+    }
 }
 
 static SparseInitializers parse_sparse_initializers(const std::string& s) {
@@ -51,14 +66,30 @@ static CodebookWeights parse_codebook_weights(const std::string& s) {
 }
 
 void ExportStage::check_plan(const recipe::Recipe& recipe, size_t index, recipe::Diagnostics& diag) const {
-  if (options_.ort_eval != "true") return;
+  const bool eval = options_.ort_eval == "true", timed = !options_.ort_latency_batches.empty();
+  if (!eval && !timed) return;
   const OrtRuntime& rt = find_ort_runtime();
   if (rt.available()) return;
   const recipe::ConfigNode& opts = recipe.stages[index].options;
-  const recipe::ConfigNode* key = opts.is_map() ? opts.find("ort_eval") : nullptr;
+  const char* option = eval ? "ort_eval" : "ort_latency_batches";
+  const recipe::ConfigNode* key = opts.is_map() ? opts.find(option) : nullptr;
   diag.error(key ? key->loc() : recipe.stages[index].loc,
-             "'stages." + std::to_string(index) + ".export.ort_eval' = true needs ONNX Runtime, which is not available: " +
-                 rt.error + " (or set ort_eval: auto to export without it)");
+             "'stages." + std::to_string(index) + ".export." + option + "' needs ONNX Runtime, which is not available: " +
+                 rt.error + (eval ? " (or set ort_eval: auto to export without it)" : " (or remove ort_latency_batches)"));
+}
+
+nlohmann::json ExportStage::ort_latency_details(pipeline::RunContext& ctx, const std::string& onnx) const {
+  const OrtRuntime& rt = find_ort_runtime();
+  if (!rt.available()) throw RuntimeFailure("export: ONNX Runtime is not available for ort_latency_batches: " + rt.error);
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t batch : options_.ort_latency_batches) {
+    const OrtLatency t = time_in_ort(rt, onnx, batch, options_.ort_latency_runs, 3, ctx.recipe.threads);
+    spdlog::info("export: ONNX Runtime {} latency at batch {}: median {:.3f} ms, fastest {:.3f} ms of {} runs", rt.version,
+                 t.batch, t.median_ms, t.min_ms, t.runs);
+    out.push_back({{"batch", t.batch}, {"runs", t.runs}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+                   {"threads", ctx.recipe.threads}, {"onnxruntime", rt.version}});
+  }
+  return out;
 }
 
 nlohmann::json ExportStage::ort_eval_details(pipeline::RunContext& ctx, const std::string& onnx) const {
@@ -126,6 +157,7 @@ void ExportStage::run(pipeline::RunContext& ctx) {
   ctx.details["checked"] = size.check;
   ctx.details["nodes"] = copy.graph.num_nodes();
   if (options_.ort_eval != "false") ctx.details["ort_eval"] = ort_eval_details(ctx, p.string());
+  if (!options_.ort_latency_batches.empty()) ctx.details["ort_latency"] = ort_latency_details(ctx, p.string());
 }
 
 void CheckTensorrtOptions::visit(recipe::Visitor& v) {

@@ -14,8 +14,10 @@ struct ExportStageOptions {
   // auto | true | false (export/sparse_initializers.h); off by default: ONNX Runtime loads such files as
   // fast (measured, docs/architecture.md), but ONNX's shape inference rejects them, TensorRT untried
   std::string sparse_initializers = "false";
+  std::vector<int64_t> ort_latency_batches;  // time the file in ONNX Runtime at these batch sizes (none: not timed)
+  int64_t ort_latency_runs = 20;
   void visit(recipe::Visitor& v);
-  void validate(const recipe::ConfigNode&, recipe::Diagnostics&) const {}
+  void validate(const recipe::ConfigNode& node, recipe::Diagnostics& diag) const;
 };
 
 /// Exports a copy of the model (optimised by ir::passes::optimize unless `optimize: false`); the
@@ -23,7 +25,9 @@ struct ExportStageOptions {
 /// `ort_eval` then measures the written file's top-1 in ONNX Runtime on data.val beside ours on
 /// the same images (export/ort_eval.h; report details `ort_eval`): auto = when ONNX Runtime and
 /// data.val are there (else the report says why not), true = required (validation error when
-/// ONNX Runtime cannot be loaded), false = never.
+/// ONNX Runtime cannot be loaded), false = never. `ort_latency_batches` times the file in ONNX
+/// Runtime (intra-op threads = the recipe's threads) at each batch size (details `ort_latency`);
+/// it needs ONNX Runtime (checked at validation).
 class ExportStage : public pipeline::StageWithOptions<ExportStageOptions> {
  public:
   using StageWithOptions::StageWithOptions;
@@ -38,6 +42,8 @@ class ExportStage : public pipeline::StageWithOptions<ExportStageOptions> {
  private:
   /// The report's `ort_eval` object for the file at `onnx`.
   nlohmann::json ort_eval_details(pipeline::RunContext& ctx, const std::string& onnx) const;
+  /// The report's `ort_latency` object: per batch size the median and fastest of the timed runs.
+  nlohmann::json ort_latency_details(pipeline::RunContext& ctx, const std::string& onnx) const;
 };
 
 struct CheckTensorrtOptions {

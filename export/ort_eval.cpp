@@ -98,7 +98,7 @@ at::Tensor receive_outputs(Subprocess& p) {
   p.close_stdin();
   const int rc = p.wait();
   const std::string why = p.stderr_text();
-  throw RuntimeFailure("ONNX Runtime evaluation of " + onnx + " failed (node exit code " + std::to_string(rc) +
+  throw RuntimeFailure("ONNX Runtime run of " + onnx + " failed (node exit code " + std::to_string(rc) +
                        "): " + (why.empty() ? "no message" : why));
 }
 
@@ -161,6 +161,29 @@ OrtEvalResult evaluate_in_ort(const OrtRuntime& rt, const std::string& onnx, ir:
   r.agreement = static_cast<double>(agree) / static_cast<double>(r.count);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+OrtLatency time_in_ort(const OrtRuntime& rt, const std::string& onnx, int64_t batch, int64_t runs, int64_t warmup,
+                       int64_t threads) {
+  if (!rt.available()) throw RuntimeFailure("ONNX Runtime is not available: " + rt.error);
+  std::vector<std::string> args = {onnx, "--latency", std::to_string(batch), "--runs", std::to_string(runs),
+                                   "--warmup", std::to_string(warmup)};
+  if (threads > 0) args.insert(args.end(), {"--threads", std::to_string(threads)});
+  Subprocess p(script_argv(rt, args));
+  p.close_stdin();
+  const std::string out = p.read_all();
+  if (p.wait() != 0) fail(p, onnx);
+  try {
+    const nlohmann::json j = nlohmann::json::parse(out);
+    OrtLatency r;
+    r.batch = j.at("batch").get<int64_t>();
+    r.runs = j.at("runs").get<int64_t>();
+    r.median_ms = j.at("median_ms").get<double>();
+    r.min_ms = j.at("min_ms").get<double>();
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeFailure("ONNX Runtime timing of " + onnx + ": unreadable answer from " + rt.script + " (" + e.what() + ")");
+  }
 }
 
 }  // namespace mc::exporter

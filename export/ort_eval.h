@@ -1,4 +1,5 @@
-// Accuracy of an exported ONNX file in ONNX Runtime (the `export` stage's `ort_eval`): node runs
+// Accuracy and latency of an exported ONNX file in ONNX Runtime (the `export` stage's `ort_eval` and
+// `ort_latency_batches`): node runs
 // share/ort_eval.js with onnxruntime-node; batches go to it through a socket, outputs come back
 // through a pipe, in lock step, while our executor runs the same batch.
 #pragma once
@@ -45,5 +46,16 @@ struct OrtEvalResult {
 /// to load or run the file; InputError when the loader yields no samples.
 OrtEvalResult evaluate_in_ort(const OrtRuntime& rt, const std::string& onnx, ir::Model& model,
                               data::DataLoader& loader, int64_t threads, train::ProgressOptions progress);
+
+struct OrtLatency {
+  int64_t batch = 0, runs = 0;
+  double median_ms = 0.0, min_ms = 0.0;  // wall time of one session.run at `batch`
+};
+
+/// Times `onnx` in ONNX Runtime (`ort_eval.js --latency`): `warmup` untimed runs, then `runs` timed
+/// ones at batch `batch` on seeded float inputs. `threads` > 0 sets ORT's intra-op threads.
+/// RuntimeFailure with ORT's own message when it cannot load or run the file.
+OrtLatency time_in_ort(const OrtRuntime& rt, const std::string& onnx, int64_t batch, int64_t runs, int64_t warmup,
+                       int64_t threads);
 
 }  // namespace mc::exporter

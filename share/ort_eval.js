@@ -7,6 +7,10 @@
 //       prints {"onnxruntime": VERSION, "module": PATH} and exits 0 when onnxruntime-node loads
 //   node ort_eval.js MODEL.onnx [--modules DIR] [--threads N]
 //       evaluates: see the protocol below
+//   node ort_eval.js MODEL.onnx --latency B [--runs N] [--warmup W] [--modules DIR] [--threads N]
+//       times one inference at batch B (float inputs, seeded values; the other dims from the
+//       model's first input): W untimed runs, then N timed ones; prints
+//       {"batch": B, "runs": N, "median_ms": ..., "min_ms": ..., "onnxruntime": VERSION} and exits
 //
 // --modules DIR: a node_modules folder holding onnxruntime-node (default: Node's own resolution
 // from this file's folder and NODE_PATH).
@@ -29,7 +33,12 @@ function die(msg, code) {
 }
 
 function parseArgs(argv) {
-  const args = {model: null, modules: null, threads: 0, probe: false};
+  const args = {model: null, modules: null, threads: 0, probe: false, latency: 0, runs: 20, warmup: 3};
+  const positive = (name, v, min) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) die(`${name} needs an integer >= ${min}`, 2);
+    return n;
+  };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const value = () => {
@@ -41,7 +50,10 @@ function parseArgs(argv) {
     else if (a === '--threads') {
       args.threads = Number(value());
       if (!Number.isInteger(args.threads) || args.threads < 0) die('--threads needs an integer >= 0', 2);
-    } else if (a.startsWith('-')) die(`unknown option '${a}'`, 2);
+    } else if (a === '--latency') args.latency = positive(a, value(), 1);
+    else if (a === '--runs') args.runs = positive(a, value(), 1);
+    else if (a === '--warmup') args.warmup = positive(a, value(), 0);
+    else if (a.startsWith('-')) die(`unknown option '${a}'`, 2);
     else if (args.model === null) args.model = a;
     else die(`unexpected argument '${a}'`, 2);
   }
@@ -136,6 +148,34 @@ async function runBatch(ort, session, fixedBatch, batch) {
   for (const r of rows) writeAll(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
 }
 
+// Median and minimum wall time of session.run at batch `batch` (ms), on seeded uniform [-1, 1) values.
+async function timeModel(ort, session, args) {
+  if (session.inputNames.length !== 1) die(`the model has ${session.inputNames.length} inputs; --latency feeds one`, 2);
+  const meta = (session.inputMetadata || [])[0];
+  if (!meta || !meta.isTensor || !Array.isArray(meta.shape)) die('the model\'s first input has no tensor shape', 2);
+  const dims = meta.shape.map((d, k) => (k === 0 ? (typeof d === 'number' && d > 0 ? d : args.latency) : d));
+  if (dims.some((d) => typeof d !== 'number' || d <= 0)) die(`input shape [${meta.shape}] has symbolic dims besides the batch`, 2);
+  const numel = dims.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(numel);
+  let state = 12345;
+  for (let k = 0; k < numel; ++k) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    x[k] = state / 2147483648 - 1;
+  }
+  const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', x, dims)};
+  for (let k = 0; k < args.warmup; ++k) await session.run(feeds);
+  const times = [];
+  for (let k = 0; k < args.runs; ++k) {
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const n = times.length;
+  const median = n % 2 ? times[(n - 1) / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+  return {batch: dims[0], runs: n, median_ms: median, min_ms: times[0]};
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const {ort, version, module} = loadOrt(args.modules);
@@ -151,6 +191,16 @@ async function main() {
     session = await ort.InferenceSession.create(args.model, options);
   } catch (e) {
     die(`ONNX Runtime ${version} cannot load '${args.model}': ${e.message}`, 1);
+  }
+  if (args.latency > 0) {
+    let r;
+    try {
+      r = await timeModel(ort, session, args);
+    } catch (e) {
+      die(`ONNX Runtime ${version} failed to run '${args.model}' at batch ${args.latency}: ${e.message}`, 1);
+    }
+    writeAll(Buffer.from(JSON.stringify({...r, onnxruntime: version}) + '\n'));
+    return;
   }
   if (session.inputNames.length !== 1) die(`the model has ${session.inputNames.length} inputs; ort_eval feeds one`, 2);
   const meta = (session.inputMetadata || [])[0];

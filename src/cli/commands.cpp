@@ -51,6 +51,7 @@ void register_commands(CLI::App& app, GlobalOptions& g) {
   add_report_command(app, table(), g);
   add_launch_command(app, table(), g);
   add_analyze_command(app, table(), g);
+  add_auto_command(app, table(), g);
 }
 
 bool has_main_action(const GlobalOptions&) { return table().has_main(); }

@@ -57,6 +57,7 @@ void add_pack_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_report_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_launch_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 void add_analyze_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
+void add_auto_command(CLI::App& app, CommandTable& t, const GlobalOptions& g);
 
 void register_commands(CLI::App& app, GlobalOptions& g);
 bool has_main_action(const GlobalOptions& g);

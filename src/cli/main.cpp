@@ -1,7 +1,13 @@
 // compress: the command-line entry point.
 #include <CLI/CLI.hpp>
 
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
@@ -9,6 +15,12 @@
 #include "train/threads.h"
 
 int main(int argc, char** argv) {
+  // A trial of `compress auto` (src/search/trial.cpp) dies with the search that started it, so a
+  // killed search leaves no trial writing into the directory that --resume will reuse.
+  if (const char* parent = std::getenv("MC_DIE_WITH_PARENT")) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (std::to_string(::getppid()) != parent) return 1;  // the search is already gone
+  }
   // Before anything else: when OMP_WAIT_POLICY is unset, run this binary again with it set to
   // PASSIVE (libgomp reads it only when it is loaded; see train/threads.h for why and how much).
   mc::train::reexec_with_passive_omp_wait(argv);

@@ -14,6 +14,7 @@
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "recipe/shipped_recipes.h"
+#include "search/auto_options.h"
 
 namespace mc::cli {
 
@@ -76,12 +77,16 @@ void add_recipe_commands(CLI::App& app, CommandTable& t, const GlobalOptions& g)
     data.open(diag);
     pipeline::check_stage_data(plan, data, diag);
     diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
+    std::string what = std::to_string(plan.stages.size()) + " stages";
+    if (!plan.recipe.auto_section.is_null())  // `compress auto`'s section
+      what = "auto search over " + std::to_string(search::read_auto_options(plan.recipe).knobs.size()) + " knobs" +
+             (plan.stages.empty() ? "" : ", " + what);
     // The checks that need the model (ranks that fit its layers, globs that match them).
     const ir::Model model = pipeline::load_recipe_model(plan.recipe, data);
     pipeline::check_data_on_model(data, model, diag);
     pipeline::check_stages_on_model(plan, model, diag);
     diag.throw_if_any("invalid recipe '" + a.validate_path + "'");
-    std::cout << a.validate_path << ": ok (" << plan.stages.size() << " stages)\n";
+    std::cout << a.validate_path << ": ok (" << what << ")\n";
     return 0;
   });
 

@@ -295,6 +295,9 @@ int run_recipe(const RunOptions& opts, const StageRegistry& registry) {
   const dist::WorldConfig world_config = dist::WorldConfig::from_env();  // bad variables: InputError before anything
   recipe::Diagnostics diag;
   Plan plan = make_plan(opts.recipe_path, opts.sets, registry, diag);
+  if (plan.recipe.stages.empty() && !plan.recipe.auto_section.is_null())
+    diag.error(plan.recipe.auto_section.loc(), "this recipe is a search (an 'auto:' section and no stages): run it with "
+                                               "`compress auto " + opts.recipe_path + "`");
   recipe::Recipe& r = plan.recipe;
   if (!opts.device.empty()) r.device = opts.device;
   if (opts.threads >= 0) r.threads = opts.threads;

@@ -263,6 +263,10 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets
     stages_node = *s;
     top.erase("stages");
   }
+  if (const ConfigNode* a = top.find("auto")) {
+    r.auto_section = *a;
+    top.erase("auto");
+  }
   Reader rd(&top, diag, "recipe", r.base_dir);
   rd.field("name", r.name, "run name (default output directory runs/<name>)");
   rd.field("seed", r.seed, "random seed (initialisation, shuffling, sampling)", Spec::at_least(0));
@@ -295,7 +299,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& sets
       diag.error(r.tree.key_loc("report"), "report format '" + fmt + "' is not one of: json, md, html");
 
   if (stages_node.is_null()) {
-    diag.error({path, 1, 1}, "the recipe has no 'stages:' list");
+    if (r.auto_section.is_null()) diag.error({path, 1, 1}, "the recipe has no 'stages:' list");
   } else if (!stages_node.is_seq()) {
     diag.error(stages_node.loc(), "'stages' must be a list (- train: {...})");
   } else {

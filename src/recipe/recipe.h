@@ -105,6 +105,9 @@ struct Recipe {
   ModelSpec model;
   DataSpec data;
   std::vector<StageEntry> stages;
+  /// `auto:` as written (the `compress auto` search settings, read by src/search/); null when absent.
+  /// A recipe with it may leave out `stages:` (the search writes the stages of each trial).
+  ConfigNode auto_section;
   ReportSpec report;
   DistributedSpec distributed;
   int64_t seed = 0;

@@ -1,0 +1,105 @@
+#include "pipeline/layer_sweep.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/error.h"
+#include "report/metrics.h"
+#include "train/evaluator.h"
+#include "train/modifier.h"
+
+namespace mc::pipeline {
+namespace {
+
+struct Measured {
+  double top1 = 0.0;
+  int64_t count = 0, macs = 0, bytes_stored = 0, params = 0, nonzero_params = 0;
+  bool same_size(const Measured& o) const {
+    return macs == o.macs && bytes_stored == o.bytes_stored && params == o.params && nonzero_params == o.nonzero_params;
+  }
+};
+
+Measured measure_size(ir::Model& model, const std::map<std::string, int>& storage_bits) {
+  Measured m;
+  report::MeasureOptions mo;
+  mo.latency = false;
+  mo.per_layer = true;
+  mo.storage_bits = storage_bits;
+  const report::Metrics metrics = report::measure(model, mo);
+  // MACs as deployed: the export (and quantize) fold BatchNorm into the conv before it, so a
+  // batch_norm's MACs would show as a saving of whichever stage folds it.
+  m.macs = metrics.macs;
+  for (const report::LayerRow& row : metrics.layers)
+    if (row.op == "batch_norm") m.macs -= row.macs;
+  m.bytes_stored = metrics.bytes_stored;
+  m.params = metrics.params;
+  m.nonzero_params = metrics.nonzero_params;
+  return m;
+}
+
+void measure_top1(Measured& m, ir::Model& model, const DataContext& data, const SweepOptions& o) {
+  auto loader = data.loader(o.split, false);
+  const train::EvalResult e = train::evaluate(model, *loader, o.max_batches);
+  m.top1 = e.top1;
+  m.count = e.count;
+}
+
+}  // namespace
+
+SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const SweepOptions& options) {
+  if (!data.has(options.split))
+    throw InputError("layer sweep: the recipe has no data." + options.split + " (the sweep measures top-1 on it)");
+  ir::Model copy = model.clone();
+  Measured m = measure_size(copy, {});
+  measure_top1(m, copy, data, options);
+  if (m.count == 0) throw InputError("layer sweep: data." + options.split + " yields no samples");
+  return {m.top1, m.macs, m.bytes_stored, m.params, m.count};
+}
+
+std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe& recipe, DataContext& data,
+                                   const StageRegistry& registry, const std::vector<SweepCandidate>& candidates,
+                                   const SweepOptions& options) {
+  std::vector<SweepRow> rows;
+  if (!options.work_dir.empty()) std::filesystem::create_directories(options.work_dir);
+  ir::Model base_copy = model.clone();
+  const Measured base = measure_size(base_copy, {});
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    SweepRow row;
+    row.candidate = candidates[i];
+    const StageInfo* info = registry.find(row.candidate.stage);
+    recipe::Diagnostics diag;
+    std::unique_ptr<Stage> stage;
+    if (!info) row.error = "no stage '" + row.candidate.stage + "'";
+    else stage = info->make(row.candidate.options, diag, row.candidate.stage, recipe.base_dir);
+    if (stage && !diag.ok()) row.error = diag.errors().front();
+    if (row.error.empty()) {
+      ir::Model copy = model.clone();
+      std::vector<std::shared_ptr<train::Modifier>> modifiers;
+      nlohmann::json details = nlohmann::json::object();
+      std::map<std::string, int> storage_bits;
+      RunContext ctx{recipe, copy, model, data, options.work_dir, 0, modifiers,
+                     details, storage_bits, options.quiet, ""};
+      try {
+        stage->run(ctx);
+        copy.graph.verify();
+        Measured m = measure_size(copy, storage_bits);
+        if (m.same_size(base)) throw InputError("changes no count the sweep measures (MACs, bytes, parameters, non-zeros)");
+        measure_top1(m, copy, data, options);
+        row.ok = true;
+        row.top1 = m.top1;
+        row.macs = m.macs;
+        row.bytes_stored = m.bytes_stored;
+        row.params = m.params;
+      } catch (const Error& e) {
+        row.error = e.what();
+      }
+    }
+    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (options.on_row) options.on_row(i, candidates.size(), row);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace mc::pipeline

@@ -1,0 +1,60 @@
+// One generic per-layer sensitivity sweep that every technique can use: for each candidate (a
+// stage of the registry with options that restrict it to one layer or block at one setting), run
+// that stage in process on a copy of the model, evaluate top-1 on a subset of a data split and
+// measure what it saved (MACs, bytes as stored, parameters). The `auto` search ranks its moves
+// with it (src/search/); pruning/sensitivity.cpp is the pruning-only chart of the same idea.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pipeline/data_context.h"
+#include "pipeline/stage.h"
+#include "recipe/recipe.h"
+
+namespace mc::pipeline {
+
+/// One setting of one technique on one layer: `stage` with `options` (a map node, as a recipe
+/// entry would hold it). `knob`, `layer` and `setting` only label the row.
+struct SweepCandidate {
+  std::string knob, layer, setting;
+  std::string stage;
+  recipe::ConfigNode options;
+};
+
+struct SweepRow {
+  SweepCandidate candidate;
+  bool ok = false;
+  std::string error;       // why the stage refused or failed (ok false)
+  double top1 = 0.0;       // on the measured subset, after the stage alone
+  int64_t macs = 0, bytes_stored = 0, params = 0;  // macs: batch_norm's left out (folded when deployed)
+  double seconds = 0.0;
+};
+
+struct SweepBaseline {
+  double top1 = 0.0;
+  int64_t macs = 0, bytes_stored = 0, params = 0, count = 0;
+};
+
+struct SweepOptions {
+  std::string split = "val";
+  int64_t max_batches = 0;  // batches of the split evaluated per candidate (0 = all)
+  std::string work_dir;     // run directory the stages see (files they write go there)
+  bool quiet = true;
+  /// Called after each candidate (index, total, row), e.g. for progress lines.
+  std::function<void(size_t, size_t, const SweepRow&)> on_row;
+};
+
+/// The model measured as it is (top-1 on the subset, MACs, bytes, params).
+SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const SweepOptions& options);
+
+/// Runs every candidate on its own copy of `model` (the stage sees `model` as the original too).
+/// A candidate whose options do not parse, whose stage throws an mc::Error (a block that cannot be
+/// removed, a glob that matches nothing), or that changes none of the counts (MACs with batch_norm
+/// left out, bytes as stored, parameters, non-zeros: nothing to gain, so top-1 is not measured)
+/// gives a row with ok false and the reason; LibTorch errors propagate.
+std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe& recipe, DataContext& data,
+                                   const StageRegistry& registry, const std::vector<SweepCandidate>& candidates,
+                                   const SweepOptions& options);
+
+}  // namespace mc::pipeline
