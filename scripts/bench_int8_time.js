@@ -1,16 +1,9 @@
 #!/usr/bin/env node
-// ORT latency of several ONNX models in one process, for scripts/bench_int8.sh. Two orders:
-//   --mode blocks (default): each model runs a block of --runs inferences (after 10 warm-ups),
-//     the models one after the other (the order rotates with --rotate), with ORT's default
-//     session options (worker threads spin between parallel sections), as a deployment runs it;
-//     the ratio is the first model's median ms / this model's median ms.
-//   --mode interleaved: each round runs every model once (starting at a different model each
-//     round), so load from other processes falls on all of them alike, with spinning off (an idle
-//     session's spinning workers would steal the cores of the next session in the same process);
-//     the ratio is the median over rounds of the paired ratio (first model's ms / this model's ms
-//     in the same round). For a shared machine: without spinning every parallel section pays a
-//     thread wake-up, which costs the int8 path (many short sections: ORT's QLinearConv runs one
-//     parallel loop per image) more than the fp32 NCHWc path.
+// ORT latency of several ONNX models in one process, for scripts/bench_int8.sh and the other int8
+// benches. The two orders (--mode blocks, the default: each model a block of --runs inferences with
+// ORT's default session options, as a deployment runs it; --mode interleaved: one inference per model
+// per round with spinning off, for a machine with other load) and their speed-ups are
+// scripts/ort_time.js's, shared with scripts/demo_table.js. --rotate K starts the blocks at model K.
 // Prints one JSON line per model: median and min ms, the ratio, and the ms of every run.
 //
 //   node scripts/bench_int8_time.js --input X.npy [--threads 2] [--runs 200] [--mode blocks|interleaved]
@@ -18,7 +11,7 @@
 'use strict';
 
 const fs = require('fs');
-const path = require('path');
+const {MODES, timeModels} = require('./ort_time');
 
 const USAGE = 'usage: node scripts/bench_int8_time.js --input X.npy [--threads 2] [--runs 200] ' +
               '[--mode blocks|interleaved] [--rotate K] NAME=MODEL.onnx ...';
@@ -37,7 +30,7 @@ function parse(argv) {
       const v = argv[++i];
       if (flag === '--input') a.input = v;
       else if (flag === '--mode') {
-        if (v !== 'blocks' && v !== 'interleaved') fail(`--mode takes blocks or interleaved, got '${v}'`, 2);
+        if (!MODES.includes(v)) fail(`--mode takes ${MODES.join(' or ')}, got '${v}'`, 2);
         a.mode = v;
       } else if (flag === '--rotate') {
         if (!/^\d+$/.test(v)) fail(`--rotate needs an integer >= 0, got '${v}'`, 2);
@@ -73,50 +66,20 @@ function readNpy(file) {
   return {data, dims};
 }
 
-const median = (v) => {
-  const s = [...v].sort((x, y) => x - y);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const round = (v) => Math.round(v * 1000) / 1000;
 
 async function main() {
   const a = parse(process.argv.slice(2));
-  const ort = require(path.join(__dirname, '..', 'tests', 'ort', 'node_modules', 'onnxruntime-node'));
   const x = readNpy(a.input);
-  const blocks = a.mode === 'blocks';
-  const options = {graphOptimizationLevel: 'all', logSeverityLevel: 3, intraOpNumThreads: a.threads};
-  if (!blocks) options.extra = {session: {intra_op: {allow_spinning: '0'}}};
-  const sessions = [];
-  for (const m of a.models) {
-    const s = await ort.InferenceSession.create(m.file, options);
-    const feeds = {[s.inputNames[0]]: new ort.Tensor('float32', x.data, x.dims)};
-    for (let w = 0; w < 3; ++w) await s.run(feeds);
-    sessions.push({s, feeds, ms: []});
-  }
-  const n = sessions.length;
-  const time = async (e) => {
-    const t0 = process.hrtime.bigint();
-    await e.s.run(e.feeds);
-    e.ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  };
-  if (blocks) {
-    for (let k = 0; k < n; ++k) {
-      const e = sessions[(k + a.rotate) % n];
-      for (let w = 0; w < 10; ++w) await e.s.run(e.feeds);
-      for (let r = 0; r < a.runs; ++r) await time(e);
-    }
-  } else {
-    for (let r = 0; r < a.runs; ++r)
-      for (let k = 0; k < n; ++k) await time(sessions[(r + k) % n]);
-  }
-  const ref = sessions[0].ms;
+  const models = a.models.map((m) => ({
+    file: m.file, feeds: (s, ort) => ({[s.inputNames[0]]: new ort.Tensor('float32', x.data, x.dims)}),
+  }));
+  const res = await timeModels(models, {threads: a.threads, runs: a.runs, mode: a.mode, rotate: a.rotate});
   a.models.forEach((m, i) => {
-    const ms = sessions[i].ms;
-    const ratio = blocks ? median(ref) / median(ms) : median(ms.map((v, r) => ref[r] / v));
+    const r = res[i];
     process.stdout.write(JSON.stringify({
-      name: m.name, median_ms: round(median(ms)), min_ms: round(Math.min(...ms)), ratio: round(ratio),
-      runs: ms.length, threads: a.threads, mode: a.mode, ms: ms.map(round),
+      name: m.name, median_ms: round(r.median_ms), min_ms: round(r.min_ms), ratio: round(r.ratio),
+      runs: r.ms.length, threads: a.threads, mode: a.mode, ms: r.ms.map(round),
     }) + '\n');
   });
 }

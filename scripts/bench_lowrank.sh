@@ -21,7 +21,7 @@
 #                                             SKIP_TABLE=1 SKIP_SEARCH=1 SKIP_LENET=1 (leave a part out)
 #                                             SETS="threads=1 ..." (--set for every compress run; on a
 #                                             loaded machine 1 thread trains several times faster)
-# Trains the dense model (as `make demo` does) and runs each recipe first when its export is
+# Trains the dense model (recipes/fmnist_resnet8.yaml) and runs each recipe first when its export is
 # missing (RUNS_DIR/<recipe>/<recipe>.onnx), all from the same dense model.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
@@ -39,7 +39,7 @@ MODELS=(resnet8_tucker2 resnet8_cp resnet8_channel_svd resnet8_channels50)
 SET_ARGS=()
 for s in ${SETS:-}; do SET_ARGS+=(--set "$s"); done
 
-if [ ! -f "$DENSE" ]; then  # what `make demo` makes (about 5 minutes on 2 cores)
+if [ ! -f "$DENSE" ]; then  # recipes/fmnist_resnet8.yaml (about 10 minutes on 2 cores)
   "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml "${SET_ARGS[@]}" --out "$(dirname "$DENSE")" -q
 fi
 DENSE=$(realpath "$DENSE")

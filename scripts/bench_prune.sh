@@ -13,7 +13,8 @@
 #                                             PRUNED_RUN=runs/resnet8_channels50
 #                                             DEPTH_RUN=runs/resnet8_depth_channels BATCH=64 THREADS=2
 #                                             RUNS=30 REPEATS=3
-# Trains the dense model (as `make demo` does) and runs the pruning recipe first when missing.
+# Trains the dense model (recipes/fmnist_resnet8.yaml) and runs the pruning recipe first when
+# missing.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ REPEATS=${REPEATS:-3}
 PY=/usr/bin/python3
 ORT="node tests/ort/run_onnx.js"
 
-if [ ! -f "$DENSE" ]; then  # what `make demo` makes (about 5 minutes on 2 cores)
+if [ ! -f "$DENSE" ]; then  # recipes/fmnist_resnet8.yaml (about 10 minutes on 2 cores)
   "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$(dirname "$DENSE")" -q
 fi
 if [ ! -f "$PRUNED_RUN/resnet8_channels50.onnx" ]; then

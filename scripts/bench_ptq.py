@@ -1,7 +1,7 @@
 """PyTorch FX post-training quantization of our trained resnet8: the peer of our `quantize` stage.
 
-Loads the weights of a compress checkpoint (.mcm; BatchNorm kept, as `make demo` saves it, is folded
-here the way our fold_batch_norm pass does, eps 1e-5) into the same network in PyTorch, then prepare_fx with the default x86 (fbgemm) qconfig mapping (run on the x86 engine torch has), calibrates on the first
+Loads the weights of a compress checkpoint (.mcm; BatchNorm kept, as recipes/fmnist_resnet8.yaml saves
+it, is folded here the way our fold_batch_norm pass does, eps 1e-5) into the same network in PyTorch, then prepare_fx with the default x86 (fbgemm) qconfig mapping (run on the x86 engine torch has), calibrates on the first
 CALIB training images (eval transforms), convert_fx, and measures top-1 of the float and the int8
 model on the Fashion-MNIST test set. Prints one JSON line.
 

@@ -7,8 +7,8 @@
 # PyTorch's: prepare_fx + calibration + convert_fx), best of REPEATS, and prints the ratio.
 #
 #   scripts/bench_ptq.sh BUILD_DIR [MODEL.mcm]    env: REPEATS=3 THREADS=2 LIMIT=0 (test images, 0 = 10k)
-# MODEL defaults to runs/fmnist_resnet8/resnet8_fmnist.mcm (what `make demo` makes), else the test fixture
-# BUILD_DIR/fixtures/resnet8_fmnist/resnet8_fmnist.mcm (2 epochs).
+# MODEL defaults to runs/fmnist_resnet8/resnet8_fmnist.mcm (what recipes/fmnist_resnet8.yaml makes),
+# else the test fixture BUILD_DIR/fixtures/resnet8_fmnist/resnet8_fmnist.mcm (2 epochs).
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +25,7 @@ if [ -z "$MODEL" ]; then
 fi
 if [ -z "$MODEL" ] || [ ! -f "$MODEL" ]; then
   echo "bench_ptq.sh: no trained resnet8 checkpoint: make one with" >&2
-  echo "  make demo   (or: $BUILD/compress --recipe recipes/fmnist_resnet8.yaml --out runs/fmnist_resnet8)" >&2
+  echo "  $BUILD/compress --recipe recipes/fmnist_resnet8.yaml --out runs/fmnist_resnet8" >&2
   exit 2
 fi
 if [ ! -x "$BUILD/compress" ]; then

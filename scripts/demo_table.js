@@ -10,6 +10,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const {timeModels} = require('./ort_time');
 
 const USAGE = 'usage: node scripts/demo_table.js RUN_DIR [--threads 2] [--runs 100]';
 
@@ -53,36 +54,17 @@ function exportsOf(report, dir) {
   });
 }
 
-const median = (v) => {
-  const s = [...v].sort((x, y) => x - y);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-// Median ms of each model and the median per-round ratio before/after, at one batch size.
-async function time(ort, models, batch, runs, threads) {
-  const options = {graphOptimizationLevel: 'all', logSeverityLevel: 3, intraOpNumThreads: threads,
-                   extra: {session: {intra_op: {allow_spinning: '0'}}}};
-  const runs_ = [];
-  for (const m of models) {
-    const s = await ort.InferenceSession.create(m.file, options);
+// Median ms of each model and the speed-up before/after at one batch size (scripts/ort_time.js).
+async function time(models, batch, runs, threads) {
+  const feeds = (m) => (s, ort) => {
     const dims = [batch, ...m.input.slice(1)];
     const data = new Float32Array(dims.reduce((x, y) => x * y, 1));
     for (let i = 0; i < data.length; ++i) data[i] = Math.sin(i * 12.9898) * 0.5;  // deterministic
-    const feeds = {[s.inputNames[0]]: new ort.Tensor('float32', data, dims)};
-    for (let w = 0; w < 5; ++w) await s.run(feeds);
-    runs_.push({s, feeds, ms: []});
-  }
-  for (let r = 0; r < runs; ++r) {
-    for (let k = 0; k < runs_.length; ++k) {
-      const e = runs_[(r + k) % runs_.length];
-      const t0 = process.hrtime.bigint();
-      await e.s.run(e.feeds);
-      e.ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-  }
-  const ratio = median(runs_[0].ms.map((v, r) => v / runs_[1].ms[r]));
-  return {ms: runs_.map((e) => median(e.ms)), ratio};
+    return {[s.inputNames[0]]: new ort.Tensor('float32', data, dims)};
+  };
+  const res = await timeModels(models.map((m) => ({file: m.file, feeds: feeds(m)})),
+                               {threads, runs, mode: 'interleaved', warmups: 5});
+  return {ms: res.map((r) => r.median_ms), ratio: res[1].ratio};
 }
 
 const pct = (v) => (v == null ? '-' : `${(100 * v).toFixed(2)} %`);
@@ -100,9 +82,8 @@ async function main() {
     fail(`${reportFile}: ${e.message}`);
   }
   const models = exportsOf(report, a.dir);
-  const ort = require(path.join(__dirname, '..', 'tests', 'ort', 'node_modules', 'onnxruntime-node'));
-  const b1 = await time(ort, models, 1, a.runs * 5, a.threads);
-  const b64 = await time(ort, models, 64, a.runs, a.threads);
+  const b1 = await time(models, 1, a.runs * 5, a.threads);
+  const b64 = await time(models, 64, a.runs, a.threads);
   const [before, after] = models;
   const rows = [
     ['', 'before', 'after', 'change'],
