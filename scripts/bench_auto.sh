@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `compress auto` found against the hand-written recipes: ONNX Runtime latency at batch 64 on
 # 2 intra-op threads of
-#   dense: the trained ResNet-8 (make demo's model), exported by us
+#   dense: the trained ResNet-8 (recipes/fmnist_resnet8.yaml, 10 epochs), exported by us
 #   depth: recipes/resnet8_depth_channels.yaml (block + channel pruning, 3-epoch distilled fine-tune)
 #   int8:  recipes/fmnist_resnet8_ptq.yaml (INT8 post-training quantization), exported as QDQ
 #   auto:  the best of an `auto` search directory (best.onnx; default runs/resnet8_auto from

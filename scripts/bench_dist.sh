@@ -10,8 +10,9 @@
 #
 #   scripts/bench_dist.sh BUILD_DIR     env: DENSE=runs/fmnist_resnet8/resnet8_fmnist.mcm BATCH=128
 #                                            STEPS=40 REPEATS=3 SYNC_BN=true
-# DENSE is what `make demo` trains; without it the test fixture (BUILD_DIR/fixtures/resnet8_fmnist,
-# 2 epochs) is used, and without both the model is trained first (as `make demo` does, ~5 minutes).
+# DENSE is what recipes/fmnist_resnet8.yaml trains; without it the test fixture
+# (BUILD_DIR/fixtures/resnet8_fmnist, 2 epochs) is used, and without both that recipe is run first
+# (~10 minutes).
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 HERE=$(cd "$(dirname "$0")" && pwd)
