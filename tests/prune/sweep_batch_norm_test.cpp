@@ -1,7 +1,7 @@
 // The generic layer sweep (pipeline/layer_sweep.h) with adaptive BatchNorm on the trained resnet8
 // fixture: removing block layer1.0 with the model's old BatchNorm statistics ranks the move as a
 // near-total loss; re-estimating the statistics on a few training batches first (what `compress
-// auto` does by default) gives a drop close to what a short fine-tune recovers to.
+// auto` does by default) leaves a far smaller drop, nearer what a short fine-tune recovers to.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -55,10 +55,12 @@ TEST(SweepBatchNorm, RecalibratedBlockRemovalDropsFarLessThanWithStaleStatistics
   std::printf("resnet8 fixture, remove layer1.0, 500 val images: baseline %.2f %% (recalibrated %.2f %%), drop %.2f "
               "points with the old BatchNorm statistics, %.2f points recalibrated on 4 x 128 training images\n",
               base_stale * 100, base_bn * 100, stale * 100, recalibrated * 100);
-  // Measured (2-epoch fixture): a drop of ~XX points stale against ~YY recalibrated. The stale
-  // statistics make the model near chance; a margin of 20 points holds however the few images fall.
-  EXPECT_GT(stale - recalibrated, 0.20);
-  // Recalibrating the untouched model changes top-1 by little (statistics of 512 images against the
-  // running ones of training): the candidates' drops are then the move's alone.
+  // Measured (2-epoch fixture, 500 val images): 79.2 points stale against 57.2 recalibrated (55 to
+  // 57 with 1 to 40 batches of 128: the block's absence, not the statistics, is what remains).
+  // Deterministic (images in order, no random op); half the measured 22-point gap as the margin,
+  // for summation-order differences across thread counts and libraries.
+  EXPECT_GT(stale - recalibrated, 0.11);
+  // Recalibrating the untouched model changes top-1 by little (measured +0.6 points: statistics of
+  // 512 images against the running ones of training): the candidates' drops are then the move's alone.
   EXPECT_NEAR(base_bn, base_stale, 0.02);
 }
