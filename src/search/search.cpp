@@ -203,6 +203,7 @@ std::pair<pipeline::SweepBaseline, std::vector<pipeline::SweepRow>> sensitivity(
   seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   double bn_seconds = 0;
   for (const auto& r : rows) bn_seconds += r.bn_seconds;
+  spdlog::set_level(level.saved);  // quiet() after the last row
   spdlog::info("auto: per-layer sweep took {:.0f} s, of which {:.0f} s re-estimating BatchNorm statistics", seconds,
                bn_seconds);
   return {baseline, rows};
