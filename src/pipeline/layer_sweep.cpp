@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "report/metrics.h"
+#include "train/batch_norm_stats.h"
 #include "train/evaluator.h"
 #include "train/modifier.h"
 
@@ -44,13 +45,30 @@ void measure_top1(Measured& m, ir::Model& model, const DataContext& data, const 
   m.count = e.count;
 }
 
+// The BatchNorm recalibration of the options (nothing when bn_batches is 0); its seconds.
+double recalibrate(ir::Model& model, const DataContext& data, const SweepOptions& o) {
+  if (o.bn_batches <= 0) return 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto loader = data.loader(o.bn_split, false);
+  train::recalibrate_batch_norm(model, *loader, o.bn_batches);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void check_splits(const DataContext& data, const SweepOptions& o) {
+  if (!data.has(o.split))
+    throw InputError("layer sweep: the recipe has no data." + o.split + " (the sweep measures top-1 on it)");
+  if (o.bn_batches > 0 && !data.has(o.bn_split))
+    throw InputError("layer sweep: the recipe has no data." + o.bn_split +
+                     " (the sweep re-estimates BatchNorm statistics on it; give it, or set the BatchNorm batches to 0)");
+}
+
 }  // namespace
 
 SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const SweepOptions& options) {
-  if (!data.has(options.split))
-    throw InputError("layer sweep: the recipe has no data." + options.split + " (the sweep measures top-1 on it)");
+  check_splits(data, options);
   ir::Model copy = model.clone();
   Measured m = measure_size(copy, {});
+  recalibrate(copy, data, options);
   measure_top1(m, copy, data, options);
   if (m.count == 0) throw InputError("layer sweep: data." + options.split + " yields no samples");
   return {m.top1, m.macs, m.bytes_stored, m.params, m.count};
@@ -59,6 +77,7 @@ SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const Sw
 std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe& recipe, DataContext& data,
                                    const StageRegistry& registry, const std::vector<SweepCandidate>& candidates,
                                    const SweepOptions& options) {
+  check_splits(data, options);
   std::vector<SweepRow> rows;
   if (!options.work_dir.empty()) std::filesystem::create_directories(options.work_dir);
   ir::Model base_copy = model.clone();
@@ -85,6 +104,7 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
         copy.graph.verify();
         Measured m = measure_size(copy, storage_bits);
         if (m.same_size(base)) throw InputError("changes no count the sweep measures (MACs, bytes, parameters, non-zeros)");
+        row.bn_seconds = recalibrate(copy, data, options);
         measure_top1(m, copy, data, options);
         row.ok = true;
         row.top1 = m.top1;

@@ -35,6 +35,11 @@ void AutoOptions::visit(recipe::Visitor& v) {
           recipe::Spec::range(1, 1024));
   v.field("sweep_batches", sweep_batches, "data.val batches per per-layer sensitivity measurement (0 = all)",
           recipe::Spec::range(0, 100000));
+  v.field("sweep_bn_batches", sweep_bn_batches,
+          "data.train batches on which the sweep re-estimates every BatchNorm's running statistics after each move "
+          "and before its top-1 (adaptive BatchNorm: a removed block or pruned channels then rank by what a "
+          "fine-tune recovers, not by the stale statistics); 0 = off",
+          recipe::Spec::range(0, 100000));
   v.field("max_moves", max_moves, "ranked (layer, setting) moves the search considers, best first",
           recipe::Spec::range(1, 100000));
 }

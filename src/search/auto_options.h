@@ -23,6 +23,7 @@ struct AutoOptions {
   std::vector<std::string> knobs{"prune_blocks", "prune_channels", "decompose", "cluster", "quantize"};
   int64_t round_channels = 16;             // prune_channels keeps channel counts multiples of this
   int64_t sweep_batches = 2;               // data.val batches per sensitivity measurement
+  int64_t sweep_bn_batches = 8;            // data.train batches re-estimating BatchNorm statistics per measurement (0: off)
   int64_t max_moves = 64;                  // the ranked moves considered (best first)
   recipe::Location loc;
 

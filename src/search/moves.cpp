@@ -103,8 +103,10 @@ std::vector<Move> kernel_moves(const std::vector<pipeline::SweepRow>& rows, cons
   return out;
 }
 
-nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows) {
-  nlohmann::json j = {{"baseline",
+nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows,
+                             int64_t bn_batches) {
+  nlohmann::json j = {{"bn_batches", bn_batches},
+                      {"baseline",
                        {{"top1", baseline.top1}, {"macs", baseline.macs}, {"bytes_stored", baseline.bytes_stored},
                         {"params", baseline.params}, {"count", baseline.count}}},
                       {"rows", nlohmann::json::array()}};
@@ -117,6 +119,7 @@ nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std:
       row["macs"] = r.macs;
       row["bytes_stored"] = r.bytes_stored;
       row["params"] = r.params;
+      row["bn_seconds"] = r.bn_seconds;
     } else {
       row["error"] = r.error;
     }
@@ -125,9 +128,10 @@ nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std:
   return j;
 }
 
-bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates,
+bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates, int64_t bn_batches,
                      pipeline::SweepBaseline& baseline, std::vector<pipeline::SweepRow>& rows) {
   try {
+    if (j.value("bn_batches", int64_t{0}) != bn_batches) return false;
     const auto& b = j.at("baseline");
     baseline = {b.at("top1").get<double>(), b.at("macs").get<int64_t>(), b.at("bytes_stored").get<int64_t>(),
                 b.at("params").get<int64_t>(), b.at("count").get<int64_t>()};
@@ -149,6 +153,7 @@ bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepC
         row.macs = r.at("macs").get<int64_t>();
         row.bytes_stored = r.at("bytes_stored").get<int64_t>();
         row.params = r.at("params").get<int64_t>();
+        row.bn_seconds = r.value("bn_seconds", 0.0);
       } else {
         row.error = r.value("error", "");
       }

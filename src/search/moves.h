@@ -42,10 +42,13 @@ std::vector<Move> with_move(const std::vector<Move>& config, const Move& extra);
 std::vector<Move> kernel_moves(const std::vector<pipeline::SweepRow>& rows, const pipeline::SweepBaseline& baseline,
                                double max_drop);
 
-nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows);
+/// `bn_batches`: the sweep's BatchNorm recalibration batches (SweepOptions::bn_batches), recorded
+/// so that a sweep measured otherwise is not reused.
+nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows,
+                             int64_t bn_batches);
 /// Reads what sweep_to_json wrote; false when it does not hold exactly `candidates` (then the sweep
 /// runs again).
-bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates,
+bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates, int64_t bn_batches,
                      pipeline::SweepBaseline& baseline, std::vector<pipeline::SweepRow>& rows);
 
 }  // namespace mc::search

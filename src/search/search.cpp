@@ -157,7 +157,7 @@ std::pair<pipeline::SweepBaseline, std::vector<pipeline::SweepRow>> sensitivity(
   std::vector<pipeline::SweepRow> rows;
   if (fs::exists(file)) {
     try {
-      if (sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, baseline, rows)) {
+      if (sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, o.sweep_bn_batches, baseline, rows)) {
         seconds = 0;
         for (const auto& r : rows) seconds += r.seconds;
         spdlog::info("auto: per-layer sweep read from {} ({} measurements)", file.string(), rows.size());
@@ -177,6 +177,7 @@ std::pair<pipeline::SweepBaseline, std::vector<pipeline::SweepRow>> sensitivity(
   } level;
   pipeline::SweepOptions so;
   so.max_batches = o.sweep_batches;
+  so.bn_batches = o.sweep_bn_batches;
   so.work_dir = (fs::path(run.out_dir) / "sweep").string();
   so.quiet = true;
   so.on_row = [&](size_t i, size_t n, const pipeline::SweepRow& r) {
@@ -189,14 +190,22 @@ std::pair<pipeline::SweepBaseline, std::vector<pipeline::SweepRow>> sensitivity(
                     r.candidate.setting, r.error);
     level.quiet();
   };
-  spdlog::info("auto: per-layer sweep: {} measurements on {} batches of data.val", candidates.size(),
-               o.sweep_batches == 0 ? std::string("all") : std::to_string(o.sweep_batches));
+  spdlog::info("auto: per-layer sweep: {} measurements on {} batches of data.val{}", candidates.size(),
+               o.sweep_batches == 0 ? std::string("all") : std::to_string(o.sweep_batches),
+               o.sweep_bn_batches > 0
+                   ? ", BatchNorm statistics re-estimated on " + std::to_string(o.sweep_bn_batches) + " batches of data.train"
+                   : std::string());
   level.quiet();
   baseline = pipeline::sweep_baseline(model, data, so);
   rows = pipeline::sweep_layers(model, recipe, data, registry, candidates, so);
   fs::remove_all(so.work_dir);
-  write_file_atomically(file.string(), [&](std::ostream& s) { s << sweep_to_json(baseline, rows).dump(1) << "\n"; });
+  write_file_atomically(file.string(), [&](std::ostream& s) { s << sweep_to_json(baseline, rows, o.sweep_bn_batches).dump(1) << "\n"; });
   seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bn_seconds = 0;
+  for (const auto& r : rows) bn_seconds += r.bn_seconds;
+  spdlog::set_level(level.saved);  // quiet() after the last row
+  spdlog::info("auto: per-layer sweep took {:.0f} s, of which {:.0f} s re-estimating BatchNorm statistics", seconds,
+               bn_seconds);
   return {baseline, rows};
 }
 

@@ -202,6 +202,8 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
       {"{max_loss: -1}", "r.yaml:4:18"},
       {"{loss: relative, max_loss: 100}", "below 100"},
       {"{trials: 0}", "r.yaml:4:16"},
+      {"{sweep_bn_batches: -1}", "r.yaml:4:26"},
+      {"{sweep_bn_batches: eight}", "r.yaml:4:26"},
   };
   for (const Case& c : cases) {  // in process: what `compress auto` and `compress validate` read
     const std::string path = dir.write("r.yaml", std::string("name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\nauto: ") +
@@ -223,9 +225,34 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_NE(bad.out.find("r.yaml:4:19"), std::string::npos) << bad.out;
   EXPECT_FALSE(std::filesystem::exists(dir.file("out")));
+  // BatchNorm re-estimation without data.train: at the key (or the auto section), exit 2
+  const std::string no_train = dir.write("n.yaml", "name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\n"
+                                                   "auto: {objective: macs, sweep_bn_batches: 4}\n");
+  auto nt = test::run_compress("auto " + no_train + " --out " + dir.file("out_nt"));
+  EXPECT_EQ(nt.exit_code, 2) << nt.out;
+  EXPECT_NE(nt.out.find("n.yaml:4:43: compress auto re-estimates BatchNorm statistics on data.train"), std::string::npos)
+      << nt.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out_nt")));
   // no auto section at all
   const std::string plain = dir.write("p.yaml", "name: t\nmodel: {zoo: resnet8}\nstages: [evaluate]\n");
   auto res = test::run_compress("auto " + plain);
   EXPECT_EQ(res.exit_code, 2);
   EXPECT_NE(res.out.find("p.yaml:1:1: the recipe has no 'auto:' section"), std::string::npos) << res.out;
+}
+
+TEST(AutoSearch, SweepFileIsReusedOnlyWithTheSameBatchNormRecalibration) {
+  const std::vector<pipeline::SweepCandidate> candidates = {
+      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")}};
+  std::vector<pipeline::SweepRow> rows = {row("prune_blocks", "layer1.0", "remove", 0.8, 900, 400)};
+  rows[0].candidate = candidates[0];
+  rows[0].bn_seconds = 0.25;
+  const pipeline::SweepBaseline base{0.90, 1000, 400, 100, 100};
+  const nlohmann::json j = sweep_to_json(base, rows, 8);
+  pipeline::SweepBaseline b2;
+  std::vector<pipeline::SweepRow> r2;
+  ASSERT_TRUE(sweep_from_json(j, candidates, 8, b2, r2));
+  EXPECT_DOUBLE_EQ(r2.at(0).top1, 0.8);
+  EXPECT_DOUBLE_EQ(r2.at(0).bn_seconds, 0.25);
+  EXPECT_FALSE(sweep_from_json(j, candidates, 0, b2, r2));   // measured with recalibration, asked without
+  EXPECT_FALSE(sweep_from_json(sweep_to_json(base, rows, 0), candidates, 8, b2, r2));
 }
