@@ -74,7 +74,8 @@ void ExportStage::check_plan(const recipe::Recipe& recipe, size_t index, recipe:
   const char* option = eval ? "ort_eval" : "ort_latency_batches";
   const recipe::ConfigNode* key = opts.is_map() ? opts.find(option) : nullptr;
   diag.error(key ? key->loc() : recipe.stages[index].loc,
-             "'stages." + std::to_string(index) + ".export." + option + "' needs ONNX Runtime, which is not available: " +
+             "'stages." + std::to_string(index) + ".export." + option + "'" + (eval ? " = true" : "") +
+                 " needs ONNX Runtime, which is not available: " +
                  rt.error + (eval ? " (or set ort_eval: auto to export without it)" : " (or remove ort_latency_batches)"));
 }
 
