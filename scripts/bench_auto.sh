@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `compress auto` found against the hand-written recipes: ONNX Runtime latency at batch 64 on
 # 2 intra-op threads of
-#   dense: the trained ResNet-8 (recipes/fmnist_resnet8.yaml, 10 epochs), exported by us
+#   dense: the trained ResNet-8 (`make demo`'s, recipes/resnet8_demo_train.yaml), exported by us
 #   depth: recipes/resnet8_depth_channels.yaml (block + channel pruning, 3-epoch distilled fine-tune)
 #   int8:  recipes/fmnist_resnet8_ptq.yaml (INT8 post-training quantization), exported as QDQ
 #   auto:  the best of an `auto` search directory (best.onnx; default runs/resnet8_auto from
@@ -11,17 +11,17 @@
 # by other load). Prints the medians, speed-ups over dense and the top-1 on the 10k test set
 # (ONNX Runtime's on the export where the run measured it, else ours).
 #
-#   scripts/bench_auto.sh BUILD_DIR   env: DENSE=runs/fmnist_resnet8/resnet8_fmnist.mcm SEARCH=runs/resnet8_auto
-#                                          DEPTH_RUN=runs/resnet8_depth_channels PTQ_RUN=runs/fmnist_resnet8_ptq
+#   scripts/bench_auto.sh BUILD_DIR   env: DENSE=runs/resnet8_demo_train/resnet8_demo_train.mcm SEARCH=runs/resnet8_auto
+#                                          DEPTH_RUN=runs/bench_auto/depth_channels PTQ_RUN=runs/bench_auto/ptq
 #                                          BATCH=64 THREADS=2 RUNS=30 REPEATS=3
 # Runs the two hand recipes first when their runs are missing; the search must have run.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 cd "$(dirname "$0")/.."
-DENSE=${DENSE:-runs/fmnist_resnet8/resnet8_fmnist.mcm}
+DENSE=${DENSE:-runs/resnet8_demo_train/resnet8_demo_train.mcm}
 SEARCH=${SEARCH:-runs/resnet8_auto}
-DEPTH_RUN=${DEPTH_RUN:-runs/resnet8_depth_channels}
-PTQ_RUN=${PTQ_RUN:-runs/fmnist_resnet8_ptq}
+DEPTH_RUN=${DEPTH_RUN:-runs/bench_auto/depth_channels}
+PTQ_RUN=${PTQ_RUN:-runs/bench_auto/ptq}
 BATCH=${BATCH:-64}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-30}

@@ -35,11 +35,18 @@ int run_auto(const AutoArgs& a, const GlobalOptions& g) {
   data.open(diag);
   if (!data.has("val"))
     diag.error(plan.recipe.tree.key_loc("data"), "compress auto measures top-1 on data.val: the recipe needs one");
-  if (options.sweep_bn_batches > 0 && !data.has("train")) {
+  if (!data.has("train")) {
+    // the sweep's uses of data.train, each with the key that asks for it
     const recipe::ConfigNode& a = plan.recipe.auto_section;
-    diag.error(a.is_map() && a.find("sweep_bn_batches") ? a.find("sweep_bn_batches")->loc() : a.loc(),
-               "compress auto re-estimates BatchNorm statistics on data.train in its sweep (auto.sweep_bn_batches: " +
-                   std::to_string(options.sweep_bn_batches) + "): add data.train or set auto.sweep_bn_batches: 0");
+    auto at = [&](const char* key) { return a.is_map() && a.find(key) ? a.find(key)->loc() : a.loc(); };
+    if (options.sweep_bn_batches > 0)
+      diag.error(at("sweep_bn_batches"),
+                 "compress auto re-estimates BatchNorm statistics on data.train in its sweep (auto.sweep_bn_batches: " +
+                     std::to_string(options.sweep_bn_batches) + "): add data.train or set auto.sweep_bn_batches: 0");
+    if (options.sweep_finetune_steps > 0)
+      diag.error(at("sweep_finetune_steps"),
+                 "compress auto fine-tunes each move of its sweep on data.train (auto.sweep_finetune_steps: " +
+                     std::to_string(options.sweep_finetune_steps) + "): add data.train or set auto.sweep_finetune_steps: 0");
   }
   diag.throw_if_any("invalid recipe '" + resolved.path + "'");
   if (plan.recipe.threads > 0) train::set_compute_threads(static_cast<int>(plan.recipe.threads));

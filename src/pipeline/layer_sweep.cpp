@@ -54,6 +54,18 @@ double recalibrate(ir::Model& model, const DataContext& data, const SweepOptions
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Stage `name` of the registry with `options`; an InputError with the recipe diagnostics' first
+// message when they do not parse.
+std::unique_ptr<Stage> make_stage(const StageRegistry& registry, const std::string& name,
+                                  const recipe::ConfigNode& options, const recipe::Recipe& recipe) {
+  const StageInfo* info = registry.find(name);
+  if (!info) throw InputError("no stage '" + name + "'");
+  recipe::Diagnostics diag;
+  std::unique_ptr<Stage> stage = info->make(options, diag, name, recipe.base_dir);
+  if (!diag.ok()) throw InputError(diag.errors().front());
+  return stage;
+}
+
 void check_splits(const DataContext& data, const SweepOptions& o) {
   if (!data.has(o.split))
     throw InputError("layer sweep: the recipe has no data." + o.split + " (the sweep measures top-1 on it)");
@@ -68,10 +80,11 @@ SweepBaseline sweep_baseline(const ir::Model& model, DataContext& data, const Sw
   check_splits(data, options);
   ir::Model copy = model.clone();
   Measured m = measure_size(copy, {});
+  const double cost = options.cost ? options.cost(copy, nullptr) : 0.0;
   recalibrate(copy, data, options);
   measure_top1(m, copy, data, options);
   if (m.count == 0) throw InputError("layer sweep: data." + options.split + " yields no samples");
-  return {m.top1, m.macs, m.bytes_stored, m.params, m.count};
+  return {m.top1, m.macs, m.bytes_stored, m.params, m.count, cost};
 }
 
 std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe& recipe, DataContext& data,
@@ -82,17 +95,22 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
   if (!options.work_dir.empty()) std::filesystem::create_directories(options.work_dir);
   ir::Model base_copy = model.clone();
   const Measured base = measure_size(base_copy, {});
+  if (!options.recovery_stage.empty()) {
+    if (!data.has("train"))
+      throw InputError("layer sweep: the recipe has no data.train (the sweep's recovery fine-tune trains on it)");
+    make_stage(registry, options.recovery_stage, options.recovery_options, recipe);  // its options parse
+  }
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     SweepRow row;
     row.candidate = candidates[i];
-    const StageInfo* info = registry.find(row.candidate.stage);
-    recipe::Diagnostics diag;
     std::unique_ptr<Stage> stage;
-    if (!info) row.error = "no stage '" + row.candidate.stage + "'";
-    else stage = info->make(row.candidate.options, diag, row.candidate.stage, recipe.base_dir);
-    if (stage && !diag.ok()) row.error = diag.errors().front();
-    if (row.error.empty()) {
+    try {
+      stage = make_stage(registry, row.candidate.stage, row.candidate.options, recipe);
+    } catch (const InputError& e) {
+      row.error = e.what();
+    }
+    if (stage) {
       ir::Model copy = model.clone();
       std::vector<std::shared_ptr<train::Modifier>> modifiers;
       nlohmann::json details = nlohmann::json::object();
@@ -104,8 +122,17 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
         copy.graph.verify();
         Measured m = measure_size(copy, storage_bits);
         if (m.same_size(base)) throw InputError("changes no count the sweep measures (MACs, bytes, parameters, non-zeros)");
+        if (options.cost) row.cost = options.cost(copy, &row.candidate);
         row.bn_seconds = recalibrate(copy, data, options);
         measure_top1(m, copy, data, options);
+        row.top1_before_recovery = m.top1;
+        if (!options.recovery_stage.empty() && row.candidate.recover) {
+          const auto r0 = std::chrono::steady_clock::now();
+          make_stage(registry, options.recovery_stage, options.recovery_options, recipe)->run(ctx);
+          row.recovery_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+          row.bn_seconds += recalibrate(copy, data, options);
+          measure_top1(m, copy, data, options);
+        }
         row.ok = true;
         row.top1 = m.top1;
         row.macs = m.macs;

@@ -22,21 +22,30 @@ struct SweepCandidate {
   std::string knob, layer, setting;
   std::string stage;
   recipe::ConfigNode options;
+  /// Whether SweepOptions::recovery runs after this candidate's stage (false for a move that the
+  /// caller applies after its fine-tune, such as post-training quantization).
+  bool recover = true;
 };
 
 struct SweepRow {
   SweepCandidate candidate;
   bool ok = false;
   std::string error;       // why the stage refused or failed (ok false)
-  double top1 = 0.0;       // on the measured subset, after the stage (and the BatchNorm recalibration)
-  double bn_seconds = 0.0; // of `seconds`, the BatchNorm recalibration's
+  double top1 = 0.0;       // on the measured subset, after the stage (and the recovery and BatchNorm recalibration)
+  /// With a recovery: top-1 after the stage alone (with the BatchNorm recalibration), before the
+  /// recovery; without one, equal to top1.
+  double top1_before_recovery = 0.0;
+  double bn_seconds = 0.0;       // of `seconds`, the BatchNorm recalibrations'
+  double recovery_seconds = 0.0; // of `seconds`, the recovery's
   int64_t macs = 0, bytes_stored = 0, params = 0;  // macs: batch_norm's left out (folded when deployed)
+  double cost = 0.0;  // SweepOptions::cost of the model after the stage (0 when not measured)
   double seconds = 0.0;
 };
 
 struct SweepBaseline {
   double top1 = 0.0;
   int64_t macs = 0, bytes_stored = 0, params = 0, count = 0;
+  double cost = 0.0;  // SweepOptions::cost of the model as it is
 };
 
 struct SweepOptions {
@@ -47,6 +56,19 @@ struct SweepOptions {
   /// baseline alike (so a drop is the stage's alone); 0: the statistics stay as they are.
   int64_t bn_batches = 0;
   std::string bn_split = "train";
+  /// A stage run after each candidate's stage (when the candidate's `recover` is set), before its
+  /// top-1: a short distilled `finetune` (a few hundred images), so that a move ranks by what a
+  /// fine-tune recovers of it, not by the damage it does at once: removing a whole block costs tens
+  /// of points before any training and about one after (recipes/resnet8_depth_channels.yaml).
+  /// It drives the modifiers the candidate's stage installed. Empty: none.
+  std::string recovery_stage;
+  recipe::ConfigNode recovery_options;
+  /// A cost the sweep cannot count itself, measured on the baseline and on each candidate's model
+  /// right after its stage (the `auto` search: ONNX Runtime latency of the exported model, where
+  /// MACs mislead: a low-rank factorisation saves MACs in three convolutions instead of one).
+  /// Called with the candidate (null for the baseline); may return 0 for "not measured". Empty:
+  /// not measured (cost 0).
+  std::function<double(const ir::Model&, const SweepCandidate*)> cost;
   std::string work_dir;     // run directory the stages see (files they write go there)
   bool quiet = true;
   /// Called after each candidate (index, total, row), e.g. for progress lines.

@@ -40,6 +40,15 @@ void AutoOptions::visit(recipe::Visitor& v) {
           "and before its top-1 (adaptive BatchNorm: a removed block or pruned channels then rank by what a "
           "fine-tune recovers, not by the stale statistics); 0 = off",
           recipe::Spec::range(0, 100000));
+  v.field("sweep_finetune_steps", sweep_finetune_steps,
+          "training steps (data.train batches) of the distilled fine-tune the sweep runs after each move it measures, "
+          "quantization excepted (that runs after the trials' fine-tune): moves then rank by the top-1 a fine-tune "
+          "recovers, not by the damage they do at once (a removed block); 0 = off",
+          recipe::Spec::range(0, 100000));
+  v.field("sweep_latency", sweep_latency,
+          "objective ort_latency: the sweep exports each move's model and times it in ONNX Runtime like a trial "
+          "(batch, latency_runs, latency_statistic) and ranks moves by milliseconds saved; false: by MACs saved "
+          "(a low-rank factorisation saves MACs but runs three convolutions instead of one)");
   v.field("max_moves", max_moves, "ranked (layer, setting) moves the search considers, best first",
           recipe::Spec::range(1, 100000));
 }

@@ -108,9 +108,11 @@ std::vector<StageText> cluster_stages(const std::map<std::string, std::string>& 
   return out;
 }
 
-// INT8 post-training quantization of the chosen layers (the others stay float), per-channel
-// symmetric weights on the 7-bit grid ONNX Runtime's U8S8 kernels do not saturate on CPUs without
-// VNNI (recipes/resnet8_demo.yaml), min-max activations; narrower settings as per-layer weight bits.
+// INT8 post-training quantization of the chosen layers (the others stay float), for ONNX Runtime on
+// x86 (recipes/resnet8_demo.yaml): per-channel symmetric int8 weights on the 7-bit grid its U8S8
+// kernels do not saturate on CPUs without VNNI, affine uint8 min-max activations (with symmetric
+// int8 activations ONNX Runtime keeps every ReLU in float between DequantizeLinear and
+// QuantizeLinear: no faster than float there); narrower settings as per-layer weight bits.
 std::vector<StageText> quantize_stages(const std::map<std::string, std::string>& choices,
                                        const std::vector<std::string>& present, const AutoOptions& options) {
   const auto groups = by_setting(choices, present);
@@ -119,8 +121,8 @@ std::vector<StageText> quantize_stages(const std::map<std::string, std::string>&
   for (const auto& g : groups)
     if (g.first != "8") narrow.insert(g);
   return {{"quantize",
-           yaml("{mode: ptq, weights: {bits: 8, qscheme: per_channel_symmetric, reduce_range: true}, "
-                "activations: {bits: 8, qscheme: per_tensor_symmetric, observer: minmax}, layers: " +
+           yaml("{mode: ptq, weights: {bits: 8, qscheme: per_channel_symmetric, dtype: qint8, reduce_range: true}, "
+                "activations: {bits: 8, qscheme: per_tensor_affine, dtype: quint8, observer: minmax}, layers: " +
                 layer_map(narrow, [](const std::string& b) { return "{weights: {bits: " + b + "}}"; }) +
                 ", exclude: " + exclude_others(all_of(groups), present) + "}")}};
 }

@@ -16,7 +16,8 @@ std::vector<pipeline::SweepCandidate> sweep_candidates(const AutoOptions& option
       for (const std::string& setting : k.settings) {
         const std::vector<StageText> stages = k.stages({{target, setting}}, present, options);
         if (stages.size() != 1) continue;
-        out.push_back({k.name, target, setting, stages[0].name, stages[0].options});
+        // no recovery fine-tune for kernel-speed knobs (quantization): trials apply them after theirs
+        out.push_back({k.name, target, setting, stages[0].name, stages[0].options, !k.kernel_speed});
       }
   }
   return out;
@@ -31,8 +32,10 @@ std::vector<RankedMove> rank_moves(const std::vector<pipeline::SweepRow>& rows, 
     if (!r.ok) continue;
     const Knob* k = find_knob(r.candidate.knob);
     if (!k || (k->kernel_speed && options.objective == "ort_latency")) continue;
+    // ort_latency with the sweep's latency probe: milliseconds saved, measured; else the counts
     const double gain = options.objective == "bytes" ? static_cast<double>(baseline.bytes_stored - r.bytes_stored)
-                                                     : static_cast<double>(baseline.macs - r.macs);
+                        : baseline.cost > 0 && r.cost > 0 ? baseline.cost - r.cost
+                                                          : static_cast<double>(baseline.macs - r.macs);
     if (gain <= 0) continue;
     RankedMove m;
     m.move = {r.candidate.knob, r.candidate.layer, r.candidate.setting};
@@ -104,11 +107,11 @@ std::vector<Move> kernel_moves(const std::vector<pipeline::SweepRow>& rows, cons
 }
 
 nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows,
-                             int64_t bn_batches) {
-  nlohmann::json j = {{"bn_batches", bn_batches},
+                             const nlohmann::json& settings) {
+  nlohmann::json j = {{"settings", settings},
                       {"baseline",
                        {{"top1", baseline.top1}, {"macs", baseline.macs}, {"bytes_stored", baseline.bytes_stored},
-                        {"params", baseline.params}, {"count", baseline.count}}},
+                        {"params", baseline.params}, {"count", baseline.count}, {"cost", baseline.cost}}},
                       {"rows", nlohmann::json::array()}};
   for (const auto& r : rows) {
     nlohmann::json row = {{"knob", r.candidate.knob}, {"layer", r.candidate.layer}, {"setting", r.candidate.setting},
@@ -120,6 +123,9 @@ nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std:
       row["bytes_stored"] = r.bytes_stored;
       row["params"] = r.params;
       row["bn_seconds"] = r.bn_seconds;
+      row["top1_before_recovery"] = r.top1_before_recovery;
+      row["recovery_seconds"] = r.recovery_seconds;
+      row["cost"] = r.cost;
     } else {
       row["error"] = r.error;
     }
@@ -128,13 +134,14 @@ nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std:
   return j;
 }
 
-bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates, int64_t bn_batches,
-                     pipeline::SweepBaseline& baseline, std::vector<pipeline::SweepRow>& rows) {
+bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates,
+                     const nlohmann::json& settings, pipeline::SweepBaseline& baseline,
+                     std::vector<pipeline::SweepRow>& rows) {
   try {
-    if (j.value("bn_batches", int64_t{0}) != bn_batches) return false;
+    if (!j.contains("settings") || j.at("settings") != settings) return false;
     const auto& b = j.at("baseline");
     baseline = {b.at("top1").get<double>(), b.at("macs").get<int64_t>(), b.at("bytes_stored").get<int64_t>(),
-                b.at("params").get<int64_t>(), b.at("count").get<int64_t>()};
+                b.at("params").get<int64_t>(), b.at("count").get<int64_t>(), b.value("cost", 0.0)};
     const auto& rs = j.at("rows");
     if (rs.size() != candidates.size()) return false;
     rows.clear();
@@ -154,6 +161,9 @@ bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepC
         row.bytes_stored = r.at("bytes_stored").get<int64_t>();
         row.params = r.at("params").get<int64_t>();
         row.bn_seconds = r.value("bn_seconds", 0.0);
+        row.top1_before_recovery = r.value("top1_before_recovery", row.top1);
+        row.recovery_seconds = r.value("recovery_seconds", 0.0);
+        row.cost = r.value("cost", 0.0);
       } else {
         row.error = r.value("error", "");
       }

@@ -18,14 +18,15 @@ std::vector<pipeline::SweepCandidate> sweep_candidates(const AutoOptions& option
 
 struct RankedMove {
   Move move;
-  double gain = 0.0;  // what the move alone saves of the sweep's proxy (MACs, or bytes as stored)
+  double gain = 0.0;  // what the move alone saves: ms of ONNX Runtime latency when the sweep timed it, else MACs or bytes as stored
   double drop = 0.0;  // top-1 lost (fraction) by the move alone, before any fine-tune
   double score = 0.0; // gain per top-1 lost
 };
 
 /// The sweep's rows as moves, best score first, at most options.max_moves. Moves that failed, save
 /// nothing, or belong to a kernel_speed knob under ort_latency (MACs cannot rank them) are left out.
-/// The proxy is MACs for ort_latency and macs, bytes as stored for bytes.
+/// The gain is the measured latency saved under ort_latency when the sweep timed the moves
+/// (SweepRow::cost), else MACs for ort_latency and macs, bytes as stored for bytes.
 std::vector<RankedMove> rank_moves(const std::vector<pipeline::SweepRow>& rows, const pipeline::SweepBaseline& baseline,
                                    const AutoOptions& options);
 
@@ -42,13 +43,14 @@ std::vector<Move> with_move(const std::vector<Move>& config, const Move& extra);
 std::vector<Move> kernel_moves(const std::vector<pipeline::SweepRow>& rows, const pipeline::SweepBaseline& baseline,
                                double max_drop);
 
-/// `bn_batches`: the sweep's BatchNorm recalibration batches (SweepOptions::bn_batches), recorded
-/// so that a sweep measured otherwise is not reused.
+/// `settings`: how the sweep measured (BatchNorm recalibration batches, recovery fine-tune; see
+/// sweep_settings in search.cpp), recorded so that a sweep measured otherwise is not reused.
 nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std::vector<pipeline::SweepRow>& rows,
-                             int64_t bn_batches);
-/// Reads what sweep_to_json wrote; false when it does not hold exactly `candidates` (then the sweep
-/// runs again).
-bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates, int64_t bn_batches,
-                     pipeline::SweepBaseline& baseline, std::vector<pipeline::SweepRow>& rows);
+                             const nlohmann::json& settings);
+/// Reads what sweep_to_json wrote; false when it does not hold exactly `candidates` measured with
+/// `settings` (then the sweep runs again).
+bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepCandidate>& candidates,
+                     const nlohmann::json& settings, pipeline::SweepBaseline& baseline,
+                     std::vector<pipeline::SweepRow>& rows);
 
 }  // namespace mc::search

@@ -13,6 +13,7 @@
 #include "search/auto_report.h"
 #include "search/moves.h"
 #include "search/search_files.h"
+#include "search/sweep.h"
 #include "search/trial.h"
 
 namespace mc::search {
@@ -146,81 +147,19 @@ class Searcher {
   int64_t run_here_ = 0;
 };
 
-// The sweep, or its result from sweep.json of an earlier call.
-std::pair<pipeline::SweepBaseline, std::vector<pipeline::SweepRow>> sensitivity(
-    const recipe::Recipe& recipe, pipeline::DataContext& data, const ir::Model& model,
-    const pipeline::StageRegistry& registry, const AutoOptions& o, const SearchRun& run, double& seconds) {
-  const auto t0 = Clock::now();
-  const std::vector<pipeline::SweepCandidate> candidates = sweep_candidates(o, model);
-  const fs::path file = fs::path(run.out_dir) / "sweep.json";
-  pipeline::SweepBaseline baseline;
-  std::vector<pipeline::SweepRow> rows;
-  if (fs::exists(file)) {
-    try {
-      if (sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, o.sweep_bn_batches, baseline, rows)) {
-        seconds = 0;
-        for (const auto& r : rows) seconds += r.seconds;
-        spdlog::info("auto: per-layer sweep read from {} ({} measurements)", file.string(), rows.size());
-        return {baseline, rows};
-      }
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
-  // The stages' own info lines (calibration, pruning summaries) repeat per candidate: only the
-  // sweep's rows are logged at info, the stages' lines with -v.
-  struct LevelGuard {
-    spdlog::level::level_enum saved = spdlog::get_level();
-    void quiet() const {
-      if (saved > spdlog::level::debug) spdlog::set_level(spdlog::level::warn);
-    }
-    ~LevelGuard() { spdlog::set_level(saved); }
-  } level;
-  pipeline::SweepOptions so;
-  so.max_batches = o.sweep_batches;
-  so.bn_batches = o.sweep_bn_batches;
-  so.work_dir = (fs::path(run.out_dir) / "sweep").string();
-  so.quiet = true;
-  so.on_row = [&](size_t i, size_t n, const pipeline::SweepRow& r) {
-    spdlog::set_level(level.saved);
-    if (r.ok)
-      spdlog::info("auto: sweep {}/{}: {} {}={}: top-1 {:.2f} %, MACs {}, bytes {}", i + 1, n, r.candidate.knob,
-                   r.candidate.layer, r.candidate.setting, r.top1 * 100, r.macs, r.bytes_stored);
-    else
-      spdlog::debug("auto: sweep {}/{}: {} {}={}: not applicable: {}", i + 1, n, r.candidate.knob, r.candidate.layer,
-                    r.candidate.setting, r.error);
-    level.quiet();
-  };
-  spdlog::info("auto: per-layer sweep: {} measurements on {} batches of data.val{}", candidates.size(),
-               o.sweep_batches == 0 ? std::string("all") : std::to_string(o.sweep_batches),
-               o.sweep_bn_batches > 0
-                   ? ", BatchNorm statistics re-estimated on " + std::to_string(o.sweep_bn_batches) + " batches of data.train"
-                   : std::string());
-  level.quiet();
-  baseline = pipeline::sweep_baseline(model, data, so);
-  rows = pipeline::sweep_layers(model, recipe, data, registry, candidates, so);
-  fs::remove_all(so.work_dir);
-  write_file_atomically(file.string(), [&](std::ostream& s) { s << sweep_to_json(baseline, rows, o.sweep_bn_batches).dump(1) << "\n"; });
-  seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  double bn_seconds = 0;
-  for (const auto& r : rows) bn_seconds += r.bn_seconds;
-  spdlog::set_level(level.saved);  // quiet() after the last row
-  spdlog::info("auto: per-layer sweep took {:.0f} s, of which {:.0f} s re-estimating BatchNorm statistics", seconds,
-               bn_seconds);
-  return {baseline, rows};
-}
-
 }  // namespace
 
 SearchOutcome run_search(const recipe::Recipe& recipe, pipeline::DataContext& data, const ir::Model& model,
                          const pipeline::StageRegistry& registry, const AutoOptions& o, const SearchRun& run) {
   prepare_dir(recipe, o, run);
-  double sweep_seconds = 0;
-  auto [baseline, rows] = sensitivity(recipe, data, model, registry, o, run, sweep_seconds);
+  const SweepResult sweep = run_sweep(recipe, data, model, registry, o, run.out_dir);
+  const pipeline::SweepBaseline& baseline = sweep.baseline;
+  const std::vector<pipeline::SweepRow>& rows = sweep.rows;
   const std::vector<RankedMove> ranked = rank_moves(rows, baseline, o);
   spdlog::info("auto: {} moves ranked by gain per top-1 lost; first: {}", ranked.size(),
                ranked.empty() ? std::string("none")
                               : ranked[0].move.knob + " " + ranked[0].move.layer + "=" + ranked[0].move.setting);
-  Searcher s(recipe, model, o, run, sweep_seconds);
+  Searcher s(recipe, model, o, run, sweep.seconds);
 
   // 1. The baseline: the model as loaded, exported and measured like every trial.
   const std::optional<TrialResult> base = s.evaluate({});

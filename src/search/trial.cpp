@@ -47,6 +47,12 @@ const char* kFinetune =
 
 }  // namespace
 
+recipe::ConfigNode finetune_options(const AutoOptions& options) {
+  recipe::ConfigNode ft = yaml(kFinetune);
+  if (options.finetune.is_map()) ft = recipe::ConfigNode::merge(ft, options.finetune);
+  return ft;
+}
+
 std::string config_key(Config config) {
   std::sort(config.begin(), config.end());
   std::string s;
@@ -129,8 +135,7 @@ recipe::ConfigNode trial_recipe(const recipe::Recipe& base, const AutoOptions& o
     if (finetuned) return;
     finetuned = true;
     if (options.finetune_epochs == 0) return;
-    recipe::ConfigNode ft = yaml(kFinetune);
-    if (options.finetune.is_map()) ft = recipe::ConfigNode::merge(ft, options.finetune);
+    recipe::ConfigNode ft = finetune_options(options);
     ft.set("epochs", recipe::ConfigNode::scalar(std::to_string(options.finetune_epochs), {}), {});
     add("finetune", ft);
   };

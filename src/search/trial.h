@@ -36,6 +36,10 @@ struct TrialResult {
   static TrialResult from_json(const nlohmann::json& j);
 };
 
+/// The options of the trials' `finetune` stage, epochs left out: the hand recipes' distilled
+/// fine-tune (recipes/resnet8_depth_channels.yaml) with auto.finetune merged over it.
+recipe::ConfigNode finetune_options(const AutoOptions& options);
+
 /// The recipe of a trial: the base recipe's tree (includes merged, `auto` and `stages` removed,
 /// model and data paths made absolute) named `name`, with the configuration's stages in knob order,
 /// the distilled fine-tune, a save of model.mcm and the export measuring what the objective needs.

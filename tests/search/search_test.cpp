@@ -113,6 +113,31 @@ TEST(AutoSearch, MovesAreRankedByGainPerTopOneLostAndExcludeWhatSavesNothing) {
   EXPECT_TRUE(kernel_moves({row("quantize", "l1", "8", 0.80, 1000, 100)}, base, 0.005).empty());
 }
 
+TEST(AutoSearch, UnderOrtLatencyTheSweepsMeasuredMillisecondsRankTheMovesNotTheirMacs) {
+  AutoOptions o;
+  o.objective = "ort_latency";
+  pipeline::SweepBaseline base{0.90, 1000, 400, 100, 100, 10.0};  // 10 ms in ONNX Runtime
+  std::vector<pipeline::SweepRow> rows = {
+      row("decompose", "l1", "0.25", 0.89, 400, 300),    // 600 MACs, but 3 convolutions: 9.5 ms
+      row("prune_blocks", "b1", "remove", 0.89, 700, 300),  // 300 MACs, a whole block: 6 ms
+      row("prune_channels", "l2", "0.5", 0.89, 900, 300)};  // 100 MACs, slower (padding): 10.5 ms
+  rows[0].cost = 9.5;
+  rows[1].cost = 6.0;
+  rows[2].cost = 10.5;
+  auto ranked = rank_moves(rows, base, o);
+  ASSERT_EQ(ranked.size(), 2u);  // the move that costs time is left out
+  EXPECT_EQ(ranked[0].move.knob, "prune_blocks");
+  EXPECT_DOUBLE_EQ(ranked[0].gain, 4.0);
+  EXPECT_EQ(ranked[1].move.knob, "decompose");
+  EXPECT_DOUBLE_EQ(ranked[1].gain, 0.5);
+  // without the probe (auto.sweep_latency: false, or a sweep of the macs objective): MACs rank
+  for (auto& r : rows) r.cost = 0;
+  ranked = rank_moves(rows, base, o);
+  ASSERT_EQ(ranked.size(), 3u);
+  EXPECT_EQ(ranked[0].move.knob, "decompose");
+  EXPECT_DOUBLE_EQ(ranked[0].gain, 600);
+}
+
 TEST(AutoSearch, PrefixConfigKeepsOneSettingPerLayerAndDropsLayersOfRemovedBlocks) {
   std::vector<RankedMove> ranked = {{{"prune_channels", "layer1.0.conv1", "0.25"}, 10, 0, 0},
                                     {{"prune_channels", "layer2.0.conv1", "0.5"}, 30, 0, 0},
@@ -150,6 +175,11 @@ TEST(AutoSearch, KnobTableTargetsAndStagesOnResnet8) {
   ASSERT_TRUE(fc && fc->find("weights") && fc->find("weights")->find("bits")) << y;
   EXPECT_EQ(fc->find("weights")->find("bits")->value(), "4");
   EXPECT_EQ(qs[0].options.find("layers")->find("conv1"), nullptr) << "8 bits is the stage default: " << y;
+  // affine uint8 activations: what ONNX Runtime on x86 runs in integer end to end
+  const recipe::ConfigNode* act = qs[0].options.find("activations");
+  ASSERT_TRUE(act && act->find("dtype") && act->find("qscheme")) << y;
+  EXPECT_EQ(act->find("dtype")->value(), "quint8");
+  EXPECT_EQ(act->find("qscheme")->value(), "per_tensor_affine");
   EXPECT_FALSE(find_knob("prune_everything"));
 }
 
@@ -204,6 +234,7 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
       {"{trials: 0}", "r.yaml:4:16"},
       {"{sweep_bn_batches: -1}", "r.yaml:4:26"},
       {"{sweep_bn_batches: eight}", "r.yaml:4:26"},
+      {"{sweep_finetune_steps: -3}", "r.yaml:4:30"},
   };
   for (const Case& c : cases) {  // in process: what `compress auto` and `compress validate` read
     const std::string path = dir.write("r.yaml", std::string("name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\nauto: ") +
@@ -233,6 +264,16 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
   EXPECT_NE(nt.out.find("n.yaml:4:43: compress auto re-estimates BatchNorm statistics on data.train"), std::string::npos)
       << nt.out;
   EXPECT_FALSE(std::filesystem::exists(dir.file("out_nt")));
+  // the sweep's recovery fine-tune without data.train: at its key
+  const std::string no_train_ft = dir.write(
+      "f.yaml", "name: t\nmodel: {zoo: resnet8}\ndata: {val: {dataset: fashion_mnist}}\n"
+                "auto: {objective: macs, sweep_bn_batches: 0, sweep_finetune_steps: 5}\n");
+  auto nf = test::run_compress("auto " + no_train_ft + " --out " + dir.file("out_nf"));
+  EXPECT_EQ(nf.exit_code, 2) << nf.out;
+  EXPECT_NE(nf.out.find("f.yaml:4:68: compress auto fine-tunes each move of its sweep on data.train"), std::string::npos)
+      << nf.out;
+  EXPECT_EQ(nf.out.find("BatchNorm"), std::string::npos) << nf.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out_nf")));
   // no auto section at all
   const std::string plain = dir.write("p.yaml", "name: t\nmodel: {zoo: resnet8}\nstages: [evaluate]\n");
   auto res = test::run_compress("auto " + plain);
@@ -240,19 +281,36 @@ TEST(AutoSearch, BadAutoSectionsAreRecipeErrorsAtTheirLocation) {
   EXPECT_NE(res.out.find("p.yaml:1:1: the recipe has no 'auto:' section"), std::string::npos) << res.out;
 }
 
-TEST(AutoSearch, SweepFileIsReusedOnlyWithTheSameBatchNormRecalibration) {
+TEST(AutoSearch, SweepFileIsReusedOnlyWhenMeasuredTheSameWay) {
   const std::vector<pipeline::SweepCandidate> candidates = {
       {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")}};
   std::vector<pipeline::SweepRow> rows = {row("prune_blocks", "layer1.0", "remove", 0.8, 900, 400)};
   rows[0].candidate = candidates[0];
   rows[0].bn_seconds = 0.25;
+  rows[0].top1_before_recovery = 0.4;
+  rows[0].recovery_seconds = 1.5;
   const pipeline::SweepBaseline base{0.90, 1000, 400, 100, 100};
-  const nlohmann::json j = sweep_to_json(base, rows, 8);
+  const nlohmann::json settings = {{"bn_batches", 8}, {"finetune_steps", 30}, {"finetune", "{epochs: 1}"}};
+  const nlohmann::json j = sweep_to_json(base, rows, settings);
   pipeline::SweepBaseline b2;
   std::vector<pipeline::SweepRow> r2;
-  ASSERT_TRUE(sweep_from_json(j, candidates, 8, b2, r2));
+  ASSERT_TRUE(sweep_from_json(j, candidates, settings, b2, r2));
   EXPECT_DOUBLE_EQ(r2.at(0).top1, 0.8);
   EXPECT_DOUBLE_EQ(r2.at(0).bn_seconds, 0.25);
-  EXPECT_FALSE(sweep_from_json(j, candidates, 0, b2, r2));   // measured with recalibration, asked without
-  EXPECT_FALSE(sweep_from_json(sweep_to_json(base, rows, 0), candidates, 8, b2, r2));
+  EXPECT_DOUBLE_EQ(r2.at(0).top1_before_recovery, 0.4);
+  EXPECT_DOUBLE_EQ(r2.at(0).recovery_seconds, 1.5);
+  // measured with another recalibration, recovery length or fine-tune: measured again
+  for (const char* key : {"bn_batches", "finetune_steps"}) {
+    nlohmann::json other = settings;
+    other[key] = 0;
+    EXPECT_FALSE(sweep_from_json(j, candidates, other, b2, r2)) << key;
+    EXPECT_FALSE(sweep_from_json(sweep_to_json(base, rows, other), candidates, settings, b2, r2)) << key;
+  }
+  nlohmann::json other_ft = settings;
+  other_ft["finetune"] = "{epochs: 1, optimizer: {lr: 0.1}}";
+  EXPECT_FALSE(sweep_from_json(j, candidates, other_ft, b2, r2));
+  // a sweep.json of an earlier version (no settings) is measured again
+  nlohmann::json old = j;
+  old.erase("settings");
+  EXPECT_FALSE(sweep_from_json(old, candidates, settings, b2, r2));
 }

@@ -105,6 +105,18 @@ TEST(AutoCli, KilledMidTrialLeavesABestThatRunsAndResumeRunsOnlyTheUnfinishedTri
   EXPECT_EQ(best.at("trial"), 1) << "trial 1 is the only finished trial that changes the model: " << best.dump();
   for (const char* f : {"best.yaml", "best.mcm", "best.onnx", "pareto.json", "report.html", "sweep.json"})
     EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  // The sweep (defaults: a recovery fine-tune per move, the ort_latency probe): every measured
+  // move was fine-tuned and timed in ONNX Runtime, and so was the model as loaded.
+  const nlohmann::json sweep = read_json(out + "/sweep.json");
+  EXPECT_GT(sweep.at("baseline").at("cost").get<double>(), 0.0) << sweep.dump(1);
+  int measured = 0;
+  for (const auto& r : sweep.at("rows")) {
+    if (!r.at("ok").get<bool>()) continue;
+    ++measured;
+    EXPECT_GT(r.at("cost").get<double>(), 0.0) << r.dump();
+    EXPECT_GT(r.at("recovery_seconds").get<double>(), 0.0) << r.dump();
+  }
+  EXPECT_GT(measured, 0) << sweep.dump(1);
   auto rerun = run_compress("--recipe " + out + "/best.yaml --out " + dir.file("rerun") + " -q");
   ASSERT_EQ(rerun.exit_code, 0) << rerun.out;
   // Same recipe, seed and one thread: the same fine-tune and the same ONNX Runtime top-1.

@@ -1,0 +1,156 @@
+#include "search/sweep.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "search/knobs.h"
+#include "search/moves.h"
+#include "search/trial.h"
+
+namespace mc::search {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The sweep's recovery: the trials' distilled fine-tune, cut to `steps` training steps (the
+// teacher's logits computed as it goes: caching them per image pays only over whole epochs).
+recipe::ConfigNode sweep_recovery(const AutoOptions& o) {
+  recipe::ConfigNode ft = recipe::ConfigNode::merge(
+      finetune_options(o),
+      recipe::parse_yaml("{epochs: 1, validate_each_epoch: false, distill: {cache_teacher: false}}", "<auto sweep>"));
+  ft.set("max_steps_per_epoch", recipe::ConfigNode::scalar(std::to_string(o.sweep_finetune_steps), {}), {});
+  return ft;
+}
+
+// The ort_latency probe: the registry's export stage on a copy of the model (the export's clean-up
+// passes, the file written to `dir`), timed in ONNX Runtime at the objective's batch with the
+// trials' runs and threads, the fastest or the median run as auto.latency_statistic says. 0 for
+// the kernel-speed knobs' candidates (quantization): the search tries those as whole-model trials.
+std::function<double(const ir::Model&, const pipeline::SweepCandidate*)> latency_probe(
+    const recipe::Recipe& recipe, pipeline::DataContext& data, const pipeline::StageRegistry& registry,
+    const AutoOptions& o, const std::string& dir) {
+  const recipe::ConfigNode opts = recipe::parse_yaml(
+      fmt::format("{{onnx: latency_probe.onnx, ort_eval: false, ort_latency_batches: [{}], ort_latency_runs: {}}}",
+                  o.batch, o.latency_runs),
+      "<auto sweep>");
+  const pipeline::StageInfo* info = registry.find("export");
+  if (!info) throw InputError("auto.sweep_latency: this build has no export stage (set auto.sweep_latency: false)");
+  return [&recipe, &data, &o, info, opts, dir](const ir::Model& model, const pipeline::SweepCandidate* c) {
+    if (c) {
+      const Knob* k = find_knob(c->knob);
+      if (k && k->kernel_speed) return 0.0;
+    }
+    recipe::Diagnostics diag;
+    std::unique_ptr<pipeline::Stage> stage = info->make(opts, diag, "export", recipe.base_dir);
+    if (!diag.ok()) throw InputError(diag.errors().front());
+    ir::Model copy = model.clone();
+    std::vector<std::shared_ptr<train::Modifier>> modifiers;
+    nlohmann::json details = nlohmann::json::object();
+    std::map<std::string, int> storage_bits;
+    pipeline::RunContext ctx{recipe, copy, model, data, dir, 0, modifiers, details, storage_bits, true, ""};
+    stage->run(ctx);
+    const nlohmann::json& t = details.at("ort_latency").at(0);
+    return t.at(o.latency_statistic == "min" ? "min_ms" : "median_ms").get<double>();
+  };
+}
+
+}  // namespace
+
+nlohmann::json sweep_settings(const AutoOptions& o) {
+  nlohmann::json latency = nullptr;
+  if (sweep_times_latency(o))
+    latency = {{"batch", o.batch}, {"runs", o.latency_runs}, {"statistic", o.latency_statistic}};
+  return {{"bn_batches", o.sweep_bn_batches},
+          {"finetune_steps", o.sweep_finetune_steps},
+          {"finetune", o.sweep_finetune_steps > 0 ? sweep_recovery(o).to_yaml() : std::string()},
+          {"latency", latency}};
+}
+
+bool sweep_times_latency(const AutoOptions& o) { return o.objective == "ort_latency" && o.sweep_latency; }
+
+SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data, const ir::Model& model,
+                      const pipeline::StageRegistry& registry, const AutoOptions& o, const std::string& out_dir) {
+  const auto t0 = Clock::now();
+  const std::vector<pipeline::SweepCandidate> candidates = sweep_candidates(o, model);
+  const fs::path file = fs::path(out_dir) / "sweep.json";
+  pipeline::SweepBaseline baseline;
+  std::vector<pipeline::SweepRow> rows;
+  if (fs::exists(file)) {
+    try {
+      if (sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, sweep_settings(o), baseline,
+                          rows)) {
+        double seconds = 0;
+        for (const auto& r : rows) seconds += r.seconds;
+        spdlog::info("auto: per-layer sweep read from {} ({} measurements)", file.string(), rows.size());
+        return {baseline, rows, seconds};
+      }
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  // The stages' own info lines (calibration, pruning summaries) repeat per candidate: only the
+  // sweep's rows are logged at info, the stages' lines with -v.
+  struct LevelGuard {
+    spdlog::level::level_enum saved = spdlog::get_level();
+    void quiet() const {
+      if (saved > spdlog::level::debug) spdlog::set_level(spdlog::level::warn);
+    }
+    ~LevelGuard() { spdlog::set_level(saved); }
+  } level;
+  pipeline::SweepOptions so;
+  so.max_batches = o.sweep_batches;
+  so.bn_batches = o.sweep_bn_batches;
+  if (o.sweep_finetune_steps > 0) {
+    so.recovery_stage = "finetune";
+    so.recovery_options = sweep_recovery(o);
+  }
+  so.work_dir = (fs::path(out_dir) / "sweep").string();
+  fs::create_directories(so.work_dir);
+  if (sweep_times_latency(o)) so.cost = latency_probe(recipe, data, registry, o, so.work_dir);
+  so.quiet = true;
+  so.on_row = [&](size_t i, size_t n, const pipeline::SweepRow& r) {
+    spdlog::set_level(level.saved);
+    if (r.ok)
+      spdlog::info("auto: sweep {}/{}: {} {}={}: top-1 {:.2f} %{}, MACs {}, bytes {}{}", i + 1, n, r.candidate.knob,
+                   r.candidate.layer, r.candidate.setting, r.top1 * 100,
+                   r.recovery_seconds > 0 ? fmt::format(" ({:.2f} % before its fine-tune)", r.top1_before_recovery * 100)
+                                          : std::string(),
+                   r.macs, r.bytes_stored, r.cost > 0 ? fmt::format(", ORT {:.2f} ms", r.cost) : std::string());
+    else
+      spdlog::debug("auto: sweep {}/{}: {} {}={}: not applicable: {}", i + 1, n, r.candidate.knob, r.candidate.layer,
+                    r.candidate.setting, r.error);
+    level.quiet();
+  };
+  spdlog::info("auto: per-layer sweep: {} measurements on {} batches of data.val{}{}", candidates.size(),
+               o.sweep_batches == 0 ? std::string("all") : std::to_string(o.sweep_batches),
+               o.sweep_finetune_steps > 0
+                   ? ", each move fine-tuned " + std::to_string(o.sweep_finetune_steps) + " steps (quantization excepted)"
+                   : std::string(),
+               o.sweep_bn_batches > 0
+                   ? ", BatchNorm statistics re-estimated on " + std::to_string(o.sweep_bn_batches) + " batches of data.train"
+                   : std::string());
+  level.quiet();
+  baseline = pipeline::sweep_baseline(model, data, so);
+  rows = pipeline::sweep_layers(model, recipe, data, registry, candidates, so);
+  fs::remove_all(so.work_dir);
+  write_file_atomically(file.string(),
+                        [&](std::ostream& s) { s << sweep_to_json(baseline, rows, sweep_settings(o)).dump(1) << "\n"; });
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  double bn_seconds = 0, recovery_seconds = 0;
+  for (const auto& r : rows) bn_seconds += r.bn_seconds, recovery_seconds += r.recovery_seconds;
+  spdlog::set_level(level.saved);  // quiet() after the last row
+  spdlog::info("auto: per-layer sweep took {:.0f} s, of which {:.0f} s fine-tuning and {:.0f} s re-estimating "
+               "BatchNorm statistics",
+               seconds, recovery_seconds, bn_seconds);
+  return {baseline, rows, seconds};
+}
+
+}  // namespace mc::search
