@@ -36,7 +36,8 @@ struct SweepRow {
   /// recovery; without one, equal to top1.
   double top1_before_recovery = 0.0;
   double bn_seconds = 0.0;       // of `seconds`, the BatchNorm recalibrations'
-  double recovery_seconds = 0.0; // of `seconds`, the recovery's
+  double recovery_seconds = 0.0; // of `seconds`, the recoveries'
+  bool extended = false;         // SweepOptions::extend_recovery picked it: top1 is after the longer recovery
   int64_t macs = 0, bytes_stored = 0, params = 0;  // macs: batch_norm's left out (folded when deployed)
   double cost = 0.0;  // SweepOptions::cost of the model after the stage (0 when not measured)
   double seconds = 0.0;
@@ -63,6 +64,13 @@ struct SweepOptions {
   /// It drives the modifiers the candidate's stage installed. Empty: none.
   std::string recovery_stage;
   recipe::ConfigNode recovery_options;
+  /// After the recovery, a longer one for the candidates `extend_recovery` picks from their row so
+  /// far (top-1 after the first recovery, sizes, cost): the recovery stage with
+  /// `extended_recovery_options`, continuing from the recovered model; top1 is then measured after
+  /// it and `extended` set. The `auto` search extends the moves that save much but still lose more
+  /// than its tolerance after the short recovery (a removed block recovers over hundreds of steps).
+  std::function<bool(const SweepRow&)> extend_recovery;
+  recipe::ConfigNode extended_recovery_options;
   /// A cost the sweep cannot count itself, measured on the baseline and on each candidate's model
   /// right after its stage (the `auto` search: ONNX Runtime latency of the exported model, where
   /// MACs mislead: a low-rank factorisation saves MACs in three convolutions instead of one).

@@ -45,6 +45,12 @@ void AutoOptions::visit(recipe::Visitor& v) {
           "quantization excepted (that runs after the trials' fine-tune): moves then rank by the top-1 a fine-tune "
           "recovers, not by the damage they do at once (a removed block); 0 = off",
           recipe::Spec::range(0, 100000));
+  v.field("sweep_long_finetune_steps", sweep_long_finetune_steps,
+          "training steps in all of the sweep's fine-tune for the moves that save at least a tenth of the objective "
+          "but still lose more than max_loss after sweep_finetune_steps (a removed block recovers over hundreds of "
+          "steps; ranked by the short fine-tune it would never be tried); at most one epoch of data.train; 0 or "
+          "not above sweep_finetune_steps = off",
+          recipe::Spec::range(0, 100000));
   v.field("sweep_latency", sweep_latency,
           "objective ort_latency: the sweep exports each move's model and times it in ONNX Runtime like a trial "
           "(batch, latency_runs, latency_statistic) and ranks moves by milliseconds saved; false: by MACs saved "

@@ -25,6 +25,7 @@ struct AutoOptions {
   int64_t sweep_batches = 2;               // data.val batches per sensitivity measurement
   int64_t sweep_bn_batches = 8;            // data.train batches re-estimating BatchNorm statistics per measurement (0: off)
   int64_t sweep_finetune_steps = 30;       // steps of the sweep's distilled fine-tune after each structural move (0: off)
+  int64_t sweep_long_finetune_steps = 400;  // the same, in all, for moves saving >= 10 % still over the tolerance (0: off)
   bool sweep_latency = true;               // ort_latency: the sweep times each move in ONNX Runtime (false: ranks by MACs)
   int64_t max_moves = 64;                  // the ranked moves considered (best first)
   recipe::Location loc;

@@ -23,6 +23,18 @@ std::vector<pipeline::SweepCandidate> sweep_candidates(const AutoOptions& option
   return out;
 }
 
+double move_gain(const pipeline::SweepRow& r, const pipeline::SweepBaseline& baseline, const AutoOptions& options) {
+  if (options.objective == "bytes") return static_cast<double>(baseline.bytes_stored - r.bytes_stored);
+  if (options.objective == "ort_latency" && baseline.cost > 0 && r.cost > 0) return baseline.cost - r.cost;
+  return static_cast<double>(baseline.macs - r.macs);
+}
+
+double baseline_measure(const pipeline::SweepBaseline& baseline, const AutoOptions& options) {
+  if (options.objective == "bytes") return static_cast<double>(baseline.bytes_stored);
+  if (options.objective == "ort_latency" && baseline.cost > 0) return baseline.cost;
+  return static_cast<double>(baseline.macs);
+}
+
 std::vector<RankedMove> rank_moves(const std::vector<pipeline::SweepRow>& rows, const pipeline::SweepBaseline& baseline,
                                    const AutoOptions& options) {
   std::vector<RankedMove> out;
@@ -32,10 +44,7 @@ std::vector<RankedMove> rank_moves(const std::vector<pipeline::SweepRow>& rows, 
     if (!r.ok) continue;
     const Knob* k = find_knob(r.candidate.knob);
     if (!k || (k->kernel_speed && options.objective == "ort_latency")) continue;
-    // ort_latency with the sweep's latency probe: milliseconds saved, measured; else the counts
-    const double gain = options.objective == "bytes" ? static_cast<double>(baseline.bytes_stored - r.bytes_stored)
-                        : baseline.cost > 0 && r.cost > 0 ? baseline.cost - r.cost
-                                                          : static_cast<double>(baseline.macs - r.macs);
+    const double gain = move_gain(r, baseline, options);
     if (gain <= 0) continue;
     RankedMove m;
     m.move = {r.candidate.knob, r.candidate.layer, r.candidate.setting};
@@ -126,6 +135,7 @@ nlohmann::json sweep_to_json(const pipeline::SweepBaseline& baseline, const std:
       row["top1_before_recovery"] = r.top1_before_recovery;
       row["recovery_seconds"] = r.recovery_seconds;
       row["cost"] = r.cost;
+      row["extended"] = r.extended;
     } else {
       row["error"] = r.error;
     }
@@ -164,6 +174,7 @@ bool sweep_from_json(const nlohmann::json& j, const std::vector<pipeline::SweepC
         row.top1_before_recovery = r.value("top1_before_recovery", row.top1);
         row.recovery_seconds = r.value("recovery_seconds", 0.0);
         row.cost = r.value("cost", 0.0);
+        row.extended = r.value("extended", false);
       } else {
         row.error = r.value("error", "");
       }

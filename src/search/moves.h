@@ -23,6 +23,12 @@ struct RankedMove {
   double score = 0.0; // gain per top-1 lost
 };
 
+/// What the move of `row` saves against `baseline`: milliseconds of ONNX Runtime latency under
+/// ort_latency when the sweep timed both (SweepRow::cost), else MACs (ort_latency, macs) or bytes
+/// as stored (bytes); and the baseline's own value of that measure (the whole it is a part of).
+double move_gain(const pipeline::SweepRow& row, const pipeline::SweepBaseline& baseline, const AutoOptions& options);
+double baseline_measure(const pipeline::SweepBaseline& baseline, const AutoOptions& options);
+
 /// The sweep's rows as moves, best score first, at most options.max_moves. Moves that failed, save
 /// nothing, or belong to a kernel_speed knob under ort_latency (MACs cannot rank them) are left out.
 /// The gain is the measured latency saved under ort_latency when the sweep timed the moves

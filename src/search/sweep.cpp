@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -23,12 +24,17 @@ using Clock = std::chrono::steady_clock;
 
 // The sweep's recovery: the trials' distilled fine-tune, cut to `steps` training steps (the
 // teacher's logits computed as it goes: caching them per image pays only over whole epochs).
-recipe::ConfigNode sweep_recovery(const AutoOptions& o) {
+recipe::ConfigNode sweep_recovery(const AutoOptions& o, int64_t steps) {
   recipe::ConfigNode ft = recipe::ConfigNode::merge(
       finetune_options(o),
       recipe::parse_yaml("{epochs: 1, validate_each_epoch: false, distill: {cache_teacher: false}}", "<auto sweep>"));
-  ft.set("max_steps_per_epoch", recipe::ConfigNode::scalar(std::to_string(o.sweep_finetune_steps), {}), {});
+  ft.set("max_steps_per_epoch", recipe::ConfigNode::scalar(std::to_string(steps), {}), {});
   return ft;
+}
+
+// The steps the longer recovery adds to the short one (0: none).
+int64_t extension_steps(const AutoOptions& o) {
+  return o.sweep_finetune_steps > 0 ? std::max<int64_t>(0, o.sweep_long_finetune_steps - o.sweep_finetune_steps) : 0;
 }
 
 // The ort_latency probe: the registry's export stage on a copy of the model (the export's clean-up
@@ -71,7 +77,8 @@ nlohmann::json sweep_settings(const AutoOptions& o) {
     latency = {{"batch", o.batch}, {"runs", o.latency_runs}, {"statistic", o.latency_statistic}};
   return {{"bn_batches", o.sweep_bn_batches},
           {"finetune_steps", o.sweep_finetune_steps},
-          {"finetune", o.sweep_finetune_steps > 0 ? sweep_recovery(o).to_yaml() : std::string()},
+          {"finetune", o.sweep_finetune_steps > 0 ? sweep_recovery(o, o.sweep_finetune_steps).to_yaml() : std::string()},
+          {"long_finetune_steps", extension_steps(o) > 0 ? o.sweep_long_finetune_steps : 0},
           {"latency", latency}};
 }
 
@@ -110,7 +117,17 @@ SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data,
   so.bn_batches = o.sweep_bn_batches;
   if (o.sweep_finetune_steps > 0) {
     so.recovery_stage = "finetune";
-    so.recovery_options = sweep_recovery(o);
+    so.recovery_options = sweep_recovery(o, o.sweep_finetune_steps);
+  }
+  if (extension_steps(o) > 0) {
+    // Moves saving at least a tenth of the whole that still lose more than the tolerance after the
+    // short recovery: by the short one, a removed block (tens of points back after 100 steps, most
+    // of the rest over the next hundreds) would rank below every small move and never be tried.
+    so.extended_recovery_options = sweep_recovery(o, extension_steps(o));
+    so.extend_recovery = [&o, &baseline](const pipeline::SweepRow& r) {
+      const double tolerance = baseline.top1 - o.min_top1(baseline.top1);
+      return baseline.top1 - r.top1 > tolerance && move_gain(r, baseline, o) >= 0.1 * baseline_measure(baseline, o);
+    };
   }
   so.work_dir = (fs::path(out_dir) / "sweep").string();
   fs::create_directories(so.work_dir);
@@ -121,8 +138,10 @@ SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data,
     if (r.ok)
       spdlog::info("auto: sweep {}/{}: {} {}={}: top-1 {:.2f} %{}, MACs {}, bytes {}{}", i + 1, n, r.candidate.knob,
                    r.candidate.layer, r.candidate.setting, r.top1 * 100,
-                   r.recovery_seconds > 0 ? fmt::format(" ({:.2f} % before its fine-tune)", r.top1_before_recovery * 100)
-                                          : std::string(),
+                   r.recovery_seconds > 0
+                       ? fmt::format(" ({:.2f} % before its fine-tune{})", r.top1_before_recovery * 100,
+                                     r.extended ? fmt::format(", {} steps", o.sweep_long_finetune_steps) : std::string())
+                       : std::string(),
                    r.macs, r.bytes_stored, r.cost > 0 ? fmt::format(", ORT {:.2f} ms", r.cost) : std::string());
     else
       spdlog::debug("auto: sweep {}/{}: {} {}={}: not applicable: {}", i + 1, n, r.candidate.knob, r.candidate.layer,

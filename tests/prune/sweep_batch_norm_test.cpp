@@ -89,6 +89,7 @@ TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHoo
   const ir::Model model = ir::Model::load(test::resnet8_fixture());
   std::vector<pipeline::SweepCandidate> candidates = {
       {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")},
+      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")},
       {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")}};
   candidates[1].recover = false;
 
@@ -99,6 +100,15 @@ TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHoo
   o.recovery_options = recipe::parse_yaml(
       "{epochs: 1, max_steps_per_epoch: 10, validate_each_epoch: false, optimizer: {type: sgd, lr: 0.02, momentum: 0.9}}",
       "<test>");
+  // the longer recovery for the first candidate the predicate sees (the third is the same move without it)
+  o.extended_recovery_options = recipe::parse_yaml(
+      "{epochs: 1, max_steps_per_epoch: 10, validate_each_epoch: false, optimizer: {type: sgd, lr: 0.02, momentum: 0.9}}",
+      "<test>");
+  int extend_calls = 0;
+  o.extend_recovery = [&](const pipeline::SweepRow& row) {
+    EXPECT_GT(row.macs, 0);  // the row's sizes are there for the caller to decide on
+    return extend_calls++ == 0;
+  };
   std::vector<bool> baseline_call;
   o.cost = [&](const ir::Model& m, const pipeline::SweepCandidate* c) {
     baseline_call.push_back(c == nullptr);
@@ -108,13 +118,23 @@ TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHoo
   const auto rows = pipeline::sweep_layers(model, r, data, registry, candidates, o);
   ASSERT_TRUE(rows.at(0).ok) << rows.at(0).error;
   ASSERT_TRUE(rows.at(1).ok) << rows.at(1).error;
-  EXPECT_EQ(baseline_call, (std::vector<bool>{true, false, false}));
+  ASSERT_TRUE(rows.at(2).ok) << rows.at(2).error;
+  EXPECT_EQ(baseline_call, (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(extend_calls, 2);  // the candidates that recovered
+  EXPECT_TRUE(rows[0].extended);
+  EXPECT_FALSE(rows[1].extended);
+  EXPECT_FALSE(rows[2].extended);
   EXPECT_EQ(base.cost, static_cast<double>(model.graph.num_nodes()));
   EXPECT_LT(rows[0].cost, base.cost);  // the block's convs, norms, relus and add are gone
   EXPECT_EQ(rows[0].cost, rows[1].cost);
   std::printf("remove layer1.0, 500 val images: baseline %.2f %%, %.2f %% recalibrated, %.2f %% after 10 steps of "
-              "fine-tune (%.2f s)\n",
-              base.top1 * 100, rows[0].top1_before_recovery * 100, rows[0].top1 * 100, rows[0].recovery_seconds);
+              "fine-tune (%.2f s), %.2f %% after 10 more\n",
+              base.top1 * 100, rows[2].top1_before_recovery * 100, rows[2].top1 * 100, rows[2].recovery_seconds,
+              rows[0].top1 * 100);
+  // The extended candidate trained ten more steps from where the third stopped (the same move,
+  // data order and deterministic fine-tune): its top-1 moved on.
+  EXPECT_NE(rows[0].top1, rows[2].top1);
+  EXPECT_GT(rows[0].recovery_seconds, rows[2].recovery_seconds);
   // The same move, the same data in order and the same deterministic stage: equal before the recovery.
   EXPECT_EQ(rows[0].top1_before_recovery, rows[1].top1_before_recovery);
   EXPECT_GT(rows[0].recovery_seconds, 0.0);
@@ -123,6 +143,6 @@ TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHoo
   // Measured (2-epoch fixture): 58.2 points recalibrated, 15.4 after ten steps of 128 images (0.66 s).
   // A quarter of the drop coming back is the bound: a recovery that did not train the candidate's
   // model (or trained a copy) leaves the two top-1s equal.
-  const double drop_before = base.top1 - rows[0].top1_before_recovery, drop_after = base.top1 - rows[0].top1;
+  const double drop_before = base.top1 - rows[2].top1_before_recovery, drop_after = base.top1 - rows[2].top1;
   EXPECT_LT(drop_after, 0.75 * drop_before);
 }
