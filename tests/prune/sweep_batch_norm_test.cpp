@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "ir/model.h"
 #include "pipeline/data_context.h"
@@ -18,34 +19,56 @@
 namespace fs = std::filesystem;
 using namespace mc;
 
-TEST(SweepBatchNorm, RecalibratedBlockRemovalDropsFarLessThanWithStaleStatistics) {
-  ASSERT_TRUE(fs::exists(test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
-  test::TempDir d;
-  const std::string path = d.write(
-      "r.yaml", "name: sweep_bn\nseed: 0\nmodel: {checkpoint: " + test::resnet8_fixture() +
-                    "}\ndata:\n"
-                    "  train: {dataset: fashion_mnist, limit: 512, batch_size: 128, transform: fmnist_eval}\n"
-                    "  val: {dataset: fashion_mnist, limit: 500, batch_size: 250, transform: fmnist_eval}\n"
-                    "stages: [evaluate]\n");
-  recipe::Diagnostics diag;
-  const recipe::Recipe r = recipe::load_recipe(path, {}, diag);
-  ASSERT_TRUE(diag.ok()) << diag.errors().front();
-  pipeline::DataContext data(r);
-  data.open(diag);
-  ASSERT_TRUE(diag.ok()) << diag.errors().front();
+namespace {
+
+// The resnet8 fixture (trained 2 epochs), `train_images` training images and 500 val images in
+// batches, and the registry of the pipeline and pruning stages.
+class SweepBatchNorm : public ::testing::Test {
+ protected:
+  void open(int64_t train_images) {
+    ASSERT_TRUE(fs::exists(test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
+    const std::string path = dir.write(
+        "r.yaml", "name: sweep\nseed: 0\nmodel: {checkpoint: " + test::resnet8_fixture() +
+                      "}\ndata:\n"
+                      "  train: {dataset: fashion_mnist, limit: " + std::to_string(train_images) +
+                      ", batch_size: 128, transform: fmnist_eval}\n"
+                      "  val: {dataset: fashion_mnist, limit: 500, batch_size: 250, transform: fmnist_eval}\n"
+                      "stages: [evaluate]\n");
+    recipe::Diagnostics diag;
+    recipe = std::make_unique<recipe::Recipe>(recipe::load_recipe(path, {}, diag));
+    ASSERT_TRUE(diag.ok()) << diag.errors().front();
+    data = std::make_unique<pipeline::DataContext>(*recipe);
+    data->open(diag);
+    ASSERT_TRUE(diag.ok()) << diag.errors().front();
+    pipeline::register_pipeline_stages(registry);
+    prune::register_prune_stages(registry);
+    model = ir::Model::load(test::resnet8_fixture());
+  }
+  static pipeline::SweepCandidate remove_layer1_0() {
+    return {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")};
+  }
+  test::TempDir dir;
+  std::unique_ptr<recipe::Recipe> recipe;
+  std::unique_ptr<pipeline::DataContext> data;
   pipeline::StageRegistry registry;
-  pipeline::register_pipeline_stages(registry);
-  prune::register_prune_stages(registry);
-  const ir::Model model = ir::Model::load(test::resnet8_fixture());
-  const std::vector<pipeline::SweepCandidate> candidates = {
-      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")}};
+  ir::Model model;
+};
+
+}  // namespace
+
+TEST_F(SweepBatchNorm, RecalibratedBlockRemovalDropsFarLessThanWithStaleStatistics) {
+  open(512);
+  if (HasFatalFailure()) return;
+  const recipe::Recipe& r = *recipe;
+  const std::vector<pipeline::SweepCandidate> candidates = {remove_layer1_0()};
+  test::TempDir& d = dir;
 
   auto drop = [&](int64_t bn_batches, double& baseline_top1) {
     pipeline::SweepOptions o;
     o.bn_batches = bn_batches;
     o.work_dir = d.file("sweep");
-    baseline_top1 = pipeline::sweep_baseline(model, data, o).top1;
-    const auto rows = pipeline::sweep_layers(model, r, data, registry, candidates, o);
+    baseline_top1 = pipeline::sweep_baseline(model, *data, o).top1;
+    const auto rows = pipeline::sweep_layers(model, r, *data, registry, candidates, o);
     EXPECT_TRUE(rows.at(0).ok) << rows.at(0).error;
     EXPECT_EQ(rows.at(0).bn_seconds > 0, bn_batches > 0);
     return baseline_top1 - rows.at(0).top1;
@@ -68,29 +91,12 @@ TEST(SweepBatchNorm, RecalibratedBlockRemovalDropsFarLessThanWithStaleStatistics
 // The sweep's recovery (SweepOptions::recovery_stage: a few fine-tuning steps after the move, what
 // `compress auto` runs with auto.sweep_finetune_steps) and its cost hook (the search's ONNX Runtime
 // latency probe; here the node count, a cost with a known answer).
-TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHookSeesEveryModel) {
-  ASSERT_TRUE(fs::exists(test::resnet8_fixture())) << "run ctest -R fixtures.resnet8_fmnist first";
-  test::TempDir d;
-  const std::string path = d.write(
-      "r.yaml", "name: sweep_recovery\nseed: 0\nmodel: {checkpoint: " + test::resnet8_fixture() +
-                    "}\ndata:\n"
-                    "  train: {dataset: fashion_mnist, limit: 1280, batch_size: 128, transform: fmnist_eval}\n"
-                    "  val: {dataset: fashion_mnist, limit: 500, batch_size: 250, transform: fmnist_eval}\n"
-                    "stages: [evaluate]\n");
-  recipe::Diagnostics diag;
-  const recipe::Recipe r = recipe::load_recipe(path, {}, diag);
-  ASSERT_TRUE(diag.ok()) << diag.errors().front();
-  pipeline::DataContext data(r);
-  data.open(diag);
-  ASSERT_TRUE(diag.ok()) << diag.errors().front();
-  pipeline::StageRegistry registry;
-  pipeline::register_pipeline_stages(registry);
-  prune::register_prune_stages(registry);
-  const ir::Model model = ir::Model::load(test::resnet8_fixture());
-  std::vector<pipeline::SweepCandidate> candidates = {
-      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")},
-      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")},
-      {"prune_blocks", "layer1.0", "remove", "prune_blocks", recipe::parse_yaml("{blocks: [layer1.0]}", "<test>")}};
+TEST_F(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHookSeesEveryModel) {
+  open(1280);
+  if (HasFatalFailure()) return;
+  const recipe::Recipe& r = *recipe;
+  test::TempDir& d = dir;
+  std::vector<pipeline::SweepCandidate> candidates = {remove_layer1_0(), remove_layer1_0(), remove_layer1_0()};
   candidates[1].recover = false;
 
   pipeline::SweepOptions o;
@@ -114,8 +120,8 @@ TEST(SweepBatchNorm, ARecoveryFinetuneRunsAfterTheMovesThatAskForItAndTheCostHoo
     baseline_call.push_back(c == nullptr);
     return static_cast<double>(m.graph.num_nodes());
   };
-  const pipeline::SweepBaseline base = pipeline::sweep_baseline(model, data, o);
-  const auto rows = pipeline::sweep_layers(model, r, data, registry, candidates, o);
+  const pipeline::SweepBaseline base = pipeline::sweep_baseline(model, *data, o);
+  const auto rows = pipeline::sweep_layers(model, r, *data, registry, candidates, o);
   ASSERT_TRUE(rows.at(0).ok) << rows.at(0).error;
   ASSERT_TRUE(rows.at(1).ok) << rows.at(1).error;
   ASSERT_TRUE(rows.at(2).ok) << rows.at(2).error;
