@@ -164,11 +164,16 @@ OrtEvalResult evaluate_in_ort(const OrtRuntime& rt, const std::string& onnx, ir:
 }
 
 OrtLatency time_in_ort(const OrtRuntime& rt, const std::string& onnx, int64_t batch, int64_t runs, int64_t warmup,
-                       int64_t threads) {
+                       int64_t threads, const std::vector<std::string>& inputs) {
   if (!rt.available()) throw RuntimeFailure("ONNX Runtime is not available: " + rt.error);
   std::vector<std::string> args = {onnx, "--latency", std::to_string(batch), "--runs", std::to_string(runs),
                                    "--warmup", std::to_string(warmup)};
   if (threads > 0) args.insert(args.end(), {"--threads", std::to_string(threads)});
+  if (!inputs.empty()) {
+    std::string list;
+    for (const std::string& f : inputs) list += (list.empty() ? "" : ",") + f;
+    args.insert(args.end(), {"--inputs", list});
+  }
   Subprocess p(script_argv(rt, args));
   p.close_stdin();
   const std::string out = p.read_all();

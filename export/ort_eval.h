@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/loader.h"
 #include "ir/model.h"
@@ -53,9 +54,11 @@ struct OrtLatency {
 };
 
 /// Times `onnx` in ONNX Runtime (`ort_eval.js --latency`): `warmup` untimed runs, then `runs` timed
-/// ones at batch `batch` on seeded float inputs. `threads` > 0 sets ORT's intra-op threads.
-/// RuntimeFailure with ORT's own message when it cannot load or run the file.
+/// ones at batch `batch` on seeded float inputs, or on `inputs` when given (.npy files, one per
+/// graph input in order: float32, int64 or int32, the batch their first dimension). `threads` > 0
+/// sets ORT's intra-op threads. RuntimeFailure with ORT's own message when it cannot load or run
+/// the file.
 OrtLatency time_in_ort(const OrtRuntime& rt, const std::string& onnx, int64_t batch, int64_t runs, int64_t warmup,
-                       int64_t threads);
+                       int64_t threads, const std::vector<std::string>& inputs = {});
 
 }  // namespace mc::exporter

@@ -8,9 +8,12 @@
 //   node ort_eval.js MODEL.onnx [--modules DIR] [--threads N]
 //       evaluates: see the protocol below
 //   node ort_eval.js MODEL.onnx --latency B [--runs N] [--warmup W] [--modules DIR] [--threads N]
+//                    [--inputs A.npy[,B.npy...]]
 //       times one inference at batch B (float inputs, seeded values; the other dims from the
 //       model's first input): W untimed runs, then N timed ones; prints
-//       {"batch": B, "runs": N, "median_ms": ..., "min_ms": ..., "onnxruntime": VERSION} and exits
+//       {"batch": B, "runs": N, "median_ms": ..., "min_ms": ..., "onnxruntime": VERSION} and exits.
+//       --inputs: feed these .npy files instead, one per graph input in order (float32, int64 or
+//       int32; token ids, masks), the batch being their first dimension
 //
 // --modules DIR: a node_modules folder holding onnxruntime-node (default: Node's own resolution
 // from this file's folder and NODE_PATH).
@@ -33,7 +36,7 @@ function die(msg, code) {
 }
 
 function parseArgs(argv) {
-  const args = {model: null, modules: null, threads: 0, probe: false, latency: 0, runs: 20, warmup: 3};
+  const args = {model: null, modules: null, threads: 0, probe: false, latency: 0, runs: 20, warmup: 3, inputs: null};
   const positive = (name, v, min) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) die(`${name} needs an integer >= ${min}`, 2);
@@ -53,11 +56,13 @@ function parseArgs(argv) {
     } else if (a === '--latency') args.latency = positive(a, value(), 1);
     else if (a === '--runs') args.runs = positive(a, value(), 1);
     else if (a === '--warmup') args.warmup = positive(a, value(), 0);
+    else if (a === '--inputs') args.inputs = value().split(',');
     else if (a.startsWith('-')) die(`unknown option '${a}'`, 2);
     else if (args.model === null) args.model = a;
     else die(`unexpected argument '${a}'`, 2);
   }
   if (!args.probe && args.model === null) die('no model file given (usage: ort_eval.js MODEL.onnx | --probe)', 2);
+  if (args.inputs && !args.latency) die('--inputs goes with --latency', 2);
   return args;
 }
 
@@ -148,9 +153,44 @@ async function runBatch(ort, session, fixedBatch, batch) {
   for (const r of rows) writeAll(Buffer.from(r.buffer, r.byteOffset, r.byteLength));
 }
 
-// Median and minimum wall time of session.run at batch `batch` (ms), on seeded uniform [-1, 1) values.
-async function timeModel(ort, session, args) {
-  if (session.inputNames.length !== 1) die(`the model has ${session.inputNames.length} inputs; --latency feeds one`, 2);
+// An .npy file (version 1 or 2, C order, little-endian float32 / int64 / int32) as an ort.Tensor.
+function readNpy(ort, file) {
+  let buf;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    die(`cannot read input '${file}': ${e.message}`, 2);
+  }
+  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') die(`'${file}' is not an .npy file`, 2);
+  const wide = buf[6] >= 2;
+  const hlen = wide ? buf.readUInt32LE(8) : buf.readUInt16LE(8);
+  const start = (wide ? 12 : 10) + hlen;
+  const header = buf.toString('latin1', wide ? 12 : 10, start);
+  const descr = (/'descr':\s*'([^']*)'/.exec(header) || [])[1];
+  const shape = ((/'shape':\s*\(([^)]*)\)/.exec(header) || [])[1] || '').split(',').map((d) => d.trim()).filter((d) => d)
+    .map(Number);
+  if (/'fortran_order':\s*True/.test(header)) die(`'${file}' is in Fortran order`, 2);
+  const types = {'<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array], '<i4': ['int32', Int32Array]};
+  if (!types[descr]) die(`'${file}' holds ${descr}; --inputs reads float32, int64 and int32`, 2);
+  const [type, View] = types[descr];
+  const bytes = buf.subarray(start);
+  const data = new View(bytes.length / View.BYTES_PER_ELEMENT);
+  Buffer.from(data.buffer).set(bytes);
+  return new ort.Tensor(type, data, shape);
+}
+
+// The latency feeds: the --inputs files by graph-input order, else seeded uniform [-1, 1) float
+// values of the one input's shape at batch args.latency.
+function latencyFeeds(ort, session, args) {
+  if (args.inputs) {
+    if (args.inputs.length !== session.inputNames.length)
+      die(`the model has ${session.inputNames.length} inputs; --inputs gave ${args.inputs.length}`, 2);
+    const feeds = {};
+    session.inputNames.forEach((name, k) => (feeds[name] = readNpy(ort, args.inputs[k])));
+    return feeds;
+  }
+  if (session.inputNames.length !== 1)
+    die(`the model has ${session.inputNames.length} inputs; --latency feeds one unless --inputs gives them`, 2);
   const meta = (session.inputMetadata || [])[0];
   if (!meta || !meta.isTensor || !Array.isArray(meta.shape)) die('the model\'s first input has no tensor shape', 2);
   const dims = meta.shape.map((d, k) => (k === 0 ? (typeof d === 'number' && d > 0 ? d : args.latency) : d));
@@ -162,7 +202,13 @@ async function timeModel(ort, session, args) {
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     x[k] = state / 2147483648 - 1;
   }
-  const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', x, dims)};
+  return {[session.inputNames[0]]: new ort.Tensor('float32', x, dims)};
+}
+
+// Median and minimum wall time of session.run (ms) on latencyFeeds.
+async function timeModel(ort, session, args) {
+  const feeds = latencyFeeds(ort, session, args);
+  const batch = feeds[session.inputNames[0]].dims[0];
   for (let k = 0; k < args.warmup; ++k) await session.run(feeds);
   const times = [];
   for (let k = 0; k < args.runs; ++k) {
@@ -173,7 +219,7 @@ async function timeModel(ort, session, args) {
   times.sort((a, b) => a - b);
   const n = times.length;
   const median = n % 2 ? times[(n - 1) / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
-  return {batch: dims[0], runs: n, median_ms: median, min_ms: times[0]};
+  return {batch, runs: n, median_ms: median, min_ms: times[0]};
 }
 
 async function main() {

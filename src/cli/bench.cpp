@@ -2,14 +2,14 @@
 // Random inputs: float inputs standard normal, integer ones uniform in [0, rows of the embedding
 // they index) (runtime::random_inputs; 0/1 for an integer input that indexes no embedding).
 // Times the model in our executor and, with --ort, the same model exported to ONNX in ONNX Runtime
-// (tests/ort/run_onnx.js, onnxruntime-node) on the same input shapes: median milliseconds per run.
+// (exporter::time_in_ort: share/ort_eval.js --latency on the same inputs, written as .npy, with as
+// many intra-op threads as ours): median milliseconds per run.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -18,14 +18,11 @@
 #include "common/error.h"
 #include "data/npy.h"
 #include "export/onnx_export.h"
+#include "export/ort_eval.h"
 #include "frontend/frontend.h"
 #include "ir/passes/optimize.h"
 #include "report/metrics.h"
 #include "runtime/random_inputs.h"
-
-#ifndef MC_SOURCE_DIR
-#define MC_SOURCE_DIR "."
-#endif
 
 namespace mc::cli {
 
@@ -37,32 +34,6 @@ struct BenchArgs {
   bool ort = false;
 };
 
-std::string ort_runner() {
-  if (const char* env = std::getenv("MC_ORT_RUNNER")) return env;
-  return std::string(MC_SOURCE_DIR) + "/tests/ort/run_onnx.js";
-}
-
-// Runs the ONNX Runtime runner and returns its median time in ms.
-double time_in_ort(const std::string& onnx, const std::vector<std::string>& inputs, int repeats) {
-  std::string runner = ort_runner();
-  if (!std::filesystem::exists(runner))
-    throw InputError("ONNX Runtime runner '" + runner + "' not found (set MC_ORT_RUNNER or run scripts/install-deps.sh)");
-  std::string cmd = "node '" + runner + "' '" + onnx + "'";
-  for (size_t i = 0; i < inputs.size(); ++i)  // --input, --input2, ... in graph-input order
-    cmd += " --input" + (i ? std::to_string(i + 1) : std::string()) + " '" + inputs[i] + "'";
-  cmd += " --time " + std::to_string(repeats) + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw RuntimeFailure("cannot start node for ONNX Runtime");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = ::pclose(p);
-  if (rc != 0) throw RuntimeFailure("ONNX Runtime failed on '" + onnx + "': " + out);
-  auto pos = out.rfind("{\"median_ms\"");
-  if (pos == std::string::npos) throw RuntimeFailure("unexpected output of the ONNX Runtime runner: " + out);
-  return nlohmann::json::parse(out.substr(pos, out.find('\n', pos) - pos))["median_ms"].get<double>();
-}
 }  // namespace
 
 void add_bench_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
@@ -86,6 +57,9 @@ void add_bench_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
       }
     } cleanup{tmp};
     if (a.ort) {
+      if (!exporter::find_ort_runtime().available())
+        throw InputError("--ort needs ONNX Runtime, which is not available: " + exporter::find_ort_runtime().error +
+                         " (" + exporter::ort_install_hint() + ")");
       ir::Model copy = m.clone();
       ir::passes::optimize(copy);
       exporter::export_onnx(copy, tmp + "/model.onnx", {});
@@ -101,7 +75,10 @@ void add_bench_command(CLI::App& app, CommandTable& t, const GlobalOptions&) {
           files.push_back(tmp + "/input_" + std::to_string(batch) + "_" + std::to_string(files.size()) + ".npy");
           data::write_npy(files.back(), x);
         }
-        double ort = time_in_ort(tmp + "/model.onnx", files, a.repeats);
+        const double ort =
+            exporter::time_in_ort(exporter::find_ort_runtime(), tmp + "/model.onnx", batch, a.repeats, 2,
+                                  at::get_num_threads(), files)
+                .median_ms;
         std::cout << std::setw(16) << ort << std::setprecision(2) << ort / ours;
       }
       std::cout << "\n";

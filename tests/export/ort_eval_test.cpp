@@ -9,9 +9,13 @@
 #include <filesystem>
 
 #include "common/atomic_file.h"
+#include "common/error.h"
 #include "data/mnist.h"
 #include "data/npy.h"
+#include "export/onnx_export.h"
+#include "export/ort_eval.h"
 #include "export_test_util.h"
+#include "frontend/frontend.h"
 #include "ir/model.h"
 #include "runtime/executor.h"
 #include "support/test_env.h"
@@ -128,4 +132,42 @@ TEST(OrtEval, MissingOnnxRuntimeIsAValidationErrorWhenRequiredAndReportedWhenAut
   const std::string md = mc::read_file(d.file("run/report.md"));
   EXPECT_NE(md.find("- Stage 2 export (`model.onnx`): ONNX Runtime top-1 not measured: ONNX Runtime not available: "),
             std::string::npos) << md;
+}
+
+// exporter::time_in_ort (the export stage's ort_latency_batches, `compress auto`'s objective and
+// `compress bench --ort`): seeded inputs at a batch, or the given .npy inputs whose first dimension
+// is the batch; a wrong number of inputs or a dtype the model does not take is ONNX Runtime's
+// failure with the reason.
+TEST(OrtEval, TimeInOrtTimesSeededOrGivenInputsAndSaysWhatIsWrongWithThem) {
+  const mc::exporter::OrtRuntime& rt = mc::exporter::find_ort_runtime();
+  ASSERT_TRUE(rt.available()) << rt.error;
+  TempDir d;
+  const mc::ir::Model m =
+      mc::frontend::load_model("zoo:lenet5", {mc::ir::TensorType(mc::ir::DType::f32, {1, 1, 28, 28})});
+  const std::string onnx = d.file("lenet5.onnx");
+  mc::exporter::export_onnx(m, onnx);
+
+  const mc::exporter::OrtLatency seeded = mc::exporter::time_in_ort(rt, onnx, 4, 5, 1, 1);
+  EXPECT_EQ(seeded.batch, 4);
+  EXPECT_EQ(seeded.runs, 5);
+  EXPECT_GT(seeded.min_ms, 0.0);
+  EXPECT_LE(seeded.min_ms, seeded.median_ms);
+
+  mc::data::write_npy(d.file("x.npy"), at::randn({3, 1, 28, 28}));
+  const mc::exporter::OrtLatency given = mc::exporter::time_in_ort(rt, onnx, 1, 2, 0, 1, {d.file("x.npy")});
+  EXPECT_EQ(given.batch, 3);  // the file's, not the batch argument
+  EXPECT_EQ(given.runs, 2);
+
+  auto failure = [&](const std::vector<std::string>& inputs) {
+    try {
+      mc::exporter::time_in_ort(rt, onnx, 1, 1, 0, 1, inputs);
+    } catch (const mc::RuntimeFailure& e) {
+      return std::string(e.what());
+    }
+    return std::string("no failure");
+  };
+  EXPECT_NE(failure({d.file("x.npy"), d.file("x.npy")}).find("the model has 1 inputs; --inputs gave 2"),
+            std::string::npos);
+  mc::data::write_npy(d.file("ids.npy"), at::zeros({3, 1, 28, 28}, at::kLong));
+  EXPECT_NE(failure({d.file("ids.npy")}).find("failed to run"), std::string::npos) << failure({d.file("ids.npy")});
 }
