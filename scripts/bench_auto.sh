@@ -30,14 +30,9 @@ PY=/usr/bin/python3
 MODULES=${MC_ORT_NODE_MODULES:-tests/ort/node_modules}
 
 [ -f "$SEARCH/best.onnx" ] || { echo "no $SEARCH/best.onnx: run compress auto recipes/resnet8_auto.yaml first" >&2; exit 2; }
-if [ ! -f "$DEPTH_RUN/resnet8_depth_channels.onnx" ]; then
-  "$BUILD/compress" --recipe recipes/resnet8_depth_channels.yaml --set "model.checkpoint=$(realpath "$DENSE")" \
-    --out "$DEPTH_RUN" -q
-fi
-if [ ! -f "$PTQ_RUN/report.json" ]; then
-  "$BUILD/compress" --recipe recipes/fmnist_resnet8_ptq.yaml --set "model.checkpoint=$(realpath "$DENSE")" \
-    --out "$PTQ_RUN" -q
-fi
+. scripts/bench_common.sh
+ensure_run "$BUILD" recipes/resnet8_depth_channels.yaml "$DENSE" "$DEPTH_RUN" resnet8_depth_channels.onnx
+ensure_run "$BUILD" recipes/fmnist_resnet8_ptq.yaml "$DENSE" "$PTQ_RUN" report.json
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$BUILD/compress" export "$DENSE" --onnx "$TMP/dense.onnx" >/dev/null

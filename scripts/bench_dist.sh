@@ -37,9 +37,7 @@ fi
 if [ ! -f "$DENSE" ] && [ -f "$BUILD/fixtures/resnet8_fmnist/resnet8_fmnist.mcm" ]; then
   DENSE=$BUILD/fixtures/resnet8_fmnist/resnet8_fmnist.mcm
 fi
-if [ ! -f "$DENSE" ]; then
-  "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$(dirname "$DENSE")" -q
-fi
+ensure_dense "$BUILD" "$DENSE"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cat >"$TMP/r.yaml" <<EOF

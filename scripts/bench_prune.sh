@@ -28,17 +28,10 @@ REPEATS=${REPEATS:-3}
 PY=/usr/bin/python3
 ORT="node tests/ort/run_onnx.js"
 
-if [ ! -f "$DENSE" ]; then  # recipes/fmnist_resnet8.yaml (about 10 minutes on 2 cores)
-  "$BUILD/compress" --recipe recipes/fmnist_resnet8.yaml --out "$(dirname "$DENSE")" -q
-fi
-if [ ! -f "$PRUNED_RUN/resnet8_channels50.onnx" ]; then
-  "$BUILD/compress" --recipe recipes/resnet8_channels50.yaml --set "model.checkpoint=$(realpath "$DENSE")" \
-    --out "$PRUNED_RUN" -q
-fi
-if [ ! -f "$DEPTH_RUN/resnet8_depth_channels.onnx" ]; then
-  "$BUILD/compress" --recipe recipes/resnet8_depth_channels.yaml --set "model.checkpoint=$(realpath "$DENSE")" \
-    --out "$DEPTH_RUN" -q
-fi
+. scripts/bench_common.sh
+ensure_dense "$BUILD" "$DENSE"
+ensure_run "$BUILD" recipes/resnet8_channels50.yaml "$DENSE" "$PRUNED_RUN" resnet8_channels50.onnx
+ensure_run "$BUILD" recipes/resnet8_depth_channels.yaml "$DENSE" "$DEPTH_RUN" resnet8_depth_channels.onnx
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$BUILD/compress" export "$DENSE" --onnx "$TMP/dense.onnx" >/dev/null

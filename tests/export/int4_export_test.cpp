@@ -267,23 +267,29 @@ TEST(Int4Export, W4Resnet8AtOpset21IsAFifthOfFp32AndMatchesOursInOrt) {
               (ours_r - ort_r).abs().max().item<double>(), (ours_r - plain_r).abs().max().item<double>(), top_r);
   EXPECT_LE((ours_r - plain_r).abs().max().item<double>(), 0.03 * top_r);
 
-  // On 256 test images: the INT4 file computes what the int8-container file computes in ORT (ORT
-  // runs the INT4 convs in float on the dequantized weights, the int8 ones as QLinearConv; both
-  // are exact on the same integer grid, measured 2.4e-6 of the largest logit apart; one activation
-  // rounding the other way would be a whole step, >= 1e-3); and unoptimised, the INT4 file gives
-  // our top-1 on every image.
+  // On 256 test images: the INT4 file computes what the int8-container file computes in ORT. As
+  // written (optimisations off) both run DequantizeLinear -> Conv in float on the same integer
+  // weights: equal to float rounding (measured: identical; the bound is 1e-4 of the largest logit,
+  // one activation rounding the other way would be a whole step, >= 1e-3). Optimised, ORT runs the int8 convs as QLinearConv and the
+  // INT4 ones in float on the dequantized weights; whether the two requantize every activation the
+  // same way depends on the CPU's kernels: 2.4e-6 of the largest logit apart on an AVX2-only CPU,
+  // 0.081 of 8.5 (whole steps on a few activations, the same top-1 on the 256 images) on one with
+  // AVX512-VNNI and AMX; printed, not asserted. And unoptimised, the INT4 file gives our top-1 on
+  // every image.
   const at::Tensor x = fmnist_images(256);
   const at::Tensor ours = ex.run1(x), ort = run_ort(d.file("run/w4.onnx"), x);
   const at::Tensor ort13 = run_ort(d.file("run/w4_13.onnx"), x), plain = run_ort(d.file("run/w4.onnx"), x, "disabled");
-  ASSERT_TRUE(ort.defined() && ort13.defined() && plain.defined());
+  const at::Tensor plain13 = run_ort(d.file("run/w4_13.onnx"), x, "disabled");
+  ASSERT_TRUE(ort.defined() && ort13.defined() && plain.defined() && plain13.defined());
   const double top = ours.abs().max().item<double>();
   auto agree = [&](const at::Tensor& a) { return ours.argmax(1).eq(a.argmax(1)).to(at::kDouble).mean().item<double>(); };
-  std::printf("256 images: |ORT INT4 - ORT int8 container| %.3g, |ORT INT4 - ours| %.3g (top-1 agreement %.4f), "
-              "|ORT INT4 unoptimised - ours| %.3g (agreement %.4f), of max |logit| %.4g\n",
-              (ort - ort13).abs().max().item<double>(), (ort - ours).abs().max().item<double>(), agree(ort),
+  std::printf("256 images: |ORT INT4 - ORT int8 container| %.3g (unoptimised %.3g), |ORT INT4 - ours| %.3g (top-1 "
+              "agreement %.4f), |ORT INT4 unoptimised - ours| %.3g (agreement %.4f), of max |logit| %.4g\n",
+              (ort - ort13).abs().max().item<double>(), (plain - plain13).abs().max().item<double>(),
+              (ort - ours).abs().max().item<double>(), agree(ort),
               (plain - ours).abs().max().item<double>(), agree(plain), top);
-  EXPECT_TRUE(close_to(ort13, ort, 1e-4));
-  EXPECT_TRUE(at::equal(ort13.argmax(1), ort.argmax(1)));
+  EXPECT_TRUE(close_to(plain13, plain, 1e-4));
+  EXPECT_TRUE(at::equal(plain13.argmax(1), plain.argmax(1)));
   EXPECT_LE((plain - ours).abs().max().item<double>(), 0.03 * top);
   EXPECT_TRUE(at::equal(plain.argmax(1), ours.argmax(1)));
 
