@@ -54,24 +54,12 @@ double recalibrate(ir::Model& model, const DataContext& data, const SweepOptions
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Stage `name` of the registry with `options`; an InputError with the recipe diagnostics' first
-// message when they do not parse.
-std::unique_ptr<Stage> make_stage(const StageRegistry& registry, const std::string& name,
-                                  const recipe::ConfigNode& options, const recipe::Recipe& recipe) {
-  const StageInfo* info = registry.find(name);
-  if (!info) throw InputError("no stage '" + name + "'");
-  recipe::Diagnostics diag;
-  std::unique_ptr<Stage> stage = info->make(options, diag, name, recipe.base_dir);
-  if (!diag.ok()) throw InputError(diag.errors().front());
-  return stage;
-}
-
 // The recovery stage with `stage_options` on the context's model, then the BatchNorm statistics
 // re-estimated and top-1 measured again (row.top1); its seconds added to the row's.
 void recover(const StageRegistry& registry, const recipe::ConfigNode& stage_options, RunContext& ctx,
              const SweepOptions& o, SweepRow& row) {
   const auto t0 = std::chrono::steady_clock::now();
-  make_stage(registry, o.recovery_stage, stage_options, ctx.recipe)->run(ctx);
+  registry.make(o.recovery_stage, stage_options, ctx.recipe.base_dir)->run(ctx);
   row.recovery_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   row.bn_seconds += recalibrate(ctx.model, ctx.data, o);
   Measured m;
@@ -111,8 +99,8 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
   if (!options.recovery_stage.empty()) {
     if (!data.has("train"))
       throw InputError("layer sweep: the recipe has no data.train (the sweep's recovery fine-tune trains on it)");
-    make_stage(registry, options.recovery_stage, options.recovery_options, recipe);  // its options parse
-    if (options.extend_recovery) make_stage(registry, options.recovery_stage, options.extended_recovery_options, recipe);
+    registry.make(options.recovery_stage, options.recovery_options, recipe.base_dir);  // its options parse
+    if (options.extend_recovery) registry.make(options.recovery_stage, options.extended_recovery_options, recipe.base_dir);
   }
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -120,21 +108,18 @@ std::vector<SweepRow> sweep_layers(const ir::Model& model, const recipe::Recipe&
     row.candidate = candidates[i];
     std::unique_ptr<Stage> stage;
     try {
-      stage = make_stage(registry, row.candidate.stage, row.candidate.options, recipe);
+      stage = registry.make(row.candidate.stage, row.candidate.options, recipe.base_dir);
     } catch (const InputError& e) {
       row.error = e.what();
     }
     if (stage) {
       ir::Model copy = model.clone();
-      std::vector<std::shared_ptr<train::Modifier>> modifiers;
-      nlohmann::json details = nlohmann::json::object();
-      std::map<std::string, int> storage_bits;
-      RunContext ctx{recipe, copy, model, data, options.work_dir, 0, modifiers,
-                     details, storage_bits, options.quiet, ""};
+      ScratchRun run(recipe, copy, model, data, options.work_dir, options.quiet);
+      RunContext& ctx = run.ctx;
       try {
         stage->run(ctx);
         copy.graph.verify();
-        Measured m = measure_size(copy, storage_bits);
+        Measured m = measure_size(copy, run.storage_bits);
         if (m.same_size(base)) throw InputError("changes no count the sweep measures (MACs, bytes, parameters, non-zeros)");
         if (options.cost) row.cost = options.cost(copy, &row.candidate);
         row.macs = m.macs;

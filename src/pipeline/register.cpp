@@ -1,5 +1,7 @@
 // The stages of the pipeline folder, registered explicitly (no static self-registration).
 #include "pipeline/stage.h"
+
+#include "common/error.h"
 #include "pipeline/stages/analyze_stage.h"
 #include "pipeline/stages/simple_stages.h"
 #include "pipeline/stages/train_stage.h"
@@ -15,6 +17,16 @@ const StageInfo* StageRegistry::find(const std::string& name) const {
   for (auto& s : stages_)
     if (s.name == name) return &s;
   return nullptr;
+}
+
+std::unique_ptr<Stage> StageRegistry::make(const std::string& name, const recipe::ConfigNode& options,
+                                           const std::string& base_dir) const {
+  const StageInfo* info = find(name);
+  if (!info) throw InputError("no stage '" + name + "'");
+  recipe::Diagnostics diag;
+  std::unique_ptr<Stage> stage = info->make(options, diag, name, base_dir);
+  if (!diag.ok()) throw InputError(diag.errors().front());
+  return stage;
 }
 
 std::vector<std::string> StageRegistry::names() const {

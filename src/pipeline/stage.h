@@ -45,6 +45,22 @@ struct RunContext {
   std::string step_trace;
 };
 
+/// A RunContext of its own for a stage run outside a recipe run (the layer sweep's candidates, the
+/// `auto` search's latency probe), owning the modifiers, report details and storage bits the
+/// stage writes. Stage index 0, no step trace.
+struct ScratchRun {
+  ScratchRun(const recipe::Recipe& recipe, ir::Model& model, const ir::Model& original, DataContext& data,
+             std::string dir, bool quiet)
+      : ctx{recipe, model, original, data, std::move(dir), 0, modifiers, details, storage_bits, quiet, ""} {}
+  ScratchRun(const ScratchRun&) = delete;
+  ScratchRun& operator=(const ScratchRun&) = delete;
+
+  std::vector<std::shared_ptr<train::Modifier>> modifiers;
+  nlohmann::json details = nlohmann::json::object();
+  std::map<std::string, int> storage_bits;
+  RunContext ctx;  // refers to the members above
+};
+
 class Stage {
  public:
   virtual ~Stage() = default;
@@ -118,6 +134,10 @@ class StageRegistry {
   /// Adds a stage; a name already taken is an mc::Error naming both call sites.
   void add(StageInfo info, const char* file = __builtin_FILE(), int line = __builtin_LINE());
   const StageInfo* find(const std::string& name) const;
+  /// Stage `name` built from `options` outside a recipe's plan (the layer sweep's candidates, the
+  /// `auto` search's probes): InputError for an unknown name or with the first option error.
+  std::unique_ptr<Stage> make(const std::string& name, const recipe::ConfigNode& options,
+                              const std::string& base_dir) const;
   std::vector<std::string> names() const;
   const std::vector<StageInfo>& all() const { return stages_; }
   /// Option sections of the `train`/`finetune` stages provided by other folders (`distill`).

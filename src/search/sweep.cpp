@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -48,23 +49,17 @@ std::function<double(const ir::Model&, const pipeline::SweepCandidate*)> latency
       fmt::format("{{onnx: latency_probe.onnx, ort_eval: false, ort_latency_batches: [{}], ort_latency_runs: {}}}",
                   o.batch, o.latency_runs),
       "<auto sweep>");
-  const pipeline::StageInfo* info = registry.find("export");
-  if (!info) throw InputError("auto.sweep_latency: this build has no export stage (set auto.sweep_latency: false)");
-  return [&recipe, &data, &o, info, opts, dir](const ir::Model& model, const pipeline::SweepCandidate* c) {
+  if (!registry.find("export"))
+    throw InputError("auto.sweep_latency: this build has no export stage (set auto.sweep_latency: false)");
+  return [&recipe, &data, &registry, &o, opts, dir](const ir::Model& model, const pipeline::SweepCandidate* c) {
     if (c) {
       const Knob* k = find_knob(c->knob);
       if (k && k->kernel_speed) return 0.0;
     }
-    recipe::Diagnostics diag;
-    std::unique_ptr<pipeline::Stage> stage = info->make(opts, diag, "export", recipe.base_dir);
-    if (!diag.ok()) throw InputError(diag.errors().front());
     ir::Model copy = model.clone();
-    std::vector<std::shared_ptr<train::Modifier>> modifiers;
-    nlohmann::json details = nlohmann::json::object();
-    std::map<std::string, int> storage_bits;
-    pipeline::RunContext ctx{recipe, copy, model, data, dir, 0, modifiers, details, storage_bits, true, ""};
-    stage->run(ctx);
-    const nlohmann::json& t = details.at("ort_latency").at(0);
+    pipeline::ScratchRun run(recipe, copy, model, data, dir, true);
+    registry.make("export", opts, recipe.base_dir)->run(run.ctx);
+    const nlohmann::json& t = run.details.at("ort_latency").at(0);
     return t.at(o.latency_statistic == "min" ? "min_ms" : "median_ms").get<double>();
   };
 }
@@ -84,34 +79,30 @@ nlohmann::json sweep_settings(const AutoOptions& o) {
 
 bool sweep_times_latency(const AutoOptions& o) { return o.objective == "ort_latency" && o.sweep_latency; }
 
-SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data, const ir::Model& model,
-                      const pipeline::StageRegistry& registry, const AutoOptions& o, const std::string& out_dir) {
-  const auto t0 = Clock::now();
-  const std::vector<pipeline::SweepCandidate> candidates = sweep_candidates(o, model);
-  const fs::path file = fs::path(out_dir) / "sweep.json";
-  pipeline::SweepBaseline baseline;
-  std::vector<pipeline::SweepRow> rows;
-  if (fs::exists(file)) {
-    try {
-      if (sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, sweep_settings(o), baseline,
-                          rows)) {
-        double seconds = 0;
-        for (const auto& r : rows) seconds += r.seconds;
-        spdlog::info("auto: per-layer sweep read from {} ({} measurements)", file.string(), rows.size());
-        return {baseline, rows, seconds};
-      }
-    } catch (const nlohmann::json::exception&) {
-    }
+namespace {
+
+// sweep.json of an earlier call when it holds `candidates` measured with these settings.
+std::optional<SweepResult> read_sweep(const fs::path& file, const std::vector<pipeline::SweepCandidate>& candidates,
+                                      const AutoOptions& o) {
+  if (!fs::exists(file)) return std::nullopt;
+  SweepResult r;
+  try {
+    if (!sweep_from_json(nlohmann::json::parse(read_file(file.string())), candidates, sweep_settings(o), r.baseline,
+                         r.rows))
+      return std::nullopt;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
   }
-  // The stages' own info lines (calibration, pruning summaries) repeat per candidate: only the
-  // sweep's rows are logged at info, the stages' lines with -v.
-  struct LevelGuard {
-    spdlog::level::level_enum saved = spdlog::get_level();
-    void quiet() const {
-      if (saved > spdlog::level::debug) spdlog::set_level(spdlog::level::warn);
-    }
-    ~LevelGuard() { spdlog::set_level(saved); }
-  } level;
+  for (const auto& row : r.rows) r.seconds += row.seconds;
+  return r;
+}
+
+// The layer sweep's options for the search: the recovery fine-tune, its extension for the moves
+// that save much but still lose too much (judged against `baseline`, measured before the
+// candidates), the latency probe, the work directory.
+pipeline::SweepOptions sweep_options(const recipe::Recipe& recipe, pipeline::DataContext& data,
+                                     const pipeline::StageRegistry& registry, const AutoOptions& o,
+                                     const std::string& out_dir, const pipeline::SweepBaseline& baseline) {
   pipeline::SweepOptions so;
   so.max_batches = o.sweep_batches;
   so.bn_batches = o.sweep_bn_batches;
@@ -133,6 +124,31 @@ SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data,
   fs::create_directories(so.work_dir);
   if (sweep_times_latency(o)) so.cost = latency_probe(recipe, data, registry, o, so.work_dir);
   so.quiet = true;
+  return so;
+}
+
+}  // namespace
+
+SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data, const ir::Model& model,
+                      const pipeline::StageRegistry& registry, const AutoOptions& o, const std::string& out_dir) {
+  const auto t0 = Clock::now();
+  const std::vector<pipeline::SweepCandidate> candidates = sweep_candidates(o, model);
+  const fs::path file = fs::path(out_dir) / "sweep.json";
+  if (std::optional<SweepResult> r = read_sweep(file, candidates, o)) {
+    spdlog::info("auto: per-layer sweep read from {} ({} measurements)", file.string(), r->rows.size());
+    return *r;
+  }
+  // The stages' own info lines (calibration, pruning summaries) repeat per candidate: only the
+  // sweep's rows are logged at info, the stages' lines with -v.
+  struct LevelGuard {
+    spdlog::level::level_enum saved = spdlog::get_level();
+    void quiet() const {
+      if (saved > spdlog::level::debug) spdlog::set_level(spdlog::level::warn);
+    }
+    ~LevelGuard() { spdlog::set_level(saved); }
+  } level;
+  pipeline::SweepBaseline baseline;
+  pipeline::SweepOptions so = sweep_options(recipe, data, registry, o, out_dir, baseline);
   so.on_row = [&](size_t i, size_t n, const pipeline::SweepRow& r) {
     spdlog::set_level(level.saved);
     if (r.ok)
@@ -158,7 +174,7 @@ SweepResult run_sweep(const recipe::Recipe& recipe, pipeline::DataContext& data,
                    : std::string());
   level.quiet();
   baseline = pipeline::sweep_baseline(model, data, so);
-  rows = pipeline::sweep_layers(model, recipe, data, registry, candidates, so);
+  const std::vector<pipeline::SweepRow> rows = pipeline::sweep_layers(model, recipe, data, registry, candidates, so);
   fs::remove_all(so.work_dir);
   write_file_atomically(file.string(),
                         [&](std::ostream& s) { s << sweep_to_json(baseline, rows, sweep_settings(o)).dump(1) << "\n"; });
