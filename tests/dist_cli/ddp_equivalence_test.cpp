@@ -24,18 +24,13 @@ namespace {
 // measured): the untrained network amplifies rounding, which no sampler can remove; fine-tuning a
 // trained model at lr 0.01 (the finetune default) is the case the equivalence is about.
 std::string recipe_text() {
-  return R"(name: ddp_equivalence
-seed: 3
-threads: 1
-model: {checkpoint: )" + test::resnet8_fixture() + R"(}
-data:
-  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval, workers: 0}
-  val: {dataset: fashion_mnist, batch_size: 250, limit: 1000, transform: fmnist_eval, shuffle: false, workers: 0}
-stages:
-  - finetune: {epochs: 1, max_steps_per_epoch: 20, validate_each_epoch: false, optimizer: {type: sgd, lr: 0.01, momentum: 0.9}}
-report: {formats: [json], latency: false, per_layer: false}
-distributed: {sync_batch_norm: true, timeout_s: 120}
-)";
+  return test::fixture_recipe(
+      "ddp_equivalence",
+      "  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval, workers: 0}\n"
+      "  val: {dataset: fashion_mnist, batch_size: 250, limit: 1000, transform: fmnist_eval, shuffle: false, workers: 0}",
+      "  - finetune: {epochs: 1, max_steps_per_epoch: 20, validate_each_epoch: false, optimizer: {type: sgd, lr: 0.01, "
+      "momentum: 0.9}}",
+      "{sync_batch_norm: true, timeout_s: 120}");
 }
 
 using test::Ranks;

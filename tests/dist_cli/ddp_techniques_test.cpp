@@ -27,20 +27,14 @@ using test::TraceStep;
 // The trained resnet8 fixture, `stages` in front of a 20-step SGD fine-tune at lr 0.01 without
 // augmentation, synchronised BatchNorm (the set-up of ddp_equivalence_test.cpp).
 std::string recipe_text(const std::string& stages) {
-  return R"(name: ddp_techniques
-seed: 3
-threads: 1
-model: {checkpoint: )" + test::resnet8_fixture() + R"(}
-data:
-  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval, workers: 0}
-  val: {dataset: fashion_mnist, batch_size: 250, limit: 500, transform: fmnist_eval, shuffle: false, workers: 0}
-  calib: {from: train, samples: 301}
-stages:
-)" + stages + R"(
-  - finetune: {epochs: 1, max_steps_per_epoch: 20, validate_each_epoch: false, optimizer: {type: sgd, lr: 0.01, momentum: 0.9}}
-report: {formats: [json], latency: false, per_layer: false}
-distributed: {sync_batch_norm: true, timeout_s: 120}
-)";
+  return test::fixture_recipe(
+      "ddp_techniques",
+      "  train: {dataset: fashion_mnist, batch_size: 128, transform: fmnist_eval, workers: 0}\n"
+      "  val: {dataset: fashion_mnist, batch_size: 250, limit: 500, transform: fmnist_eval, shuffle: false, workers: 0}\n"
+      "  calib: {from: train, samples: 301}",
+      stages + "\n  - finetune: {epochs: 1, max_steps_per_epoch: 20, validate_each_epoch: false, optimizer: {type: sgd, "
+               "lr: 0.01, momentum: 0.9}}",
+      "{sync_batch_norm: true, timeout_s: 120}");
 }
 
 // The traces of one process x batch 128 and of ranks 0 and 1 of two processes x batch 64.
@@ -186,19 +180,12 @@ TEST(DataParallelTechniques, AgpPruningFinetuneOfTwoProcessesMatchesOne) {
 
 // PTQ on the trained fixture, calibration on 301 samples (151 + 150 on two ranks).
 std::string ptq_recipe(const std::string& observer) {
-  return R"(name: ddp_calib
-seed: 3
-threads: 1
-model: {checkpoint: )" + test::resnet8_fixture() + R"(}
-data:
-  train: {dataset: fashion_mnist, batch_size: 64, transform: fmnist_eval, workers: 0}
-  val: {dataset: fashion_mnist, batch_size: 250, limit: 250, transform: fmnist_eval, shuffle: false, workers: 0}
-  calib: {from: train, samples: 301}
-stages:
-  - quantize: {mode: ptq, activations: {observer: )" + observer + R"(}}
-report: {formats: [json], latency: false, per_layer: false}
-distributed: {timeout_s: 120}
-)";
+  return test::fixture_recipe(
+      "ddp_calib",
+      "  train: {dataset: fashion_mnist, batch_size: 64, transform: fmnist_eval, workers: 0}\n"
+      "  val: {dataset: fashion_mnist, batch_size: 250, limit: 250, transform: fmnist_eval, shuffle: false, workers: 0}\n"
+      "  calib: {from: train, samples: 301}",
+      "  - quantize: {mode: ptq, activations: {observer: " + observer + "}}", "{timeout_s: 120}");
 }
 
 TEST(DataParallelTechniques, SplitCalibrationGivesTheCalibJsonOfOneProcess) {

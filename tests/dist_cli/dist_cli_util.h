@@ -38,6 +38,17 @@ inline Ranks run_two(const TempDir& tmp, const std::string& args0, const std::st
   return r;
 }
 
+/// A recipe on the trained resnet8 fixture with the settings every data-parallel test shares (seed
+/// 3, one thread per rank so that every run computes the same floats, JSON report without latency
+/// or per-layer rows): `data` and `stages` are the YAML lines under those keys (without the final
+/// newline), `distributed` the section's flow map.
+inline std::string fixture_recipe(const std::string& name, const std::string& data, const std::string& stages,
+                                  const std::string& distributed) {
+  return "name: " + name + "\nseed: 3\nthreads: 1\nmodel: {checkpoint: " + resnet8_fixture() + "}\ndata:\n" + data +
+         "\nstages:\n" + stages + "\nreport: {formats: [json], latency: false, per_layer: false}\ndistributed: " +
+         distributed + "\n";
+}
+
 /// One line of a step trace: "<label> <epoch> <step> <loss> [<modifier>=<state> ...]".
 struct TraceStep {
   std::string label;

@@ -15,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "distributed/dist_test_util.h"
 #include "ir/model.h"
+#include "dist_cli/dist_cli_util.h"
 #include "support/test_env.h"
 
 namespace mc {
@@ -28,18 +29,13 @@ constexpr int kTimeoutS = 20;  // distributed.timeout_s of the recipe below
 // are its own until training ends) fine-tuned 2 epochs x 4 steps of 32 images per rank, then
 // evaluated; one thread per rank so that every run computes the same floats.
 std::string recipe_text() {
-  return R"(name: dist_resume
-seed: 3
-threads: 1
-model: {checkpoint: )" + test::resnet8_fixture() + R"(}
-data:
-  train: {dataset: fashion_mnist, limit: 512, batch_size: 32, transform: fmnist_train, workers: 0}
-  val: {dataset: fashion_mnist, limit: 256, batch_size: 128, transform: fmnist_eval, shuffle: false, workers: 0}
-stages:
-  - finetune: {epochs: 2, max_steps_per_epoch: 4, validate_each_epoch: false, optimizer: {lr: 0.01}}
-  - evaluate: {}
-report: {formats: [json], latency: false, per_layer: false}
-distributed: {timeout_s: )" + std::to_string(kTimeoutS) + "}\n";
+  return test::fixture_recipe(
+      "dist_resume",
+      "  train: {dataset: fashion_mnist, limit: 512, batch_size: 32, transform: fmnist_train, workers: 0}\n"
+      "  val: {dataset: fashion_mnist, limit: 256, batch_size: 128, transform: fmnist_eval, shuffle: false, workers: 0}",
+      "  - finetune: {epochs: 2, max_steps_per_epoch: 4, validate_each_epoch: false, optimizer: {lr: 0.01}}\n"
+      "  - evaluate: {}",
+      "{timeout_s: " + std::to_string(kTimeoutS) + "}");
 }
 
 std::string launch(const std::string& args, const std::string& env = "") {
